@@ -1,0 +1,1 @@
+# backends/opencl: filled in by its owner

@@ -1,0 +1,1 @@
+# backends/openmp: filled in by its owner

@@ -1,0 +1,1 @@
+# backends/reference: filled in by its owner

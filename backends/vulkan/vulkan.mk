@@ -1,0 +1,1 @@
+# backends/vulkan: filled in by its owner

@@ -1,0 +1,1 @@
+# configs: filled in by its owner

@@ -1,0 +1,1 @@
+# plugins: filled in by its owner
