@@ -1,1 +1,2 @@
-# configs: filled in by its owner
+# Shipped workload configs, installed under $(pkgdatadir)/configs.
+dist_configs_DATA += $(wildcard $(srcdir)/configs/*.ini)

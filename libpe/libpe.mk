@@ -7,6 +7,7 @@ libpe_libpe_la_SOURCES = \
 	libpe/ctx.c \
 	libpe/plugin.c \
 	libpe/params.c \
+	libpe/settings.c \
 	libpe/config.c \
 	libpe/npy.c \
 	libpe/random.c \

@@ -1,0 +1,277 @@
+/* INI workload configs (docs/CONFIG.md), parsed by libinih.
+ *
+ * libinih hands every key to handler(); an indented line continues the
+ * previous key and arrives as a repeated call with the same name.  We read
+ * the lines ourselves (ini_parse_stream) so we know each key's line number,
+ * whether a call is a continuation, and whether a line was longer than
+ * inih's 199-character limit (which it would silently split). */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct reader {
+  const char *text; /* remaining input */
+  int line;         /* line number of the line last handed to inih */
+  bool last_indented;
+  int long_line;    /* first line over the limit, 0 if none */
+} reader;
+
+typedef struct parse_state {
+  pe_ctx *ctx;
+  pe_config *cfg;
+  reader rd;
+  int rc;
+} parse_state;
+
+/* inih's reader interface: copy one line (with its newline) into `str`. */
+static char *read_line(char *str, int num, void *stream) {
+  reader *rd = stream;
+  if (!*rd->text) return NULL;
+  const char *nl = strchr(rd->text, '\n');
+  size_t len = nl ? (size_t)(nl - rd->text) + 1 : strlen(rd->text);
+  rd->line++;
+  if (len > (size_t)num - 1) {
+    if (!rd->long_line) rd->long_line = rd->line;
+    len = (size_t)num - 1;
+    memcpy(str, rd->text, len);
+    str[len] = '\0';
+    rd->text = nl ? nl + 1 : rd->text + strlen(rd->text);
+  } else {
+    memcpy(str, rd->text, len);
+    str[len] = '\0';
+    rd->text += len;
+  }
+  rd->last_indented = str[0] == ' ' || str[0] == '\t';
+  return str;
+}
+
+const pe__entry *pe__config_find(const pe_config *cfg, const char *section,
+                                 const char *key) {
+  for (size_t i = 0; i < cfg->n_entries; i++)
+    if (!strcmp(cfg->entries[i].section, section) && !strcmp(cfg->entries[i].key, key))
+      return &cfg->entries[i];
+  return NULL;
+}
+
+static pe__entry *find_mut(pe_config *cfg, const char *section, const char *key) {
+  return (pe__entry *)pe__config_find(cfg, section, key);
+}
+
+static int add_entry(pe_ctx *ctx, pe_config *cfg, const char *section,
+                     const char *key, const char *value, int line) {
+  if (cfg->n_entries == cfg->cap_entries) {
+    size_t cap = cfg->cap_entries ? 2 * cfg->cap_entries : 32;
+    pe__entry *e = realloc(cfg->entries, cap * sizeof *e);
+    if (!e) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    cfg->entries = e;
+    cfg->cap_entries = cap;
+  }
+  pe__entry *e = &cfg->entries[cfg->n_entries];
+  memset(e, 0, sizeof *e);
+  e->section = pe__strdup(section);
+  e->key = pe__strdup(key);
+  e->value = pe__strdup(value);
+  e->line = line;
+  cfg->n_entries++;
+  if (!e->section || !e->key || !e->value) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  return 0;
+}
+
+static bool section_known(const char *s) {
+  return !strcmp(s, "workload") || !strcmp(s, "inputs") || !strcmp(s, "scheme") ||
+         !strcmp(s, "run") || !strcmp(s, "backend") || !strncmp(s, "backend.", 8);
+}
+
+static int handler(void *user, const char *section, const char *name,
+                   const char *value) {
+  parse_state *st = user;
+  if (st->rc) return 1; /* report the first error only */
+  pe_config *cfg = st->cfg;
+  int line = st->rd.line;
+  if (!section_known(section)) {
+    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: unknown section [%s] (accepted: "
+                      "[workload] [inputs] [scheme] [run] [backend] [backend.LABEL])",
+                      cfg->name, line, section);
+    return 0;
+  }
+  if (!strncmp(section, "backend.", 8) && !section[8]) {
+    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: [backend.] needs a label", cfg->name, line);
+    return 0;
+  }
+  pe__entry *prev = find_mut(cfg, section, name);
+  if (prev && st->rd.last_indented) { /* continuation line: append */
+    char *joined = pe__asprintf("%s %s", prev->value, value);
+    if (!joined) return st->rc = pe__fail(st->ctx, PE_ENOMEM, "out of memory"), 0;
+    free(prev->value);
+    prev->value = joined;
+    prev->continued = true;
+    return 1;
+  }
+  if (prev) {
+    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: [%s] %s is already set on line %d "
+                      "(a key may appear once; continue lists on indented lines)",
+                      cfg->name, line, section, name, prev->line);
+    return 0;
+  }
+  st->rc = add_entry(st->ctx, cfg, section, name, value, line);
+  return st->rc == 0;
+}
+
+/* Backend sections in file order. */
+static int collect_backends(pe_ctx *ctx, pe_config *cfg) {
+  for (size_t i = 0; i < cfg->n_entries; i++) {
+    const pe__entry *e = &cfg->entries[i];
+    if (strcmp(e->section, "backend") && strncmp(e->section, "backend.", 8)) continue;
+    bool seen = false;
+    for (size_t j = 0; j < cfg->n_backends && !seen; j++)
+      seen = !strcmp(cfg->backends[j].section, e->section);
+    if (seen) continue;
+    const pe__entry *plugin = pe__config_find(cfg, e->section, "plugin");
+    const char *label = e->section[7] == '.' ? e->section + 8 : NULL;
+    if (!plugin && !label)
+      return pe__fail(ctx, PE_ECONFIG, "%s:%d: [backend] needs 'plugin = NAME' "
+                      "(e.g. reference, openmp, opencl, vulkan)", cfg->name, e->line);
+    pe__backend_section *b = realloc(cfg->backends, (cfg->n_backends + 1) * sizeof *b);
+    if (!b) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    cfg->backends = b;
+    b = &cfg->backends[cfg->n_backends++];
+    b->section = pe__strdup(e->section);
+    b->plugin = pe__strdup(plugin ? plugin->value : label);
+    b->label = pe__strdup(label ? label : plugin->value);
+    b->line = e->line;
+    if (!b->section || !b->plugin || !b->label) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    for (size_t j = 0; j + 1 < cfg->n_backends; j++)
+      if (!strcmp(cfg->backends[j].label, b->label))
+        return pe__fail(ctx, PE_ECONFIG, "%s:%d: backend label '%s' is used twice "
+                        "(first on line %d); name sections [backend.LABEL]",
+                        cfg->name, b->line, b->label, cfg->backends[j].line);
+  }
+  return 0;
+}
+
+static int parse_text(pe_ctx *ctx, pe_config *cfg) {
+  parse_state st = {.ctx = ctx, .cfg = cfg, .rd = {.text = cfg->text}};
+  int rc = ini_parse_stream(read_line, &st.rd, handler, &st);
+  if (st.rd.long_line)
+    return pe__fail(ctx, PE_ECONFIG, "%s:%d: line longer than 199 characters (libinih's "
+                    "limit); continue long lists on indented lines", cfg->name,
+                    st.rd.long_line);
+  if (st.rc) return st.rc;
+  if (rc > 0)
+    return pe__fail(ctx, PE_ECONFIG, "%s:%d: syntax error (expected [section], "
+                    "key = value, an indented continuation, or a ; comment)",
+                    cfg->name, rc);
+  if (rc < 0) return pe__fail(ctx, PE_ENOMEM, "%s: out of memory while parsing", cfg->name);
+  return collect_backends(ctx, cfg);
+}
+
+void pe_config_free(pe_config *cfg) {
+  if (!cfg) return;
+  for (size_t i = 0; i < cfg->n_entries; i++) {
+    free(cfg->entries[i].section);
+    free(cfg->entries[i].key);
+    free(cfg->entries[i].value);
+  }
+  for (size_t i = 0; i < cfg->n_backends; i++) {
+    free(cfg->backends[i].label);
+    free(cfg->backends[i].section);
+    free(cfg->backends[i].plugin);
+  }
+  free(cfg->backends);
+  free(cfg->entries);
+  free(cfg->name);
+  free(cfg->base_dir);
+  free(cfg->text);
+  free(cfg);
+}
+
+/* Parse and check the fixed sections, so a bad config fails at load. */
+static int finish(pe_ctx *ctx, pe_config *cfg, pe_config **out) {
+  pe__settings s;
+  int rc = parse_text(ctx, cfg);
+  if (rc == 0 && (rc = pe__settings_read(ctx, cfg, &s)) == 0) pe__settings_free(&s);
+  if (rc != 0) {
+    pe_config_free(cfg);
+    return rc;
+  }
+  *out = cfg;
+  return 0;
+}
+
+int pe_config_parse(pe_ctx *ctx, const char *text, const char *name,
+                    const char *base_dir, pe_config **out) {
+  *out = NULL;
+  pe_config *cfg = calloc(1, sizeof *cfg);
+  if (!cfg) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  cfg->text = pe__strdup(text ? text : "");
+  cfg->name = pe__strdup(name ? name : "<config>");
+  cfg->base_dir = pe__strdup(base_dir ? base_dir : ".");
+  if (!cfg->text || !cfg->name || !cfg->base_dir) {
+    pe_config_free(cfg);
+    return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  }
+  return finish(ctx, cfg, out);
+}
+
+#define PE_MAX_CONFIG_BYTES (16u << 20)
+
+int pe_config_load(pe_ctx *ctx, const char *path, pe_config **out) {
+  *out = NULL;
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  pe__str s = {0};
+  char buf[8192];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0 && !s.oom && s.len < PE_MAX_CONFIG_BYTES)
+    pe__str_addf(&s, "%.*s", (int)n, buf);
+  bool failed = ferror(fp) != 0;
+  fclose(fp);
+  if (failed || s.oom || s.len >= PE_MAX_CONFIG_BYTES) {
+    pe__str_free(&s);
+    return pe__fail(ctx, failed ? PE_EIO : PE_ELIMIT, "%s: %s", path,
+                    failed ? "read error" : "larger than 16 MiB: not a config");
+  }
+  /* %.*s stops at a NUL byte; a config containing one is binary garbage. */
+  char *dir = pe__dirname(path);
+  int rc = pe_config_parse(ctx, s.buf ? s.buf : "", path, dir, out);
+  free(dir);
+  pe__str_free(&s);
+  return rc;
+}
+
+int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
+                  const char *key, const char *value) {
+  if (!section_known(section))
+    return pe__fail(ctx, PE_ECONFIG, "unknown section [%s]", section);
+  pe__entry *e = find_mut(cfg, section, key);
+  if (e) {
+    char *v = pe__strdup(value);
+    if (!v) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    free(e->value);
+    e->value = v;
+    e->continued = false;
+  } else {
+    int rc = add_entry(ctx, cfg, section, key, value, 0);
+    if (rc) return rc;
+  }
+  pe__settings s;
+  int rc = pe__settings_read(ctx, cfg, &s);
+  if (rc == 0) pe__settings_free(&s);
+  return rc;
+}
+
+const char *pe_config_name(const pe_config *cfg) { return cfg->name; }
+const char *pe_config_text(const pe_config *cfg) { return cfg->text; }
+size_t pe_config_backend_count(const pe_config *cfg) { return cfg->n_backends; }
+const char *pe_config_backend_label(const pe_config *cfg, size_t i) {
+  return i < cfg->n_backends ? cfg->backends[i].label : NULL;
+}
+const char *pe_config_backend_plugin(const pe_config *cfg, size_t i) {
+  return i < cfg->n_backends ? cfg->backends[i].plugin : NULL;
+}

@@ -1,0 +1,347 @@
+/* The plugin loader: dlopen, version negotiation, size-prefixed copies of
+ * every struct a module hands over, required-callback checks, discovery on
+ * the search path, unloading. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Copy min(struct_size, sizeof) bytes of a module's struct into a zeroed
+ * host struct (nbdkit's rule): fields an older module lacks read as 0. */
+static void copy_sized(void *dst, size_t dst_size, const void *src) {
+  uint32_t src_size;
+  memset(dst, 0, dst_size);
+  memcpy(&src_size, src, sizeof src_size);
+  memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
+  memcpy(dst, &dst_size, sizeof src_size); /* now describes the host copy */
+}
+
+static const char *kind_name(uint32_t kind) {
+  return kind == PE_PLUGIN_SCHEME    ? "scheme"
+         : kind == PE_PLUGIN_BACKEND ? "backend"
+                                     : "unknown";
+}
+
+static void plugin_free(pe_plugin *p) {
+  if (!p) return;
+  if (p->handle) dlclose(p->handle);
+  free(p->decls);
+  free(p->decl_ptrs);
+  free(p->path);
+  free(p);
+}
+
+/* The smallest struct we accept: struct_size plus the ABI-1 members that
+ * identify it.  Anything smaller is a module built against a broken header. */
+#define MIN_SIZE(type, last_field) \
+  (offsetof(type, last_field) + sizeof(((type *)0)->last_field))
+
+static int copy_params(pe_ctx *ctx, pe_plugin *p,
+                       const pe_param_decl *const *params) {
+  size_t n = 0;
+  while (params && params[n]) n++;
+  p->decls = calloc(n ? n : 1, sizeof *p->decls);
+  p->decl_ptrs = calloc(n + 1, sizeof *p->decl_ptrs);
+  if (!p->decls || !p->decl_ptrs) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    if (params[i]->struct_size < MIN_SIZE(pe_param_decl, name))
+      return pe__fail(ctx, PE_EABI, "%s: parameter %zu: struct_size %u too small",
+                      p->path, i, params[i]->struct_size);
+    copy_sized(&p->decls[i], sizeof p->decls[i], params[i]);
+    const pe_param_decl *d = &p->decls[i];
+    if (!d->name || !d->name[0] || d->type < PE_PARAM_NUMBER ||
+        d->type > PE_PARAM_STRING ||
+        (d->type == PE_PARAM_CHOICE && !d->choices))
+      return pe__fail(ctx, PE_EABI, "%s: parameter %zu (%s) is malformed "
+                      "(needs a name, a known type, choices for a choice)",
+                      p->path, i, d->name ? d->name : "?");
+    p->decl_ptrs[i] = d;
+  }
+  p->n_params = n;
+  return 0;
+}
+
+static int check_scheme(pe_ctx *ctx, pe_plugin *p) {
+  if (!p->desc.scheme)
+    return pe__fail(ctx, PE_EABI, "%s: scheme plugin without scheme ops", p->path);
+  if (p->desc.scheme->struct_size < MIN_SIZE(pe_scheme_ops, compute))
+    return pe__fail(ctx, PE_EABI, "%s: pe_scheme_ops struct_size %u is smaller "
+                    "than ABI 1's %zu", p->path, p->desc.scheme->struct_size,
+                    MIN_SIZE(pe_scheme_ops, compute));
+  copy_sized(&p->scheme, sizeof p->scheme, p->desc.scheme);
+  if (!p->scheme.compute)
+    return pe__fail(ctx, PE_EABI, "%s: required callback compute is NULL", p->path);
+  return copy_params(ctx, p, p->scheme.params);
+}
+
+static int check_backend(pe_ctx *ctx, pe_plugin *p) {
+  if (!p->desc.backend)
+    return pe__fail(ctx, PE_EABI, "%s: backend plugin without backend ops", p->path);
+  if (p->desc.backend->struct_size < MIN_SIZE(pe_backend_ops, release))
+    return pe__fail(ctx, PE_EABI, "%s: pe_backend_ops struct_size %u is smaller "
+                    "than ABI 1's %zu", p->path, p->desc.backend->struct_size,
+                    MIN_SIZE(pe_backend_ops, release));
+  copy_sized(&p->backend, sizeof p->backend, p->desc.backend);
+  const pe_backend_ops *b = &p->backend;
+  const char *missing = !b->open       ? "open"
+                        : !b->close    ? "close"
+                        : !b->describe ? "describe"
+                        : !b->prepare  ? "prepare"
+                        : !b->execute  ? "execute"
+                        : !b->fetch    ? "fetch"
+                        : !b->release  ? "release"
+                                       : NULL;
+  if (missing)
+    return pe__fail(ctx, PE_EABI, "%s: required callback %s is NULL", p->path, missing);
+  return copy_params(ctx, p, b->options);
+}
+
+/* Ask the module's entry for its descriptor and check it. */
+static int negotiate(pe_ctx *ctx, pe_plugin *p) {
+  pe_plugin_entry_fn entry;
+  void *sym = dlsym(p->handle, PE_PLUGIN_ENTRY_NAME);
+  if (!sym)
+    return pe__fail(ctx, PE_EPLUGIN, "%s: not a libpe plugin: no symbol %s",
+                    p->path, PE_PLUGIN_ENTRY_NAME);
+  memcpy(&entry, &sym, sizeof entry);
+  const pe_plugin_desc *desc = NULL;
+  char err[1024] = "";
+  int rc = entry(PE_ABI_VERSION, &ctx->host, &desc, err, sizeof err);
+  if (rc != 0 || !desc) {
+    if (rc >= 0) rc = PE_EPLUGIN;
+    return pe__fail(ctx, rc, "%s: the plugin refused to load: %s (%s)", p->path,
+                    err[0] ? err : "no message", pe_err_name(rc));
+  }
+  if (desc->struct_size < MIN_SIZE(pe_plugin_desc, summary))
+    return pe__fail(ctx, PE_EABI, "%s: descriptor struct_size %u is smaller than "
+                    "ABI 1's %zu", p->path, desc->struct_size,
+                    MIN_SIZE(pe_plugin_desc, summary));
+  if (desc->abi_version == 0 || desc->abi_version > PE_ABI_VERSION)
+    return pe__fail(ctx, PE_EABI, "%s: plugin ABI %u, but this libpe speaks ABI "
+                    "1 to %u", p->path, desc->abi_version, PE_ABI_VERSION);
+  copy_sized(&p->desc, sizeof p->desc, desc);
+  if (!p->desc.name || !p->desc.name[0])
+    return pe__fail(ctx, PE_EABI, "%s: descriptor has no name", p->path);
+  if (!p->desc.version) p->desc.version = "?";
+  if (!p->desc.summary) p->desc.summary = "";
+  switch (p->desc.kind) {
+  case PE_PLUGIN_SCHEME:
+    return check_scheme(ctx, p);
+  case PE_PLUGIN_BACKEND:
+    return check_backend(ctx, p);
+  default:
+    return pe__fail(ctx, PE_EABI, "%s: unknown plugin kind %u", p->path, p->desc.kind);
+  }
+}
+
+static int load_path(pe_ctx *ctx, const char *path, pe_plugin **out) {
+  *out = NULL;
+  pe_plugin *p = calloc(1, sizeof *p);
+  if (!p || !(p->path = pe__strdup(path))) {
+    plugin_free(p);
+    return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  }
+  p->ctx = ctx;
+  p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!p->handle) {
+    const char *why = dlerror();
+    plugin_free(p);
+    return pe__fail(ctx, PE_EPLUGIN, "cannot load plugin %s: %s", path,
+                    why ? why : "dlopen failed");
+  }
+  int rc = negotiate(ctx, p);
+  if (rc != 0) {
+    plugin_free(p);
+    return rc;
+  }
+  *out = p;
+  return 0;
+}
+
+static int remember(pe_ctx *ctx, pe_plugin *p) {
+  pe_plugin **list = realloc(ctx->plugins, (ctx->n_plugins + 1) * sizeof *list);
+  if (!list) {
+    plugin_free(p);
+    return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  }
+  ctx->plugins = list;
+  ctx->plugins[ctx->n_plugins++] = p;
+  return 0;
+}
+
+static pe_plugin *find_loaded(pe_ctx *ctx, const char *name, bool by_path) {
+  for (size_t i = 0; i < ctx->n_plugins; i++) {
+    pe_plugin *p = ctx->plugins[i];
+    if (by_path ? strcmp(p->path, name) == 0 : strcmp(p->desc.name, name) == 0)
+      return p;
+  }
+  return NULL;
+}
+
+static bool is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool valid_name(const char *name) {
+  if (!name[0]) return false;
+  for (const char *c = name; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+          (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.'))
+      return false;
+  return name[0] != '.';
+}
+
+static int check_kind(pe_ctx *ctx, const pe_plugin *p, int kind) {
+  if (kind && p->desc.kind != (uint32_t)kind)
+    return pe__fail(ctx, PE_EPLUGIN, "plugin %s (%s) is a %s plugin, not a %s plugin",
+                    p->desc.name, p->path, kind_name(p->desc.kind),
+                    kind_name((uint32_t)kind));
+  return 0;
+}
+
+static int load_by_path(pe_ctx *ctx, const char *path, int kind,
+                        const pe_plugin **out) {
+  pe_plugin *p = find_loaded(ctx, path, true);
+  if (!p) {
+    int rc = load_path(ctx, path, &p);
+    if (rc == 0) rc = remember(ctx, p);
+    if (rc != 0) return rc;
+  }
+  int rc = check_kind(ctx, p, kind);
+  if (rc == 0) *out = p;
+  return rc;
+}
+
+static int load_by_name(pe_ctx *ctx, const char *name, int kind,
+                        const pe_plugin **out) {
+  if (!valid_name(name))
+    return pe__fail(ctx, PE_EINVAL, "plugin name '%s' is not valid (letters, digits, "
+                    "'-', '_', '.'; or a path containing '/')", name);
+  pe_plugin *p = find_loaded(ctx, name, false);
+  if (p) {
+    int rc = check_kind(ctx, p, kind);
+    if (rc == 0) *out = p;
+    return rc;
+  }
+  for (size_t i = 0; i < ctx->n_dirs; i++) {
+    char *path = pe__asprintf("%s/%s.so", ctx->plugin_dirs[i], name);
+    if (!path) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    int rc = is_file(path) ? load_by_path(ctx, path, kind, out) : PE_ENOTFOUND;
+    if (rc == 0 && strcmp((*out)->desc.name, name) != 0)
+      rc = pe__fail(ctx, PE_EPLUGIN, "%s: module calls itself '%s', expected '%s'",
+                    path, (*out)->desc.name, name);
+    free(path);
+    if (rc != PE_ENOTFOUND) return rc;
+  }
+  pe__str dirs = {0};
+  for (size_t i = 0; i < ctx->n_dirs; i++)
+    pe__str_addf(&dirs, "%s%s", i ? ":" : "", ctx->plugin_dirs[i]);
+  int rc = pe__fail(ctx, PE_ENOTFOUND, "no %s plugin '%s' (looked for %s.so in %s; "
+                    "set PE_PLUGIN_PATH or give a path)",
+                    kind ? kind_name((uint32_t)kind) : "", name, name,
+                    dirs.buf ? dirs.buf : "(no directories)");
+  pe__str_free(&dirs);
+  return rc;
+}
+
+int pe_plugin_load(pe_ctx *ctx, const char *name, int kind, const pe_plugin **out) {
+  *out = NULL;
+  if (!name) return pe__fail(ctx, PE_EINVAL, "plugin name is NULL");
+  if (strchr(name, '/')) return load_by_path(ctx, name, kind, out);
+  return load_by_name(ctx, name, kind, out);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Module names (file names without .so) in one directory, sorted. */
+static size_t list_modules(const char *dir, char ***out) {
+  *out = NULL;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  char **names = NULL;
+  size_t n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.')
+      continue;
+    char **grown = realloc(names, (n + 1) * sizeof *names);
+    if (!grown) break;
+    names = grown;
+    if (!(names[n] = pe__strndup(e->d_name, len - 3))) break;
+    n++;
+  }
+  closedir(d);
+  qsort(names, n, sizeof *names, cmp_str);
+  *out = names;
+  return n;
+}
+
+int pe_plugin_scan(pe_ctx *ctx, pe_plugin_visit_fn fn, void *user) {
+  char **seen = NULL;
+  size_t n_seen = 0;
+  for (size_t i = 0; i < ctx->n_dirs; i++) {
+    char **names;
+    size_t n = list_modules(ctx->plugin_dirs[i], &names);
+    for (size_t j = 0; j < n; j++) {
+      bool dup = false;
+      for (size_t k = 0; k < n_seen && !dup; k++) dup = !strcmp(seen[k], names[j]);
+      char **grown = dup ? NULL : realloc(seen, (n_seen + 1) * sizeof *seen);
+      if (dup || !grown) {
+        free(names[j]);
+        continue;
+      }
+      seen = grown;
+      seen[n_seen++] = names[j];
+      char *path = pe__asprintf("%s/%s.so", ctx->plugin_dirs[i], names[j]);
+      const pe_plugin *p = NULL;
+      int rc = path ? pe_plugin_load(ctx, path, 0, &p) : PE_ENOMEM;
+      fn(user, path ? path : names[j], rc == 0 ? p : NULL, rc,
+         rc == 0 ? "" : ctx->err);
+      free(path);
+    }
+    free(names);
+  }
+  for (size_t k = 0; k < n_seen; k++) free(seen[k]);
+  free(seen);
+  return 0;
+}
+
+int pe_ctx_unload_plugins(pe_ctx *ctx) {
+  if (ctx->live_workloads)
+    return pe__fail(ctx, PE_ESTATE, "%u workload(s) still use plugins of this "
+                    "context: free them first", ctx->live_workloads);
+  for (size_t i = 0; i < ctx->n_plugins; i++) plugin_free(ctx->plugins[i]);
+  free(ctx->plugins);
+  ctx->plugins = NULL;
+  ctx->n_plugins = 0;
+  return 0;
+}
+
+const pe_plugin_desc *pe_plugin_descriptor(const pe_plugin *p) { return &p->desc; }
+
+const char *pe_plugin_path(const pe_plugin *p) { return p->path; }
+
+const pe_param_decl *const *pe_plugin_params(const pe_plugin *p) {
+  return (const pe_param_decl *const *)p->decl_ptrs;
+}
+
+int pe_plugin_devices(pe_ctx *ctx, const pe_plugin *backend,
+                      pe_device_emit_fn emit, void *user) {
+  if (backend->desc.kind != PE_PLUGIN_BACKEND)
+    return pe__fail(ctx, PE_EINVAL, "%s is not a backend plugin", backend->desc.name);
+  if (!backend->backend.enumerate)
+    return pe__fail(ctx, PE_EUNSUPPORTED, "backend %s cannot list its devices",
+                    backend->desc.name);
+  char err[1024] = "";
+  int rc = backend->backend.enumerate(&ctx->host, emit, user, err, sizeof err);
+  if (rc != 0)
+    return pe__fail(ctx, rc < 0 ? rc : PE_EDEVICE, "backend %s: %s", backend->desc.name,
+                    err[0] ? err : pe_strerror(rc));
+  return 0;
+}

@@ -1,0 +1,215 @@
+/* Reports of a workload's runs: a table for people, CSV and JSON for
+ * tools (schema in docs/RESULTS.md).  Written atomically. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int pe_format_parse(const char *name) {
+  if (!strcasecmp(name, "table")) return PE_FORMAT_TABLE;
+  if (!strcasecmp(name, "csv")) return PE_FORMAT_CSV;
+  if (!strcasecmp(name, "json")) return PE_FORMAT_JSON;
+  return PE_EINVAL;
+}
+
+static void json_string(FILE *fp, const char *s) {
+  fputc('"', fp);
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    if (*p == '"' || *p == '\\') fprintf(fp, "\\%c", *p);
+    else if (*p == '\n') fputs("\\n", fp);
+    else if (*p == '\t') fputs("\\t", fp);
+    else if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
+    else fputc(*p, fp);
+  }
+  fputc('"', fp);
+}
+
+/* JSON has no NaN/Infinity: write null. */
+static void json_number(FILE *fp, double v) {
+  if (isfinite(v)) fprintf(fp, "%.10g", v);
+  else fputs("null", fp);
+}
+
+static const char *op_name(uint32_t op) { return op == PE_OP_ENCODE ? "encode" : "attention"; }
+
+static void shape_line(FILE *fp, const pe_workload_info *in) {
+  fprintf(fp, "B=%u Hq=%u Hkv=%u D=%u Sq=%llu Skv=%llu offset=%llu %s%s", in->batch, in->q_heads,
+          in->kv_heads, in->head_dim, (unsigned long long)in->q_len, (unsigned long long)in->kv_len,
+          (unsigned long long)in->position_offset, in->causal ? "causal" : "bidirectional",
+          in->window ? "" : "");
+  if (in->window) fprintf(fp, " window=%llu", (unsigned long long)in->window);
+}
+
+static void write_table(FILE *fp, const pe_config *cfg, const pe_workload_info *in,
+                        const pe_result *const *rs, size_t n) {
+  fprintf(fp, "config    %s\n", pe_config_name(cfg));
+  fprintf(fp, "workload  %s: ", op_name(in->op));
+  shape_line(fp, in);
+  fprintf(fp, "\nscheme    %s (%s)\ninputs    %s\n", in->scheme, in->scheme_note, in->inputs);
+  if (in->op == PE_OP_ATTENTION)
+    fprintf(fp, "work      %.4g GFLOP per run (%llu visible query-key pairs)\n\n", in->flops * 1e-9,
+            (unsigned long long)in->visible_pairs);
+  else
+    fprintf(fp, "work      %.4g MB moved per run\n\n", in->bytes * 1e-6);
+  fprintf(fp, "%-12s %-11s %10s %10s %10s %10s %10s  %-s\n", "backend", "status", "min ms", "median ms",
+          in->op == PE_OP_ATTENTION ? "GFLOP/s" : "GB/s", "max err", "rms err", "device");
+  for (size_t i = 0; i < n; i++) {
+    const pe_result *r = rs[i];
+    if (r->status != PE_RUN_OK && !r->verified && r->time_median_ms == 0) {
+      fprintf(fp, "%-12s %-11s %10s %10s %10s %10s %10s  %s\n", r->label, pe_run_status_name(r->status),
+              "-", "-", "-", "-", "-", r->device.name[0] ? r->device.name : "-");
+      continue;
+    }
+    fprintf(fp, "%-12s %-11s %10.3f %10.3f %10.2f %10.2e %10.2e  %s\n", r->label,
+            pe_run_status_name(r->status), r->time_min_ms, r->time_median_ms,
+            in->op == PE_OP_ATTENTION ? r->gflops : r->gbps, r->max_abs_err, r->rms_err,
+            r->device.name[0] ? r->device.name : "-");
+  }
+  fputc('\n', fp);
+  for (size_t i = 0; i < n; i++) {
+    const pe_result *r = rs[i];
+    fprintf(fp, "%s: ", r->label);
+    if (r->status == PE_RUN_OK) {
+      if (r->verified)
+        fprintf(fp, "verified %llu of %llu query rows per head against the float64 oracle "
+                "(tolerance %.1e)", (unsigned long long)r->verified_rows,
+                (unsigned long long)r->total_rows, r->tolerance);
+      else
+        fprintf(fp, "not verified ([run] verify = false)");
+      fprintf(fp, "; prepare %.1f ms", r->prepare_ms);
+      if (r->device_median_ms >= 0) fprintf(fp, "; device time %.3f ms", r->device_median_ms);
+    } else {
+      fprintf(fp, "%s: %s", pe_run_status_name(r->status), r->message);
+    }
+    if (r->device.driver[0]) fprintf(fp, "; driver %s", r->device.driver);
+    if (r->device.details[0]) fprintf(fp, "; %s", r->device.details);
+    fputc('\n', fp);
+  }
+}
+
+static void csv_field(FILE *fp, const char *s) {
+  fputc('"', fp);
+  for (const char *p = s ? s : ""; *p; p++) {
+    if (*p == '"') fputc('"', fp);
+    fputc(*p == '\n' ? ' ' : *p, fp);
+  }
+  fputc('"', fp);
+}
+
+static void write_csv(FILE *fp, const pe_config *cfg, const pe_workload_info *in,
+                      const pe_result *const *rs, size_t n) {
+  fputs("config,scheme,op,batch,q_heads,kv_heads,head_dim,q_len,seq_len,position_offset,causal,"
+        "window,backend,plugin,device,status,time_min_ms,time_median_ms,time_max_ms,"
+        "device_median_ms,prepare_ms,gflops,gbps,max_abs_err,rms_err,verified_rows,total_rows,"
+        "message\n", fp);
+  for (size_t i = 0; i < n; i++) {
+    const pe_result *r = rs[i];
+    csv_field(fp, pe_config_name(cfg));
+    fprintf(fp, ",%s,%s,%u,%u,%u,%u,%llu,%llu,%llu,%u,%llu,", in->scheme, op_name(in->op), in->batch,
+            in->q_heads, in->kv_heads, in->head_dim, (unsigned long long)in->q_len,
+            (unsigned long long)in->kv_len, (unsigned long long)in->position_offset, in->causal,
+            (unsigned long long)in->window);
+    csv_field(fp, r->label);
+    fprintf(fp, ",%s,", r->backend);
+    csv_field(fp, r->device.name);
+    fprintf(fp, ",%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%llu,%llu,", pe_run_status_name(r->status),
+            r->time_min_ms, r->time_median_ms, r->time_max_ms, r->device_median_ms, r->prepare_ms,
+            r->gflops, r->gbps, r->max_abs_err, r->rms_err, (unsigned long long)r->verified_rows,
+            (unsigned long long)r->total_rows);
+    csv_field(fp, r->message);
+    fputc('\n', fp);
+  }
+}
+
+static void json_result(FILE *fp, const pe_result *r) {
+  fputs("    {\"backend\": ", fp);
+  json_string(fp, r->label);
+  fputs(", \"plugin\": ", fp);
+  json_string(fp, r->backend);
+  fputs(", \"device\": ", fp);
+  json_string(fp, r->device.name);
+  fputs(", \"driver\": ", fp);
+  json_string(fp, r->device.driver);
+  fputs(", \"details\": ", fp);
+  json_string(fp, r->device.details);
+  fprintf(fp, ",\n     \"status\": \"%s\", \"message\": ", pe_run_status_name(r->status));
+  json_string(fp, r->message);
+  fputs(",\n     \"time_ms\": {\"min\": ", fp);
+  json_number(fp, r->time_min_ms);
+  fputs(", \"median\": ", fp);
+  json_number(fp, r->time_median_ms);
+  fputs(", \"max\": ", fp);
+  json_number(fp, r->time_max_ms);
+  fputs("}, \"device_time_ms\": ", fp);
+  if (r->device_median_ms >= 0) json_number(fp, r->device_median_ms);
+  else fputs("null", fp);
+  fputs(", \"prepare_ms\": ", fp);
+  json_number(fp, r->prepare_ms);
+  fprintf(fp, ", \"warmup\": %u, \"iterations\": %u,\n     \"gflops\": ", r->warmup, r->iterations);
+  json_number(fp, r->gflops);
+  fputs(", \"gbps\": ", fp);
+  json_number(fp, r->gbps);
+  fputs(", \"max_abs_err\": ", fp);
+  json_number(fp, r->max_abs_err);
+  fputs(", \"rms_err\": ", fp);
+  json_number(fp, r->rms_err);
+  fputs(", \"tolerance\": ", fp);
+  json_number(fp, r->tolerance);
+  fprintf(fp, ", \"verified\": %s, \"verified_rows\": %llu, \"total_rows\": %llu}",
+          r->verified ? "true" : "false", (unsigned long long)r->verified_rows,
+          (unsigned long long)r->total_rows);
+}
+
+static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *in,
+                       const pe_result *const *rs, size_t n) {
+  fprintf(fp, "{\n  \"libpe_version\": \"%s\",\n  \"abi_version\": %u,\n  \"config\": ",
+          pe_version_string(), pe_abi_version());
+  json_string(fp, pe_config_name(cfg));
+  fprintf(fp, ",\n  \"workload\": {\"op\": \"%s\", \"batch\": %u, \"q_heads\": %u, \"kv_heads\": %u, "
+          "\"head_dim\": %u, \"q_len\": %llu, \"seq_len\": %llu, \"position_offset\": %llu, "
+          "\"causal\": %s, \"window\": %llu, \"softmax_scale\": ", op_name(in->op), in->batch,
+          in->q_heads, in->kv_heads, in->head_dim, (unsigned long long)in->q_len,
+          (unsigned long long)in->kv_len, (unsigned long long)in->position_offset,
+          in->causal ? "true" : "false", (unsigned long long)in->window);
+  json_number(fp, in->softmax_scale);
+  fputs(", \"flops\": ", fp);
+  json_number(fp, in->flops);
+  fputs(", \"bytes\": ", fp);
+  json_number(fp, in->bytes);
+  fputs(", \"inputs\": ", fp);
+  json_string(fp, in->inputs);
+  fputs("},\n  \"scheme\": {\"plugin\": ", fp);
+  json_string(fp, in->scheme);
+  fputs(", \"note\": ", fp);
+  json_string(fp, in->scheme_note);
+  fputs(", \"attention_factor\": ", fp);
+  json_number(fp, in->tables->attention_factor);
+  fputs("},\n  \"results\": [\n", fp);
+  for (size_t i = 0; i < n; i++) {
+    json_result(fp, rs[i]);
+    fputs(i + 1 < n ? ",\n" : "\n", fp);
+  }
+  fputs("  ]\n}\n", fp);
+}
+
+int pe_report_write(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w,
+                    const pe_result *const *results, size_t n, int format, const char *path) {
+  if (format < PE_FORMAT_TABLE || format > PE_FORMAT_JSON)
+    return pe__fail(ctx, PE_EINVAL, "unknown report format %d", format);
+  pe__atomic_file af = {0};
+  FILE *fp = stdout;
+  if (path) {
+    int rc = pe__atomic_open(ctx, path, &af);
+    if (rc) return rc;
+    fp = af.fp;
+  }
+  const pe_workload_info *in = pe_workload_get_info(w);
+  if (format == PE_FORMAT_TABLE) write_table(fp, cfg, in, results, n);
+  else if (format == PE_FORMAT_CSV) write_csv(fp, cfg, in, results, n);
+  else write_json(fp, cfg, in, results, n);
+  if (path) return pe__atomic_commit(ctx, &af);
+  fflush(stdout);
+  return ferror(stdout) ? pe__fail(ctx, PE_EIO, "write to stdout failed") : 0;
+}

@@ -1,0 +1,232 @@
+/* Running a workload on a backend: open, prepare, warm up, time, fetch,
+ * describe, verify against the oracle, release.  Every failure ends up in
+ * the result with its reason; nothing falls back silently. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct run_state {
+  pe_ctx *ctx;
+  const pe_workload *w;
+  const pe_plugin *plugin;
+  pe__values options;
+  void *backend;
+  void *run;
+  pe_result *r;
+  float *output;
+} run_state;
+
+static int set_status(run_state *st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_status(run_state *st, int code, const char *fmt, ...) {
+  pe_result *r = st->r;
+  r->error = code;
+  r->status = code == PE_EUNSUPPORTED ? PE_RUN_UNSUPPORTED : PE_RUN_FAILED;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->message, sizeof r->message, fmt, ap);
+  va_end(ap);
+  pe__fail(st->ctx, code, "%s: %s", r->label, r->message);
+  return code;
+}
+
+/* Which config section configures `name`: a label, else a plugin name. */
+static const pe__backend_section *find_section(const pe_config *cfg, const char *name) {
+  if (!cfg) return NULL;
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (!strcmp(cfg->backends[i].label, name)) return &cfg->backends[i];
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (!strcmp(cfg->backends[i].plugin, name)) return &cfg->backends[i];
+  return NULL;
+}
+
+static int open_backend(run_state *st, const pe_config *cfg, const char *name) {
+  const pe__backend_section *sec = find_section(cfg, name);
+  const char *plugin = sec ? sec->plugin : name;
+  int rc = pe_plugin_load(st->ctx, plugin, PE_PLUGIN_BACKEND, &st->plugin);
+  if (rc) return set_status(st, rc, "%s", st->ctx->err);
+  snprintf(st->r->backend, sizeof st->r->backend, "%s", st->plugin->desc.name);
+  char owner[128];
+  snprintf(owner, sizeof owner, "backend %s", st->plugin->desc.name);
+  if (sec) {
+    rc = pe__values_build(st->ctx, cfg, sec->section, pe_plugin_params(st->plugin), owner, &st->options);
+  } else {
+    pe_config empty = {.name = (char *)"(defaults)"};
+    rc = pe__values_build(st->ctx, &empty, "backend", pe_plugin_params(st->plugin), owner, &st->options);
+  }
+  if (rc) return set_status(st, rc, "%s", st->ctx->err);
+  char err[1024] = "";
+  rc = st->plugin->backend.open(&st->ctx->host, st->options.ptrs, &st->backend, err, sizeof err);
+  if (rc) {
+    st->backend = NULL;
+    return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
+  }
+  return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int time_runs(run_state *st) {
+  const pe_backend_ops *b = &st->plugin->backend;
+  pe_result *r = st->r;
+  char err[1024] = "";
+  double t0 = pe__now_ms();
+  int rc = b->prepare(st->backend, &st->w->task, &st->run, err, sizeof err);
+  r->prepare_ms = pe__now_ms() - t0;
+  if (rc) {
+    st->run = NULL;
+    return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
+  }
+  uint32_t n = r->iterations;
+  double *wall = malloc(n * sizeof *wall), *dev = malloc(n * sizeof *dev);
+  if (!wall || !dev) {
+    free(wall), free(dev);
+    return set_status(st, PE_ENOMEM, "%s", "out of memory");
+  }
+  for (uint32_t i = 0; i < r->warmup + n && rc == 0; i++) {
+    double device_ms = -1;
+    t0 = pe__now_ms();
+    rc = b->execute(st->run, &device_ms, err, sizeof err);
+    double t1 = pe__now_ms();
+    if (i >= r->warmup) {
+      wall[i - r->warmup] = t1 - t0;
+      dev[i - r->warmup] = device_ms;
+    }
+  }
+  if (rc == 0) {
+    qsort(wall, n, sizeof *wall, cmp_double);
+    qsort(dev, n, sizeof *dev, cmp_double);
+    r->time_min_ms = wall[0];
+    r->time_max_ms = wall[n - 1];
+    r->time_median_ms = n % 2 ? wall[n / 2] : 0.5 * (wall[n / 2 - 1] + wall[n / 2]);
+    r->device_median_ms = dev[0] < 0 ? -1 : n % 2 ? dev[n / 2] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]);
+    double secs = r->time_median_ms * 1e-3;
+    r->gflops = secs > 0 ? st->w->info.flops / secs * 1e-9 : 0;
+    r->gbps = secs > 0 ? st->w->info.bytes / secs * 1e-9 : 0;
+  }
+  free(wall);
+  free(dev);
+  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "execute: %s", err[0] ? err : pe_strerror(rc));
+  return 0;
+}
+
+static int fetch_output(run_state *st) {
+  const pe_workload_info *in = &st->w->info;
+  size_t nq = (size_t)in->batch * in->q_heads * in->q_len * in->head_dim;
+  size_t nk = (size_t)in->batch * in->kv_heads * in->kv_len * in->head_dim;
+  size_t n = in->op == PE_OP_ENCODE ? nq + nk : nq;
+  if (!(st->output = malloc(n * sizeof(float)))) return set_status(st, PE_ENOMEM, "%s", "out of memory");
+  st->r->output = st->output; /* owned by the result from here on */
+  st->r->output_len = n;
+  /* NaN-fill: a backend that skips writes cannot pass verification. */
+  for (size_t i = 0; i < n; i++) st->output[i] = NAN;
+  char err[1024] = "";
+  int rc = st->plugin->backend.fetch(st->run, st->output,
+                                     in->op == PE_OP_ENCODE ? st->output + nq : NULL, err, sizeof err);
+  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "fetch: %s", err[0] ? err : pe_strerror(rc));
+  return 0;
+}
+
+static void accumulate(pe_result *r, double got, double want, double *sq, size_t *count) {
+  double e = fabs(got - want);
+  if (!(e <= r->max_abs_err)) r->max_abs_err = isnan(e) ? INFINITY : e;
+  *sq += isnan(e) ? INFINITY : e * e;
+  (*count)++;
+}
+
+static int verify(run_state *st) {
+  const pe_workload *w = st->w;
+  const pe_workload_info *in = &w->info;
+  pe_result *r = st->r;
+  uint32_t d = in->head_dim;
+  double sq = 0;
+  size_t count = 0;
+  double *want = NULL;
+  uint64_t *rows = NULL;
+  int rc;
+  if (in->op == PE_OP_ENCODE) {
+    if (!(want = malloc(r->output_len * sizeof(double)))) return set_status(st, PE_ENOMEM, "%s", "out of memory");
+    rc = pe_oracle(st->ctx, w, 0, 0, want);
+    for (size_t i = 0; rc == 0 && i < r->output_len; i++) accumulate(r, r->output[i], want[i], &sq, &count);
+    r->verified_rows = r->total_rows = in->q_len;
+  } else {
+    size_t n = pe__verify_rows(w, &rows);
+    size_t per_head = n * d;
+    want = n ? malloc((size_t)in->batch * in->q_heads * per_head * sizeof(double)) : NULL;
+    if (!rows || !want) {
+      free(rows), free(want);
+      return set_status(st, PE_ENOMEM, "%s", "out of memory for verification");
+    }
+    rc = pe__oracle_rows(st->ctx, w, rows, n, want);
+    for (size_t bh = 0; rc == 0 && bh < (size_t)in->batch * in->q_heads; bh++)
+      for (size_t k = 0; k < n; k++)
+        for (uint32_t c = 0; c < d; c++)
+          accumulate(r, r->output[(bh * in->q_len + rows[k]) * d + c], want[(bh * n + k) * d + c], &sq, &count);
+    r->verified_rows = n;
+    r->total_rows = in->q_len;
+  }
+  free(rows);
+  free(want);
+  if (rc) return set_status(st, rc, "oracle: %s", st->ctx->err);
+  r->verified = 1;
+  r->rms_err = count ? sqrt(sq / (double)count) : 0;
+  if (!(r->max_abs_err <= r->tolerance)) {
+    char why[160];
+    snprintf(why, sizeof why, "max abs error %.3g exceeds the tolerance %.3g", r->max_abs_err, r->tolerance);
+    return set_status(st, PE_EVERIFY, "verification failed: %s", why);
+  }
+  return 0;
+}
+
+static void describe(run_state *st) {
+  pe_device_info *dev = &st->r->device;
+  memset(dev, 0, sizeof *dev);
+  dev->struct_size = sizeof *dev;
+  if (st->backend) st->plugin->backend.describe(st->backend, dev);
+  dev->struct_size = sizeof *dev;
+  dev->name[sizeof dev->name - 1] = dev->driver[sizeof dev->driver - 1] = '\0';
+  dev->details[sizeof dev->details - 1] = '\0';
+}
+
+int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *backend,
+           pe_result **out) {
+  if (out) *out = NULL;
+  pe_result *r = calloc(1, sizeof *r);
+  if (!r) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  r->struct_size = sizeof *r;
+  r->status = PE_RUN_OK;
+  r->device_median_ms = -1;
+  r->warmup = w->set.warmup;
+  r->iterations = w->set.iterations;
+  r->tolerance = w->set.tolerance;
+  snprintf(r->label, sizeof r->label, "%s", backend);
+  snprintf(r->backend, sizeof r->backend, "%s", backend);
+  run_state st = {.ctx = ctx, .w = w, .r = r};
+  int rc = open_backend(&st, cfg, backend);
+  if (rc == 0) rc = time_runs(&st);
+  if (rc == 0) rc = fetch_output(&st);
+  describe(&st);
+  if (st.run) st.plugin->backend.release(st.run);
+  if (st.backend) st.plugin->backend.close(st.backend);
+  pe__values_free(&st.options);
+  if (rc == 0 && w->set.verify) rc = verify(&st);
+  if (!out) {
+    pe_result_free(r);
+    return rc;
+  }
+  *out = r;
+  return rc;
+}
+
+void pe_result_free(pe_result *r) {
+  if (!r) return;
+  free((void *)r->output);
+  free(r);
+}

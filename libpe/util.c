@@ -1,0 +1,139 @@
+/* Small utilities: strings, overflow-checked products, clocks, paths and
+ * atomic output files. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+char *pe__strdup(const char *s) { return s ? pe__strndup(s, strlen(s)) : NULL; }
+
+char *pe__strndup(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+char *pe__asprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return NULL;
+  char *s = malloc((size_t)n + 1);
+  if (!s) return NULL;
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+bool pe__mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+double pe__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+char *pe__path_join(const char *base_dir, const char *path) {
+  if (path[0] == '/' || !base_dir || !base_dir[0]) return pe__strdup(path);
+  return pe__asprintf("%s/%s", base_dir, path);
+}
+
+char *pe__dirname(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return pe__strdup(".");
+  if (slash == path) return pe__strdup("/");
+  return pe__strndup(path, (size_t)(slash - path));
+}
+
+int pe__atomic_open(pe_ctx *ctx, const char *path, pe__atomic_file *af) {
+  memset(af, 0, sizeof *af);
+  af->path = pe__strdup(path);
+  af->tmp_path = pe__asprintf("%s.tmp.XXXXXX", path);
+  if (!af->path || !af->tmp_path) {
+    pe__atomic_abort(af);
+    return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  }
+  int fd = mkstemp(af->tmp_path);
+  if (fd < 0) {
+    int e = errno;
+    free(af->tmp_path);
+    af->tmp_path = NULL;
+    pe__atomic_abort(af);
+    return pe__fail(ctx, PE_EIO, "%s: cannot create a temporary file beside it: %s",
+                    path, strerror(e));
+  }
+  af->fp = fdopen(fd, "wb");
+  if (!af->fp) {
+    close(fd);
+    pe__atomic_abort(af);
+    return pe__fail(ctx, PE_EIO, "%s: fdopen failed", path);
+  }
+  return 0;
+}
+
+int pe__atomic_commit(pe_ctx *ctx, pe__atomic_file *af) {
+  int bad = ferror(af->fp);
+  bad |= fflush(af->fp) != 0;
+  bad |= fsync(fileno(af->fp)) != 0;
+  bad |= fclose(af->fp) != 0;
+  af->fp = NULL;
+  if (bad || rename(af->tmp_path, af->path) != 0) {
+    int e = errno;
+    int rc = pe__fail(ctx, PE_EIO, "%s: write failed: %s", af->path, strerror(e));
+    pe__atomic_abort(af);
+    return rc;
+  }
+  free(af->tmp_path);
+  af->tmp_path = NULL;
+  free(af->path);
+  af->path = NULL;
+  return 0;
+}
+
+void pe__atomic_abort(pe__atomic_file *af) {
+  if (af->fp) fclose(af->fp);
+  if (af->tmp_path) unlink(af->tmp_path);
+  free(af->tmp_path);
+  free(af->path);
+  memset(af, 0, sizeof *af);
+}
+
+void pe__str_addf(pe__str *s, const char *fmt, ...) {
+  if (s->oom) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (s->len + (size_t)n + 1 > s->cap) {
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < s->len + (size_t)n + 1) cap *= 2;
+    char *b = realloc(s->buf, cap);
+    if (!b) {
+      s->oom = true;
+      return;
+    }
+    s->buf = b;
+    s->cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(s->buf + s->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  s->len += (size_t)n;
+}
+
+void pe__str_free(pe__str *s) {
+  free(s->buf);
+  memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,294 @@
+/* Workloads: validate the config against the scheme plugin, read or
+ * generate inputs, and derive the tables every backend receives, computed
+ * in float64 and rounded once (ARCHITECTURE.md "Scheme -> backend"). */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kind_label(uint32_t kind) {
+  switch (kind) {
+  case PE_KIND_NONE: return "none";
+  case PE_KIND_ROTARY: return "rotary";
+  case PE_KIND_ADDITIVE: return "additive";
+  case PE_KIND_BIAS: return "bias";
+  default: return "?";
+  }
+}
+
+/* Host memory one run needs, for the max_memory check: inputs, output,
+ * tables and the oracle's float64 K'/V' of one kv head.  false: overflow. */
+static bool memory_needed(const pe__settings *s, uint64_t *bytes) {
+  uint64_t q, kv, tab, oracle, t;
+  bool ok = pe__mul_u64(s->batch, s->q_heads, &q) && pe__mul_u64(q, s->q_len, &q) &&
+            pe__mul_u64(q, s->head_dim, &q) && pe__mul_u64(s->batch, s->kv_heads, &kv) &&
+            pe__mul_u64(kv, s->kv_len, &kv) && pe__mul_u64(kv, s->head_dim, &kv) &&
+            pe__mul_u64(s->kv_len, s->head_dim, &tab) && pe__mul_u64(tab, 16, &oracle);
+  /* q + o (x2 for the fetched copy) + k + v, float32; tables float32. */
+  ok = ok && pe__mul_u64(q, 3 * 4, &q) && pe__mul_u64(kv, 2 * 4, &kv) &&
+       pe__mul_u64(tab, 4, &tab);
+  t = q + kv;
+  ok = ok && t >= q && t + tab >= t && t + tab + oracle >= t + tab;
+  *bytes = t + tab + oracle;
+  return ok;
+}
+
+static int check_limits(pe_ctx *ctx, const pe_config *cfg, const pe__settings *s) {
+  uint64_t need;
+  if (!memory_needed(s, &need))
+    return pe__fail(ctx, PE_ELIMIT, "%s: the workload's size overflows 64 bits "
+                    "(batch %u, heads %u/%u, seq_len %llu, head_dim %u)", cfg->name,
+                    s->batch, s->q_heads, s->kv_heads, (unsigned long long)s->kv_len,
+                    s->head_dim);
+  if (need > s->max_memory)
+    return pe__fail(ctx, PE_ELIMIT, "%s: the workload needs about %.1f GiB of host memory, "
+                    "more than max_memory = %.1f GiB ([run] max_memory raises it)",
+                    cfg->name, (double)need / 1073741824.0,
+                    (double)s->max_memory / 1073741824.0);
+  return 0;
+}
+
+static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
+  const pe__settings *s = &w->set;
+  int rc = pe_plugin_load(ctx, s->scheme_plugin, PE_PLUGIN_SCHEME, &w->scheme);
+  if (rc) return pe__fail_prefix(ctx, rc, "%s: [scheme] plugin = %s", cfg->name, s->scheme_plugin);
+  char owner[128];
+  snprintf(owner, sizeof owner, "scheme %s", w->scheme->desc.name);
+  rc = pe__values_build(ctx, cfg, "scheme", pe_plugin_params(w->scheme), owner, &w->scheme_values);
+  if (rc) return rc;
+  w->inv_freq = calloc(s->head_dim / 2 + 1, sizeof(double));
+  w->slopes = calloc(s->q_heads, sizeof(double));
+  if (!w->inv_freq || !w->slopes) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  pe_scheme_tables *t = &w->tables;
+  *t = (pe_scheme_tables){.struct_size = sizeof *t, .kind = PE_KIND_NONE,
+                          .rotary_dim = s->head_dim, .pairing = PE_PAIRING_NEOX,
+                          .attention_factor = 1.0, .inv_freq = w->inv_freq,
+                          .inv_freq_capacity = s->head_dim / 2,
+                          .slopes_capacity = s->q_heads, .slopes = w->slopes};
+  pe_shape shape = {sizeof shape, s->batch, s->q_heads, s->kv_heads, s->head_dim,
+                    s->q_len, s->kv_len, s->position_offset, s->position_offset + s->kv_len};
+  char err[1024] = "";
+  rc = w->scheme->scheme.compute(&ctx->host, w->scheme_values.ptrs, &shape, t, err, sizeof err);
+  if (rc)
+    return pe__fail(ctx, rc < 0 ? rc : PE_ESCHEME, "%s: [scheme] %s: %s", cfg->name,
+                    w->scheme->desc.name, err[0] ? err : pe_strerror(rc));
+  /* Trust nothing a module returns. */
+  t->inv_freq = w->inv_freq;
+  t->slopes = w->slopes;
+  t->note[sizeof t->note - 1] = '\0';
+  if (t->kind == PE_KIND_ROTARY && (t->rotary_dim == 0 || t->rotary_dim % 2 ||
+                                    t->rotary_dim > s->head_dim ||
+                                    (t->pairing != PE_PAIRING_NEOX && t->pairing != PE_PAIRING_INTERLEAVED)))
+    return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s returned rotary_dim %u / pairing %u "
+                    "(need even, <= head_dim %u; neox or interleaved)", cfg->name,
+                    w->scheme->desc.name, t->rotary_dim, t->pairing, s->head_dim);
+  if (t->kind == PE_KIND_ADDITIVE && s->head_dim % 2)
+    return pe__fail(ctx, PE_ESCHEME, "%s: additive encodings need an even head_dim, got %u",
+                    cfg->name, s->head_dim);
+  if (t->kind < PE_KIND_NONE || t->kind > PE_KIND_BIAS)
+    return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s returned unknown kind %u", cfg->name,
+                    w->scheme->desc.name, t->kind);
+  size_t nf = t->kind == PE_KIND_ROTARY ? t->rotary_dim / 2 : t->kind == PE_KIND_ADDITIVE ? s->head_dim / 2 : 0;
+  for (size_t j = 0; j < nf; j++)
+    if (!isfinite(t->inv_freq[j]))
+      return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s: inv_freq[%zu] is not finite", cfg->name,
+                      w->scheme->desc.name, j);
+  if (!isfinite(t->attention_factor))
+    return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s: attention_factor is not finite",
+                    cfg->name, w->scheme->desc.name);
+  return 0;
+}
+
+static int load_input(pe_ctx *ctx, const char *path, const char *what, const uint64_t want[4],
+                      float **out) {
+  pe_tensor t;
+  int rc = pe_npy_read(ctx, path, &t);
+  if (rc) return rc;
+  bool ok = t.ndim == 4;
+  for (int i = 0; ok && i < 4; i++) ok = t.shape[i] == want[i];
+  if (!ok) {
+    char got[160] = "";
+    for (uint32_t i = 0, n = 0; i < t.ndim; i++)
+      n += (uint32_t)snprintf(got + n, sizeof got - n, "%s%llu", i ? ", " : "",
+                              (unsigned long long)t.shape[i]);
+    pe_tensor_free(&t);
+    return pe__fail(ctx, PE_ENPY, "%s: %s has shape (%s), the workload needs (%llu, %llu, "
+                    "%llu, %llu)", path, what, got, (unsigned long long)want[0],
+                    (unsigned long long)want[1], (unsigned long long)want[2],
+                    (unsigned long long)want[3]);
+  }
+  *out = t.data;
+  return 0;
+}
+
+static int make_inputs(pe_ctx *ctx, pe_workload *w) {
+  const pe__settings *s = &w->set;
+  uint64_t qshape[4] = {s->batch, s->q_heads, s->q_len, s->head_dim};
+  uint64_t kvshape[4] = {s->batch, s->kv_heads, s->kv_len, s->head_dim};
+  size_t nq = (size_t)(qshape[0] * qshape[1] * qshape[2] * qshape[3]);
+  size_t nkv = (size_t)(kvshape[0] * kvshape[1] * kvshape[2] * kvshape[3]);
+  if (s->input_path[0]) {
+    int rc = load_input(ctx, s->input_path[0], "q", qshape, &w->q);
+    if (!rc) rc = load_input(ctx, s->input_path[1], "k", kvshape, &w->k);
+    if (!rc && s->input_path[2]) rc = load_input(ctx, s->input_path[2], "v", kvshape, &w->v);
+    if (rc) return rc;
+    if (!w->v && !(w->v = calloc(nkv, sizeof(float)))) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    snprintf(w->inputs_desc, sizeof w->inputs_desc, "%s %s %s", s->input_path[0],
+             s->input_path[1], s->input_path[2] ? s->input_path[2] : "(no v)");
+    return 0;
+  }
+  w->q = malloc(nq * sizeof(float));
+  w->k = malloc(nkv * sizeof(float));
+  w->v = malloc(nkv * sizeof(float));
+  if (!w->q || !w->k || !w->v) return pe__fail(ctx, PE_ENOMEM, "out of memory for inputs");
+  float *dst[3] = {w->q, w->k, w->v};
+  size_t len[3] = {nq, nkv, nkv};
+  for (int i = 0; i < 3; i++) {
+    if (s->distribution == 2) pe__random_uniform(s->seed, (uint64_t)i + 1, dst[i], len[i]);
+    else pe_random_normal(s->seed, (uint64_t)i + 1, dst[i], len[i]);
+    if (s->input_scale != 1.0)
+      for (size_t j = 0; j < len[i]; j++) dst[i][j] = (float)(dst[i][j] * s->input_scale);
+  }
+  snprintf(w->inputs_desc, sizeof w->inputs_desc, "generated: %s, scale %g, seed %llu",
+           s->distribution == 2 ? "uniform" : "normal", s->input_scale,
+           (unsigned long long)s->seed);
+  return 0;
+}
+
+/* cos/sin (times the attention factor) and additive rows per key position,
+ * in float64, rounded once. */
+static int make_tables(pe_ctx *ctx, pe_workload *w) {
+  const pe__settings *s = &w->set;
+  const pe_scheme_tables *t = &w->tables;
+  size_t rows = (size_t)s->kv_len;
+  if (t->kind == PE_KIND_ROTARY) {
+    size_t half = t->rotary_dim / 2;
+    w->rope_cos = malloc(rows * half * sizeof(float) + 1);
+    w->rope_sin = malloc(rows * half * sizeof(float) + 1);
+    if (!w->rope_cos || !w->rope_sin) return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
+    for (size_t n = 0; n < rows; n++) {
+      double p = (double)(s->position_offset + n);
+      for (size_t j = 0; j < half; j++) {
+        double phi = p * t->inv_freq[j];
+        w->rope_cos[n * half + j] = (float)(t->attention_factor * cos(phi));
+        w->rope_sin[n * half + j] = (float)(t->attention_factor * sin(phi));
+      }
+    }
+  } else if (t->kind == PE_KIND_ADDITIVE) {
+    size_t d = s->head_dim;
+    if (!(w->additive = malloc(rows * d * sizeof(float))))
+      return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
+    for (size_t n = 0; n < rows; n++) {
+      double p = (double)(s->position_offset + n);
+      for (size_t j = 0; j < d / 2; j++) {
+        w->additive[n * d + 2 * j] = (float)sin(p * t->inv_freq[j]);
+        w->additive[n * d + 2 * j + 1] = (float)cos(p * t->inv_freq[j]);
+      }
+    }
+  } else if (t->kind == PE_KIND_BIAS) {
+    if (!(w->slopes_f = malloc(s->q_heads * sizeof(float))))
+      return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    for (uint32_t h = 0; h < s->q_heads; h++) w->slopes_f[h] = (float)t->slopes[h];
+  }
+  return 0;
+}
+
+uint64_t pe__visible_keys(const pe_workload_info *in, uint64_t i, uint64_t *first) {
+  /* Query i sits at key row r = Skv - Sq + i; keys n with n <= r (causal)
+   * and |r - n| < window. */
+  uint64_t r = in->kv_len - in->q_len + i;
+  uint64_t lo = 0, hi = in->kv_len - 1;
+  if (in->causal) hi = r;
+  if (in->window) {
+    lo = r + 1 > in->window ? r + 1 - in->window : 0;
+    if (!in->causal && r + in->window - 1 < hi) hi = r + in->window - 1;
+  }
+  if (first) *first = lo;
+  return hi >= lo ? hi - lo + 1 : 0;
+}
+
+static void fill_info(pe_workload *w) {
+  const pe__settings *s = &w->set;
+  pe_workload_info *in = &w->info;
+  *in = (pe_workload_info){.struct_size = sizeof *in, .op = s->op, .batch = s->batch,
+                           .q_heads = s->q_heads, .kv_heads = s->kv_heads,
+                           .head_dim = s->head_dim, .q_len = s->q_len, .kv_len = s->kv_len,
+                           .position_offset = s->position_offset, .window = s->window,
+                           .causal = s->causal,
+                           .softmax_scale = s->softmax_scale > 0 ? s->softmax_scale
+                                                                 : 1.0 / sqrt((double)s->head_dim),
+                           .scheme = w->scheme->desc.name, .scheme_note = w->tables.note,
+                           .tables = &w->tables, .inputs = w->inputs_desc};
+  uint64_t pairs = 0;
+  for (uint64_t i = 0; i < s->q_len; i++) pairs += pe__visible_keys(in, i, NULL);
+  in->visible_pairs = pairs * s->batch * s->q_heads;
+  double qbytes = 4.0 * s->batch * s->q_heads * (double)s->q_len * s->head_dim;
+  double kvbytes = 4.0 * s->batch * s->kv_heads * (double)s->kv_len * s->head_dim;
+  if (s->op == PE_OP_ATTENTION) {
+    /* QK^T and PV: 2 D flops each per visible (query, key) pair. */
+    in->flops = 4.0 * s->head_dim * (double)in->visible_pairs;
+    in->bytes = 2 * qbytes + 2 * kvbytes;
+  } else {
+    /* Read and write Q and K once. */
+    in->flops = 0;
+    in->bytes = 2 * qbytes + 2 * kvbytes;
+  }
+}
+
+static void fill_task(pe_workload *w) {
+  const pe__settings *s = &w->set;
+  w->task = (pe_task){.struct_size = sizeof w->task, .op = s->op, .kind = w->tables.kind,
+                      .batch = s->batch, .q_heads = s->q_heads, .kv_heads = s->kv_heads,
+                      .head_dim = s->head_dim, .q_len = s->q_len, .kv_len = s->kv_len,
+                      .position_offset = s->position_offset, .causal = s->causal,
+                      .window = s->window, .softmax_scale = (float)w->info.softmax_scale,
+                      .rotary_dim = w->tables.kind == PE_KIND_ROTARY ? w->tables.rotary_dim : 0,
+                      .pairing = w->tables.pairing, .q = w->q, .k = w->k, .v = w->v,
+                      .rope_cos = w->rope_cos, .rope_sin = w->rope_sin,
+                      .additive = w->additive, .slopes = w->slopes_f};
+}
+
+int pe_workload_build(pe_ctx *ctx, const pe_config *cfg, pe_workload **out) {
+  *out = NULL;
+  pe_workload *w = calloc(1, sizeof *w);
+  if (!w) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  w->ctx = ctx;
+  ctx->live_workloads++;
+  int rc = pe__settings_read(ctx, cfg, &w->set);
+  if (rc == 0) rc = check_limits(ctx, cfg, &w->set);
+  if (rc == 0) rc = compute_scheme(ctx, cfg, w);
+  if (rc == 0) rc = make_inputs(ctx, w);
+  if (rc == 0) rc = make_tables(ctx, w);
+  if (rc) {
+    pe_workload_free(w);
+    return rc;
+  }
+  fill_info(w);
+  fill_task(w);
+  if (!w->tables.note[0])
+    snprintf(w->tables.note, sizeof w->tables.note, "%s", kind_label(w->tables.kind));
+  *out = w;
+  return 0;
+}
+
+void pe_workload_free(pe_workload *w) {
+  if (!w) return;
+  if (w->ctx->live_workloads) w->ctx->live_workloads--;
+  pe__settings_free(&w->set);
+  pe__values_free(&w->scheme_values);
+  free(w->inv_freq);
+  free(w->slopes);
+  free(w->q);
+  free(w->k);
+  free(w->v);
+  free(w->rope_cos);
+  free(w->rope_sin);
+  free(w->additive);
+  free(w->slopes_f);
+  free(w);
+}
+
+const pe_workload_info *pe_workload_get_info(const pe_workload *w) { return &w->info; }
+
+const pe_task *pe_workload_task(const pe_workload *w) { return &w->task; }
