@@ -17,10 +17,13 @@
 enum { P_MAX_BIAS, P_COUNT };
 
 static const pe_param_decl alibi_max_bias = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "max_bias",
-    "slope exponent: slope_h = 2^(-max_bias (h+1) / n) for n heads", "8", 0.0,
-    0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "max_bias",
+    .doc = "slope exponent: slope_h = 2^(-max_bias (h+1) / n) for n heads",
+    .default_value = "8",
+};
 
 static const pe_param_decl *const alibi_params[P_COUNT + 1] = {
     [P_MAX_BIAS] = &alibi_max_bias,
@@ -37,12 +40,13 @@ static int alibi_compute(const pe_host *host,
   (void)host;
   if (n == 0)
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "alibi: q_heads = 0: need at least one head");
+                           "q_heads = 0: need at least one head");
   if (!out->slopes || out->slopes_capacity < n)
     return pe_plugin_error(err, err_size, PE_EINVAL,
-                           "alibi: host gave room for %u slopes, need %u",
+                           "host gave room for %u slopes, need %u",
                            (unsigned)out->slopes_capacity, (unsigned)n);
-  while (np * 2 <= n) np *= 2; /* n' = 2^floor(log2 n) */
+  while (np * 2 <= n)
+    np *= 2; /* n' = 2^floor(log2 n) */
 
   for (uint32_t h = 0; h < np; h++)
     out->slopes[h] = pow(2.0, -max_bias * (double)(h + 1) / (double)np);
@@ -59,18 +63,22 @@ static int alibi_compute(const pe_host *host,
   return 0;
 }
 
-static const pe_scheme_ops alibi_ops = {sizeof(pe_scheme_ops), alibi_params,
-                                        alibi_compute};
+static const pe_scheme_ops alibi_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = alibi_params,
+    .compute = alibi_compute,
+};
 
 static const pe_plugin_desc alibi_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "alibi",
-    SCHEME_PLUGIN_VERSION,
-    "ALiBi: per-head linear distance bias on the logits (Press et al. 2022)",
-    &alibi_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "alibi",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "ALiBi: per-head linear distance bias on the logits (Press et "
+               "al. 2022)",
+    .scheme = &alibi_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(alibi_desc)

@@ -38,12 +38,12 @@ static int dynntk_compute(const pe_host *host,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin("dynamic-ntk", values[P_ROTARY_DIM],
-                           values[P_PAIRING], shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
   /* Checked at every L, not only past Lo, so that a config is valid or
    * invalid independently of its sequence length. */
-  rc = scheme_ntk_check_r("dynamic-ntk", r, err, err_size);
+  rc = scheme_ntk_check_r(r, err, err_size);
   if (rc < 0) return rc;
 
   if (l <= (uint64_t)lo) {
@@ -63,19 +63,23 @@ static int dynntk_compute(const pe_host *host,
   return 0;
 }
 
-static const pe_scheme_ops dynntk_ops = {sizeof(pe_scheme_ops),
-                                         dynntk_params, dynntk_compute};
+static const pe_scheme_ops dynntk_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = dynntk_params,
+    .compute = dynntk_compute,
+};
 
 static const pe_plugin_desc dynntk_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "dynamic-ntk",
-    SCHEME_PLUGIN_VERSION,
-    "NTK-aware RoPE whose base grows with the context length L past Lo "
-    "(emozilla 2023)",
-    &dynntk_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "dynamic-ntk",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary =
+        "NTK-aware RoPE whose base grows with the context length L past Lo "
+        "(emozilla 2023)",
+    .scheme = &dynntk_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(dynntk_desc)

@@ -17,29 +17,54 @@
  */
 #include "scheme_common.h"
 
-enum { P_BASE, P_FACTOR, P_LOW, P_HIGH, P_LO, P_ROTARY_DIM, P_PAIRING, P_COUNT };
+enum {
+  P_BASE,
+  P_FACTOR,
+  P_LOW,
+  P_HIGH,
+  P_LO,
+  P_ROTARY_DIM,
+  P_PAIRING,
+  P_COUNT
+};
 
 static const pe_param_decl llama3_factor = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER, PE_PARAM_HAS_MIN, "factor",
-    "context extension factor s applied to the low frequencies (>= 1)", "8",
-    1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN,
+    .name = "factor",
+    .doc = "context extension factor s applied to the low frequencies (>= 1)",
+    .default_value = "8",
+    .min = 1.0,
+};
 
 static const pe_param_decl llama3_low = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "low_freq_factor",
-    "wavelengths above Lo/low_freq_factor are interpolated (theta_j/s)", "1",
-    0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "low_freq_factor",
+    .doc = "wavelengths above Lo/low_freq_factor are interpolated (theta_j/s)",
+    .default_value = "1",
+};
 
 static const pe_param_decl llama3_high = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "high_freq_factor",
-    "wavelengths below Lo/high_freq_factor are kept (theta_j)", "4", 0.0, 0.0,
-    NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "high_freq_factor",
+    .doc = "wavelengths below Lo/high_freq_factor are kept (theta_j)",
+    .default_value = "4",
+};
 
 static const pe_param_decl llama3_lo = {
-    sizeof(pe_param_decl), PE_PARAM_INTEGER, PE_PARAM_HAS_MIN,
-    "original_max_position_embeddings", "pre-training context length Lo",
-    "8192", 1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_INTEGER,
+    .flags = PE_PARAM_HAS_MIN,
+    .name = "original_max_position_embeddings",
+    .doc = "pre-training context length Lo",
+    .default_value = "8192",
+    .min = 1.0,
+};
 
 static const pe_param_decl *const llama3_params[P_COUNT + 1] = {
     [P_BASE] = &scheme_param_base,
@@ -66,13 +91,13 @@ static int llama3_compute(const pe_host *host,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin("llama3", values[P_ROTARY_DIM], values[P_PAIRING],
-                           shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
   /* The blend divides by high - low, and the bands must not overlap. */
   if (high <= low)
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "llama3: high_freq_factor = %g must be greater "
+                           "high_freq_factor = %g must be greater "
                            "than low_freq_factor = %g",
                            high, low);
 
@@ -100,18 +125,21 @@ static int llama3_compute(const pe_host *host,
   return 0;
 }
 
-static const pe_scheme_ops llama3_ops = {sizeof(pe_scheme_ops),
-                                         llama3_params, llama3_compute};
+static const pe_scheme_ops llama3_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = llama3_params,
+    .compute = llama3_compute,
+};
 
 static const pe_plugin_desc llama3_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "llama3",
-    SCHEME_PLUGIN_VERSION,
-    "Llama 3.1 wavelength-banded interpolation (Meta 2024)",
-    &llama3_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "llama3",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "Llama 3.1 wavelength-banded interpolation (Meta 2024)",
+    .scheme = &llama3_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(llama3_desc)

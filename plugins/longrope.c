@@ -31,27 +31,40 @@ enum {
 };
 
 static const pe_param_decl longrope_factor = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "factor",
-    "scale s for the attention factor (default max_position_embeddings/Lo)",
-    NULL, 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "factor",
+    .doc =
+        "scale s for the attention factor (default max_position_embeddings/Lo)",
+};
 
 static const pe_param_decl longrope_max_pos = {
-    sizeof(pe_param_decl), PE_PARAM_INTEGER, PE_PARAM_HAS_MIN,
-    "max_position_embeddings",
-    "extended context length; s = max_position_embeddings/Lo when factor "
-    "is absent",
-    NULL, 1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_INTEGER,
+    .flags = PE_PARAM_HAS_MIN,
+    .name = "max_position_embeddings",
+    .doc =
+        "extended context length; s = max_position_embeddings/Lo when factor "
+        "is absent",
+    .min = 1.0,
+};
 
 static const pe_param_decl longrope_short = {
-    sizeof(pe_param_decl), PE_PARAM_LIST,
-    PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "short_factor",
-    "R/2 per-pair rescale factors used while L <= Lo", NULL, 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_LIST,
+    .flags = PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "short_factor",
+    .doc = "R/2 per-pair rescale factors used while L <= Lo",
+};
 
 static const pe_param_decl longrope_long = {
-    sizeof(pe_param_decl), PE_PARAM_LIST,
-    PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "long_factor",
-    "R/2 per-pair rescale factors used when L > Lo", NULL, 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_LIST,
+    .flags = PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "long_factor",
+    .doc = "R/2 per-pair rescale factors used when L > Lo",
+};
 
 static const pe_param_decl *const longrope_params[P_COUNT + 1] = {
     [P_BASE] = &scheme_param_base,
@@ -71,7 +84,7 @@ static int longrope_check_list(const char *name, const pe_param_value *v,
                                uint32_t r, char *err, size_t err_size) {
   if (v->list_len == r / 2) return 0;
   return pe_plugin_error(err, err_size, PE_ESCHEME,
-                         "longrope: %s has %u values, expected R/2 = %u "
+                         "%s has %u values, expected R/2 = %u "
                          "(one per rotary pair, R = %u)",
                          name, (unsigned)v->list_len, (unsigned)(r / 2),
                          (unsigned)r);
@@ -93,8 +106,8 @@ static int longrope_compute(const pe_host *host,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin("longrope", values[P_ROTARY_DIM],
-                           values[P_PAIRING], shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
   /* Both lists are checked whichever one this L uses, so that a config is
    * valid or invalid independently of its sequence length. */
@@ -109,7 +122,7 @@ static int longrope_compute(const pe_host *host,
     s = (double)max_pos->integer / (double)lo;
   } else {
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "longrope: give factor, or max_position_embeddings "
+                           "give factor, or max_position_embeddings "
                            "(then factor = max_position_embeddings / "
                            "original_max_position_embeddings = %lld)",
                            (long long)lo);
@@ -121,7 +134,7 @@ static int longrope_compute(const pe_host *host,
     a = 1.0;
   } else if (lo < 2) {
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "longrope: original_max_position_embeddings = %lld "
+                           "original_max_position_embeddings = %lld "
                            "makes sqrt(1 + ln s / ln Lo) undefined; give "
                            "attention_factor or Lo >= 2",
                            (long long)lo);
@@ -140,18 +153,22 @@ static int longrope_compute(const pe_host *host,
   return 0;
 }
 
-static const pe_scheme_ops longrope_ops = {sizeof(pe_scheme_ops),
-                                           longrope_params, longrope_compute};
+static const pe_scheme_ops longrope_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = longrope_params,
+    .compute = longrope_compute,
+};
 
 static const pe_plugin_desc longrope_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "longrope",
-    SCHEME_PLUGIN_VERSION,
-    "LongRoPE per-pair rescaling, short/long factor sets (Ding et al. 2024)",
-    &longrope_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "longrope",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "LongRoPE per-pair rescaling, short/long factor sets (Ding et "
+               "al. 2024)",
+    .scheme = &longrope_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(longrope_desc)

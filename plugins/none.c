@@ -19,8 +19,8 @@ static const pe_param_decl *const none_params[] = {NULL};
 
 static int none_compute(const pe_host *host,
                         const pe_param_value *const *values,
-                        const pe_shape *shape, pe_scheme_tables *out,
-                        char *err, size_t err_size) {
+                        const pe_shape *shape, pe_scheme_tables *out, char *err,
+                        size_t err_size) {
   (void)host;
   (void)values;
   (void)shape;
@@ -35,20 +35,20 @@ static int none_compute(const pe_host *host,
 }
 
 static const pe_scheme_ops none_ops = {
-    sizeof(pe_scheme_ops),
-    none_params,
-    none_compute,
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = none_params,
+    .compute = none_compute,
 };
 
 static const pe_plugin_desc none_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "none", /* must equal the module's file name (none.so) */
-    SCHEME_PLUGIN_VERSION,
-    "no positional encoding: the permutation-equivariant baseline",
-    &none_ops,
-    NULL, /* not a backend */
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "none", /* must equal the module's file name (none.so) */
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "no positional encoding: the permutation-equivariant baseline",
+    .scheme = &none_ops,
+    .backend = NULL, /* not a backend */
 };
 
 PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host,

@@ -22,10 +22,9 @@ static const pe_param_decl *const ntk_params[P_COUNT + 1] = {
     [P_COUNT] = NULL,
 };
 
-static int ntk_compute(const pe_host *host,
-                       const pe_param_value *const *values,
-                       const pe_shape *shape, pe_scheme_tables *out,
-                       char *err, size_t err_size) {
+static int ntk_compute(const pe_host *host, const pe_param_value *const *values,
+                       const pe_shape *shape, pe_scheme_tables *out, char *err,
+                       size_t err_size) {
   double base = values[P_BASE]->number;
   double s = values[P_FACTOR]->number;
   double base2;
@@ -33,31 +32,34 @@ static int ntk_compute(const pe_host *host,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin("ntk", values[P_ROTARY_DIM], values[P_PAIRING],
-                           shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
-  rc = scheme_ntk_check_r("ntk", r, err, err_size);
+  rc = scheme_ntk_check_r(r, err, err_size);
   if (rc < 0) return rc;
   base2 = scheme_ntk_base(base, s, r);
   scheme_fill_theta(out->inv_freq, base2, 1.0, r);
   snprintf(out->note, sizeof out->note,
-           "ntk: base' = %.10g (base = %.10g, s = %.10g, R = %u)", base2,
-           base, s, (unsigned)r);
+           "ntk: base' = %.10g (base = %.10g, s = %.10g, R = %u)", base2, base,
+           s, (unsigned)r);
   return 0;
 }
 
-static const pe_scheme_ops ntk_ops = {sizeof(pe_scheme_ops), ntk_params,
-                                      ntk_compute};
+static const pe_scheme_ops ntk_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = ntk_params,
+    .compute = ntk_compute,
+};
 
 static const pe_plugin_desc ntk_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "ntk",
-    SCHEME_PLUGIN_VERSION,
-    "NTK-aware RoPE, base' = base * s^(R/(R-2)) (bloc97 2023)",
-    &ntk_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "ntk",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "NTK-aware RoPE, base' = base * s^(R/(R-2)) (bloc97 2023)",
+    .scheme = &ntk_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(ntk_desc)

@@ -31,8 +31,8 @@ static int pi_compute(const pe_host *host, const pe_param_value *const *values,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin("pi", values[P_ROTARY_DIM], values[P_PAIRING],
-                           shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
   scheme_fill_theta(out->inv_freq, base, s, r);
   snprintf(out->note, sizeof out->note,
@@ -41,18 +41,21 @@ static int pi_compute(const pe_host *host, const pe_param_value *const *values,
   return 0;
 }
 
-static const pe_scheme_ops pi_ops = {sizeof(pe_scheme_ops), pi_params,
-                                     pi_compute};
+static const pe_scheme_ops pi_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = pi_params,
+    .compute = pi_compute,
+};
 
 static const pe_plugin_desc pi_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "pi",
-    SCHEME_PLUGIN_VERSION,
-    "linear position interpolation, theta_j / s (Chen et al. 2023)",
-    &pi_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "pi",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "linear position interpolation, theta_j / s (Chen et al. 2023)",
+    .scheme = &pi_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(pi_desc)

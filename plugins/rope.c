@@ -37,8 +37,8 @@ static const pe_param_decl *const rope_params[P_COUNT + 1] = {
 
 static int rope_compute(const pe_host *host,
                         const pe_param_value *const *values,
-                        const pe_shape *shape, pe_scheme_tables *out,
-                        char *err, size_t err_size) {
+                        const pe_shape *shape, pe_scheme_tables *out, char *err,
+                        size_t err_size) {
   double base = values[P_BASE]->number;
   uint32_t r = 0;
   int rc;
@@ -46,8 +46,8 @@ static int rope_compute(const pe_host *host,
   (void)host; /* rope has nothing to warn about */
   /* rotary_dim must be even and <= head_dim: checked against the shape,
    * which the host's per-parameter validation cannot know. */
-  rc = scheme_rotary_begin("rope", values[P_ROTARY_DIM], values[P_PAIRING],
-                           shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
 
   /* theta_j = base^(-2j/R): RoFormer eq. 15.  Attention factor stays 1. */
@@ -58,20 +58,21 @@ static int rope_compute(const pe_host *host,
 }
 
 static const pe_scheme_ops rope_ops = {
-    sizeof(pe_scheme_ops),
-    rope_params,
-    rope_compute,
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = rope_params,
+    .compute = rope_compute,
 };
 
 static const pe_plugin_desc rope_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "rope", /* must equal the module's file name (rope.so) */
-    SCHEME_PLUGIN_VERSION,
-    "rotary position embedding, theta_j = base^(-2j/R) (Su et al. 2021)",
-    &rope_ops,
-    NULL, /* not a backend */
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "rope", /* must equal the module's file name (rope.so) */
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary =
+        "rotary position embedding, theta_j = base^(-2j/R) (Su et al. 2021)",
+    .scheme = &rope_ops,
+    .backend = NULL, /* not a backend */
 };
 
 PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host,

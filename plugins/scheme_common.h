@@ -50,23 +50,21 @@ static inline int scheme_entry(uint32_t host_abi, const pe_plugin_desc *mine,
                            "%s: no descriptor pointer", mine->name);
   *desc = NULL;
   if (host_abi < PE_ABI_VERSION)
-    return pe_plugin_error(err, err_size, PE_EABI,
-                           "%s: needs plugin ABI %u, host speaks %u",
-                           mine->name, (unsigned)PE_ABI_VERSION,
-                           (unsigned)host_abi);
+    return pe_plugin_error(
+        err, err_size, PE_EABI, "%s: needs plugin ABI %u, host speaks %u",
+        mine->name, (unsigned)PE_ABI_VERSION, (unsigned)host_abi);
   *desc = mine;
   return 0;
 }
 
 /* Define the exported entry point of a module whose descriptor is `desc`:
  * exactly the function rope.c and none.c spell out. */
-#define SCHEME_DEFINE_ENTRY(desc_var)                                         \
-  PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi,                     \
-                                       const pe_host *host,                   \
+#define SCHEME_DEFINE_ENTRY(desc_var)                                          \
+  PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host, \
                                        const pe_plugin_desc **desc, char *err, \
-                                       size_t err_size) {                     \
-    (void)host;                                                               \
-    return scheme_entry(host_abi, &(desc_var), desc, err, err_size);          \
+                                       size_t err_size) {                      \
+    (void)host;                                                                \
+    return scheme_entry(host_abi, &(desc_var), desc, err, err_size);           \
   }
 
 /* ---- shared parameter declarations ------------------------------------ */
@@ -74,46 +72,70 @@ static inline int scheme_entry(uint32_t host_abi, const pe_plugin_desc *mine,
 /* RoPE base (RoFormer's 10000).  Must exceed 1: theta_j = base^(-2j/R) has
  * to decrease with j, and YaRN divides by ln(base). */
 static const pe_param_decl scheme_param_base = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "base",
-    "RoPE base: theta_j = base^(-2j/R)", "10000", 1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "base",
+    .doc = "RoPE base: theta_j = base^(-2j/R)",
+    .default_value = "10000",
+    .min = 1.0,
+};
 
 /* Rotary dims R.  Optional with no default: absent means R = head_dim.
  * Evenness and R <= head_dim depend on the shape and are checked in
  * scheme_rotary_begin(). */
 static const pe_param_decl scheme_param_rotary_dim = {
-    sizeof(pe_param_decl), PE_PARAM_INTEGER, PE_PARAM_HAS_MIN, "rotary_dim",
-    "rotated dims R (even, <= head_dim; default head_dim); dims R.. pass "
-    "through",
-    NULL, 2.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_INTEGER,
+    .flags = PE_PARAM_HAS_MIN,
+    .name = "rotary_dim",
+    .doc =
+        "rotated dims R (even, <= head_dim; default head_dim); dims R.. pass "
+        "through",
+    .min = 2.0,
+};
 
 /* Which dims form a rotary pair; the index of the choice is
  * SCHEME_PAIRING_NEOX / SCHEME_PAIRING_INTERLEAVED. */
 static const pe_param_decl scheme_param_pairing = {
-    sizeof(pe_param_decl), PE_PARAM_CHOICE, 0, "pairing",
-    "pair j is dims (j, j+R/2) (neox) or (2j, 2j+1) (interleaved)", "neox",
-    0.0, 0.0, "neox|interleaved"};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_CHOICE,
+    .name = "pairing",
+    .doc = "pair j is dims (j, j+R/2) (neox) or (2j, 2j+1) (interleaved)",
+    .default_value = "neox",
+    .choices = "neox|interleaved",
+};
 enum { SCHEME_PAIRING_NEOX = 0, SCHEME_PAIRING_INTERLEAVED = 1 };
 
 /* Context-extension factor s for the schemes where s < 1 means nothing
  * (it would shrink the context instead of extending it): required, >= 1. */
 static const pe_param_decl scheme_param_factor_required = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN, "factor",
-    "context extension factor s (>= 1)", NULL, 1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN,
+    .name = "factor",
+    .doc = "context extension factor s (>= 1)",
+    .min = 1.0,
+};
 
 /* The pre-training context length Lo, where a scheme cannot do without. */
 static const pe_param_decl scheme_param_lo_required = {
-    sizeof(pe_param_decl), PE_PARAM_INTEGER,
-    PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN, "original_max_position_embeddings",
-    "pre-training context length Lo", NULL, 1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_INTEGER,
+    .flags = PE_PARAM_REQUIRED | PE_PARAM_HAS_MIN,
+    .name = "original_max_position_embeddings",
+    .doc = "pre-training context length Lo",
+    .min = 1.0,
+};
 
 /* An explicit attention factor a that overrides the scheme's formula. */
 static const pe_param_decl scheme_param_attention_factor = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "attention_factor",
-    "override the attention factor a (q and k are scaled by a)", NULL, 0.0,
-    0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "attention_factor",
+    .doc = "override the attention factor a (q and k are scaled by a)",
+};
 
 /* ---- shared computation ------------------------------------------------ */
 
@@ -127,9 +149,9 @@ static inline double scheme_theta(double base, uint32_t j, uint32_t r) {
 /* Validate rotary_dim and pairing against the shape and fill the rotary
  * fields of `out`: kind ROTARY, R, pairing, attention factor 1.  On
  * success returns 0 and stores R in *r; otherwise a PE_ESCHEME message
- * naming the parameter and its value. */
-static inline int scheme_rotary_begin(const char *scheme,
-                                      const pe_param_value *rotary_dim,
+ * naming the parameter and its value.  (Messages from compute() do not
+ * repeat the scheme's name: the host prefixes it, with the config.) */
+static inline int scheme_rotary_begin(const pe_param_value *rotary_dim,
                                       const pe_param_value *pairing,
                                       const pe_shape *shape,
                                       pe_scheme_tables *out, uint32_t *r,
@@ -139,30 +161,29 @@ static inline int scheme_rotary_begin(const char *scheme,
 
   if (rd > (int64_t)d)
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "%s: rotary_dim = %lld exceeds head_dim = %u",
-                           scheme, (long long)rd, (unsigned)d);
+                           "rotary_dim = %lld exceeds head_dim = %u",
+                           (long long)rd, (unsigned)d);
   if (rd < 2 || rd % 2 != 0) {
     if (rotary_dim->present)
       return pe_plugin_error(err, err_size, PE_ESCHEME,
-                             "%s: rotary_dim = %lld must be even and >= 2 "
+                             "rotary_dim = %lld must be even and >= 2 "
                              "(dims are rotated in pairs)",
-                             scheme, (long long)rd);
+                             (long long)rd);
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "%s: head_dim = %u is odd; set an even rotary_dim "
+                           "head_dim = %u is odd; set an even rotary_dim "
                            "<= %u (dims are rotated in pairs)",
-                           scheme, (unsigned)d, (unsigned)(d & ~1u));
+                           (unsigned)d, (unsigned)(d & ~1u));
   }
   if (!out->inv_freq || out->inv_freq_capacity < (uint32_t)rd / 2)
-    return pe_plugin_error(err, err_size, PE_EINVAL,
-                           "%s: host gave room for %u frequencies, need %u",
-                           scheme, (unsigned)out->inv_freq_capacity,
-                           (unsigned)(rd / 2));
+    return pe_plugin_error(
+        err, err_size, PE_EINVAL, "host gave room for %u frequencies, need %u",
+        (unsigned)out->inv_freq_capacity, (unsigned)(rd / 2));
   out->kind = PE_KIND_ROTARY;
   out->rotary_dim = (uint32_t)rd;
-  out->pairing = pairing->present && pairing->integer ==
-                                         SCHEME_PAIRING_INTERLEAVED
-                     ? PE_PAIRING_INTERLEAVED
-                     : PE_PAIRING_NEOX;
+  out->pairing =
+      pairing->present && pairing->integer == SCHEME_PAIRING_INTERLEAVED
+          ? PE_PAIRING_INTERLEAVED
+          : PE_PAIRING_NEOX;
   out->attention_factor = 1.0;
   *r = (uint32_t)rd;
   return 0;
@@ -170,8 +191,8 @@ static inline int scheme_rotary_begin(const char *scheme,
 
 /* Plain RoPE table: inv_freq[j] = theta_j(base) / s for j < R/2 (s = 1 is
  * RoPE, s > 1 position interpolation; a changed base is NTK scaling). */
-static inline void scheme_fill_theta(double *inv_freq, double base,
-                                     double s, uint32_t r) {
+static inline void scheme_fill_theta(double *inv_freq, double base, double s,
+                                     uint32_t r) {
   for (uint32_t j = 0; j < r / 2; j++)
     inv_freq[j] = scheme_theta(base, j, r) / s; /* x / 1.0 == x exactly */
 }
@@ -184,13 +205,12 @@ static inline double scheme_ntk_base(double base, double k, uint32_t r) {
 }
 
 /* The exponent R/(R-2) of the NTK base change has no value at R = 2. */
-static inline int scheme_ntk_check_r(const char *scheme, uint32_t r,
-                                     char *err, size_t err_size) {
+static inline int scheme_ntk_check_r(uint32_t r, char *err, size_t err_size) {
   if (r >= 4) return 0;
   return pe_plugin_error(err, err_size, PE_ESCHEME,
-                         "%s: rotary_dim = %u is too small: base' = base * "
+                         "rotary_dim = %u is too small: base' = base * "
                          "k^(R/(R-2)) needs R >= 4",
-                         scheme, (unsigned)r);
+                         (unsigned)r);
 }
 
 #endif /* PE_SCHEME_COMMON_H */

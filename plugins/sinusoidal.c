@@ -16,9 +16,14 @@
 enum { P_BASE, P_COUNT };
 
 static const pe_param_decl sinusoidal_base = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "base",
-    "wavelength base: f_j = base^(-2j/D)", "10000", 1.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "base",
+    .doc = "wavelength base: f_j = base^(-2j/D)",
+    .default_value = "10000",
+    .min = 1.0,
+};
 
 static const pe_param_decl *const sinusoidal_params[P_COUNT + 1] = {
     [P_BASE] = &sinusoidal_base,
@@ -36,15 +41,14 @@ static int sinusoidal_compute(const pe_host *host,
   /* sin and cos alternate, so every dim needs its partner. */
   if (d == 0 || d % 2 != 0)
     return pe_plugin_error(err, err_size, PE_ESCHEME,
-                           "sinusoidal: head_dim = %u must be even (dims 2j "
+                           "head_dim = %u must be even (dims 2j "
                            "and 2j+1 hold sin and cos of one frequency)",
                            (unsigned)d);
   if (!out->inv_freq || out->inv_freq_capacity < d / 2)
     return pe_plugin_error(err, err_size, PE_EINVAL,
-                           "sinusoidal: host gave room for %u frequencies, "
+                           "host gave room for %u frequencies, "
                            "need %u",
-                           (unsigned)out->inv_freq_capacity,
-                           (unsigned)(d / 2));
+                           (unsigned)out->inv_freq_capacity, (unsigned)(d / 2));
   out->kind = PE_KIND_ADDITIVE;
   out->attention_factor = 1.0;
   /* Same expression as theta_j with R = D. */
@@ -56,17 +60,20 @@ static int sinusoidal_compute(const pe_host *host,
 }
 
 static const pe_scheme_ops sinusoidal_ops = {
-    sizeof(pe_scheme_ops), sinusoidal_params, sinusoidal_compute};
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = sinusoidal_params,
+    .compute = sinusoidal_compute,
+};
 
 static const pe_plugin_desc sinusoidal_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "sinusoidal",
-    SCHEME_PLUGIN_VERSION,
-    "fixed sin/cos encoding added to Q and K (Vaswani et al. 2017)",
-    &sinusoidal_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "sinusoidal",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary = "fixed sin/cos encoding added to Q and K (Vaswani et al. 2017)",
+    .scheme = &sinusoidal_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(sinusoidal_desc)

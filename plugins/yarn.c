@@ -39,34 +39,50 @@ enum {
 };
 
 static const pe_param_decl yarn_beta_fast = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "beta_fast",
-    "ramp start: pairs with more than beta_fast rotations within Lo keep "
-    "theta_j",
-    "32", 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "beta_fast",
+    .doc =
+        "ramp start: pairs with more than beta_fast rotations within Lo keep "
+        "theta_j",
+    .default_value = "32",
+};
 
 static const pe_param_decl yarn_beta_slow = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER,
-    PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN, "beta_slow",
-    "ramp end: pairs with fewer than beta_slow rotations within Lo get "
-    "theta_j/s",
-    "1", 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
+    .name = "beta_slow",
+    .doc = "ramp end: pairs with fewer than beta_slow rotations within Lo get "
+           "theta_j/s",
+    .default_value = "1",
+};
 
 static const pe_param_decl yarn_mscale = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER, PE_PARAM_HAS_MIN, "mscale",
-    "k of the numerator m(s,k) of the attention factor (with mscale_all_dim)",
-    NULL, 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN,
+    .name = "mscale",
+    .doc = "k of the numerator m(s,k) of the attention factor (with "
+           "mscale_all_dim)",
+};
 
 static const pe_param_decl yarn_mscale_all_dim = {
-    sizeof(pe_param_decl), PE_PARAM_NUMBER, PE_PARAM_HAS_MIN,
-    "mscale_all_dim",
-    "k of the denominator m(s,k) of the attention factor (with mscale)", NULL,
-    0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_NUMBER,
+    .flags = PE_PARAM_HAS_MIN,
+    .name = "mscale_all_dim",
+    .doc = "k of the denominator m(s,k) of the attention factor (with mscale)",
+};
 
 static const pe_param_decl yarn_truncate = {
-    sizeof(pe_param_decl), PE_PARAM_BOOL, 0, "truncate",
-    "round the ramp bounds outwards to whole pair indices (floor/ceil)",
-    "true", 0.0, 0.0, NULL};
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_BOOL,
+    .name = "truncate",
+    .doc = "round the ramp bounds outwards to whole pair indices (floor/ceil)",
+    .default_value = "true",
+};
 
 static const pe_param_decl *const yarn_params[P_COUNT + 1] = {
     [P_BASE] = &scheme_param_base,
@@ -97,8 +113,8 @@ static double yarn_mscale_fn(double s, double k) {
 
 static int yarn_compute(const pe_host *host,
                         const pe_param_value *const *values,
-                        const pe_shape *shape, pe_scheme_tables *out,
-                        char *err, size_t err_size) {
+                        const pe_shape *shape, pe_scheme_tables *out, char *err,
+                        size_t err_size) {
   double base = values[P_BASE]->number;
   double s = values[P_FACTOR]->number;
   double lo_ctx = (double)values[P_LO]->integer;
@@ -113,8 +129,8 @@ static int yarn_compute(const pe_host *host,
   uint32_t r = 0;
   int rc;
 
-  rc = scheme_rotary_begin("yarn", values[P_ROTARY_DIM], values[P_PAIRING],
-                           shape, out, &r, err, err_size);
+  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
+                           &r, err, err_size);
   if (rc < 0) return rc;
 
   /* The reference implementations (Hugging Face's rope validation) only
@@ -172,19 +188,23 @@ static int yarn_compute(const pe_host *host,
   return 0;
 }
 
-static const pe_scheme_ops yarn_ops = {sizeof(pe_scheme_ops), yarn_params,
-                                       yarn_compute};
+static const pe_scheme_ops yarn_ops = {
+    .struct_size = sizeof(pe_scheme_ops),
+    .params = yarn_params,
+    .compute = yarn_compute,
+};
 
 static const pe_plugin_desc yarn_desc = {
-    sizeof(pe_plugin_desc),
-    PE_ABI_VERSION,
-    PE_PLUGIN_SCHEME,
-    "yarn",
-    SCHEME_PLUGIN_VERSION,
-    "YaRN: NTK-by-parts interpolation with attention temperature (Peng et "
-    "al. 2023)",
-    &yarn_ops,
-    NULL,
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "yarn",
+    .version = SCHEME_PLUGIN_VERSION,
+    .summary =
+        "YaRN: NTK-by-parts interpolation with attention temperature (Peng et "
+        "al. 2023)",
+    .scheme = &yarn_ops,
+    .backend = NULL,
 };
 
 SCHEME_DEFINE_ENTRY(yarn_desc)
