@@ -54,8 +54,9 @@ static int sinusoidal_compute(const pe_host *host,
   /* Same expression as theta_j with R = D. */
   scheme_fill_theta(out->inv_freq, base, 1.0, d);
   snprintf(out->note, sizeof out->note,
-           "sinusoidal: base = %.10g, D = %u frequencies added to Q and K",
-           base, (unsigned)d);
+           "sinusoidal: base = %.10g, D = %u (%u frequencies), added to Q "
+           "and K",
+           base, (unsigned)d, (unsigned)(d / 2));
   return 0;
 }
 
