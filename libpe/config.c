@@ -19,6 +19,7 @@ typedef struct reader {
   const char *text; /* remaining input */
   int line;         /* line number of the line last handed to inih */
   bool last_indented;
+  int section_line; /* line of the last [section] header */
   int long_line;    /* first line over the limit, 0 if none */
 } reader;
 
@@ -48,6 +49,9 @@ static char *read_line(char *str, int num, void *stream) {
     rd->text += len;
   }
   rd->last_indented = str[0] == ' ' || str[0] == '\t';
+  const char *p = str;
+  while (*p == ' ' || *p == '\t') p++;
+  if (*p == '[') rd->section_line = rd->line;
   return str;
 }
 
@@ -97,11 +101,12 @@ static int handler(void *user, const char *section, const char *name,
   if (!section_known(section)) {
     st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: unknown section [%s] (accepted: "
                       "[workload] [inputs] [scheme] [run] [backend] [backend.LABEL])",
-                      cfg->name, line, section);
+                      cfg->name, st->rd.section_line, section);
     return 0;
   }
   if (!strncmp(section, "backend.", 8) && !section[8]) {
-    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: [backend.] needs a label", cfg->name, line);
+    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: [backend.] needs a label", cfg->name,
+                      st->rd.section_line);
     return 0;
   }
   pe__entry *prev = find_mut(cfg, section, name);

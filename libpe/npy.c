@@ -98,8 +98,9 @@ static int read_exact(FILE *fp, void *buf, size_t n) { return fread(buf, 1, n, f
 
 static int read_header(pe_ctx *ctx, const char *path, FILE *fp, pe_tensor *t, long *data_off) {
   unsigned char pre[12];
-  if (read_exact(fp, pre, 10)) return npy_bad(ctx, path, "truncated before the header");
-  if (memcmp(pre, "\x93NUMPY", 6)) return npy_bad(ctx, path, "bad magic (not a .npy file)");
+  if (read_exact(fp, pre, 6) || memcmp(pre, "\x93NUMPY", 6))
+    return npy_bad(ctx, path, "bad magic (not a .npy file)");
+  if (read_exact(fp, pre + 6, 4)) return npy_bad(ctx, path, "truncated before the header");
   uint32_t hlen;
   size_t pre_len;
   if (pre[6] == 1 && pre[7] == 0) {

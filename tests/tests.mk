@@ -2,7 +2,7 @@
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 LOG_COMPILER = $(top_srcdir)/tests/run-test.sh
 AM_TESTS_ENVIRONMENT = \
-	PE_PLUGIN_PATH='$(abs_top_builddir)/plugins/.libs:$(abs_top_builddir)/backends/.libs:$(abs_top_builddir)/tests/.libs'; \
+	PE_PLUGIN_PATH='$(abs_top_builddir)/plugins/.libs:$(abs_top_builddir)/backends/.libs'; \
 	export PE_PLUGIN_PATH; \
 	PE_GOLDEN_DIR='$(abs_top_srcdir)/tests/golden'; export PE_GOLDEN_DIR; \
 	PE_TEST_SRCDIR='$(abs_top_srcdir)'; export PE_TEST_SRCDIR; \
@@ -18,6 +18,39 @@ TEST_LIBS = libpe/libpe.la $(CRITERION_LIBS) -lm
 check_PROGRAMS += tests/test_core
 tests_test_core_SOURCES = tests/test_core.c tests/helpers.h
 tests_test_core_CFLAGS = $(TEST_CFLAGS)
-tests_test_core_LDADD = $(TEST_LIBS)
+tests_test_core_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_test_core_CFLAGS += $(PTHREAD_CFLAGS)
 TESTS += tests/test_core
+endif
+
+# Deliberately broken test-only plugins (tests/plugins/broken.c), loaded by path.
+if HAVE_CRITERION
+check_LTLIBRARIES += tests/broken_abi_future.la
+tests_broken_abi_future_la_SOURCES = tests/plugins/broken.c
+tests_broken_abi_future_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_ABI_FUTURE -DPE_TEST_PLUGIN_NAME='"broken_abi_future"'
+tests_broken_abi_future_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_small_struct.la
+tests_broken_small_struct_la_SOURCES = tests/plugins/broken.c
+tests_broken_small_struct_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_SMALL_STRUCT -DPE_TEST_PLUGIN_NAME='"broken_small_struct"'
+tests_broken_small_struct_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_missing_callback.la
+tests_broken_missing_callback_la_SOURCES = tests/plugins/broken.c
+tests_broken_missing_callback_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_MISSING_CALLBACK -DPE_TEST_PLUGIN_NAME='"broken_missing_callback"'
+tests_broken_missing_callback_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_no_entry.la
+tests_broken_no_entry_la_SOURCES = tests/plugins/broken.c
+tests_broken_no_entry_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NO_ENTRY -DPE_TEST_PLUGIN_NAME='"broken_no_entry"'
+tests_broken_no_entry_la_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere
+check_LTLIBRARIES += tests/broken_entry_error.la
+tests_broken_entry_error_la_SOURCES = tests/plugins/broken.c
+tests_broken_entry_error_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_ENTRY_ERROR -DPE_TEST_PLUGIN_NAME='"broken_entry_error"'
+tests_broken_entry_error_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_old_ops.la
+tests_broken_old_ops_la_SOURCES = tests/plugins/broken.c
+tests_broken_old_ops_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_OLD_OPS -DPE_TEST_PLUGIN_NAME='"broken_old_ops"'
+tests_broken_old_ops_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_bad_param.la
+tests_broken_bad_param_la_SOURCES = tests/plugins/broken.c
+tests_broken_bad_param_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_BAD_PARAM -DPE_TEST_PLUGIN_NAME='"broken_bad_param"'
+tests_broken_bad_param_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 endif

@@ -1,0 +1,94 @@
+/* Deliberately broken test-only plugins, one per BROKEN_* define, to check
+ * that the loader refuses each with its own message and never crashes. */
+#include <libpe/pe_plugin.h>
+
+#include <stddef.h>
+
+static int noop_open(const pe_host *h, const pe_param_value *const *v, void **b, char *e, size_t n) {
+  (void)h, (void)v, (void)e, (void)n;
+  static int state;
+  *b = &state;
+  return 0;
+}
+static void noop_close(void *b) { (void)b; }
+static int noop_describe(void *b, pe_device_info *i) { (void)b, (void)i; return 0; }
+static int noop_prepare(void *b, const pe_task *t, void **r, char *e, size_t n) {
+  (void)t, (void)e, (void)n;
+  *r = b;
+  return 0;
+}
+__attribute__((unused)) static int noop_execute(void *r, double *ms, char *e, size_t n) {
+  (void)r, (void)e, (void)n;
+  *ms = -1;
+  return 0;
+}
+static int noop_fetch(void *r, float *a, float *b, char *e, size_t n) {
+  (void)r, (void)a, (void)b, (void)e, (void)n;
+  return 0;
+}
+static void noop_release(void *r) { (void)r; }
+
+static const pe_param_decl bad_param = {sizeof(pe_param_decl), 99, 0, "bogus", "type 99", NULL, 0, 0, NULL};
+__attribute__((unused)) static const pe_param_decl *const bad_params[] = {&bad_param, NULL};
+
+static const pe_backend_ops ops = {
+#if defined(BROKEN_OLD_OPS)
+    /* An ABI-1 module written before `enumerate` existed: a smaller struct. */
+    .struct_size = offsetof(pe_backend_ops, enumerate),
+#else
+    .struct_size = sizeof(pe_backend_ops),
+#endif
+#if defined(BROKEN_BAD_PARAM)
+    .options = bad_params,
+#else
+    .options = bad_params + 1,
+#endif
+    .open = noop_open,
+    .close = noop_close,
+    .describe = noop_describe,
+    .prepare = noop_prepare,
+#if !defined(BROKEN_MISSING_CALLBACK)
+    .execute = noop_execute,
+#endif
+    .fetch = noop_fetch,
+    .release = noop_release,
+};
+
+__attribute__((unused)) static const pe_plugin_desc desc = {
+#if defined(BROKEN_SMALL_STRUCT)
+    .struct_size = 8,
+#else
+    .struct_size = sizeof(pe_plugin_desc),
+#endif
+#if defined(BROKEN_ABI_FUTURE)
+    .abi_version = 99,
+#else
+    .abi_version = PE_ABI_VERSION,
+#endif
+    .kind = PE_PLUGIN_BACKEND,
+    .name = PE_TEST_PLUGIN_NAME,
+    .version = "0",
+    .summary = "deliberately broken test plugin",
+    .backend = &ops,
+};
+
+#if defined(BROKEN_NO_ENTRY)
+#define ENTRY not_the_entry
+#else
+#define ENTRY pe_plugin_entry
+#endif
+
+PE_PLUGIN_EXPORT int ENTRY(uint32_t host_abi, const pe_host *host, const pe_plugin_desc **out,
+                           char *err, size_t err_size);
+PE_PLUGIN_EXPORT int ENTRY(uint32_t host_abi, const pe_host *host, const pe_plugin_desc **out,
+                           char *err, size_t err_size) {
+  (void)host_abi, (void)host;
+#if defined(BROKEN_ENTRY_ERROR)
+  (void)out;
+  return pe_plugin_error(err, err_size, PE_EUNSUPPORTED, "this module refuses to load on purpose");
+#else
+  (void)err, (void)err_size;
+  *out = &desc;
+  return 0;
+#endif
+}

@@ -1,0 +1,489 @@
+/* Core tests: golden cases on the reference backend and the oracle, the
+ * plugin ABI against broken modules, config and .npy validation, the
+ * input generator, reports and contexts in threads. */
+#include "helpers.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+/* ---- golden attention cases -------------------------------------------- */
+#define GOLDEN_CASES(X)                                                           \
+  X(none_causal, "none-causal") X(rope_neox_causal, "rope-neox-causal")           \
+  X(rope_interleaved, "rope-interleaved") X(rope_decode, "rope-decode")           \
+  X(rope_window, "rope-window") X(rope_window_noncausal, "rope-window-noncausal") \
+  X(alibi_causal, "alibi-causal") X(sinusoidal_causal, "sinusoidal-causal")       \
+  X(dynntk_long, "dynntk-long") X(yarn_gqa_causal, "yarn-gqa-causal")             \
+  X(yarn_far_positions, "yarn-far-positions")
+
+#define REFERENCE_CASE(id, name) \
+  Test(golden_reference, id) { pe_test_golden_case("reference", name, 2e-5); }
+GOLDEN_CASES(REFERENCE_CASE)
+
+/* The oracle alone, every row, against o.npy. */
+static void oracle_case(const char *name) {
+  pe_ctx *ctx = pe_test_ctx();
+  char path[4096];
+  snprintf(path, sizeof path, "%s/attention/%s/case.ini", pe_test_golden_dir(), name);
+  pe_config *cfg;
+  cr_assert_eq(pe_config_load(ctx, path, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  const pe_workload_info *in = pe_workload_get_info(w);
+  size_t n = (size_t)in->batch * in->q_heads * in->q_len * in->head_dim;
+  double *out = malloc(n * sizeof *out);
+  cr_assert_eq(pe_oracle(ctx, w, 0, in->q_len, out), 0, "%s", pe_ctx_error(ctx));
+  snprintf(path, sizeof path, "%s/attention/%s/o.npy", pe_test_golden_dir(), name);
+  pe_tensor o;
+  cr_assert_eq(pe_npy_read(ctx, path, &o), 0, "%s", pe_ctx_error(ctx));
+  double worst = 0;
+  for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(out[i] - o.data[i]));
+  /* o.npy is the float64 result rounded to float32: half an ulp of O. */
+  cr_expect_leq(worst, 1e-6, "%s: oracle vs o.npy max abs error %.3g", name, worst);
+  free(out);
+  pe_tensor_free(&o);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+#define ORACLE_CASE(id, name) \
+  Test(golden_oracle, id) { oracle_case(name); }
+GOLDEN_CASES(ORACLE_CASE)
+
+/* ---- plugin ABI ---------------------------------------------------------- */
+static void expect_refused(const char *variant, int code, const char *needle) {
+  pe_ctx *ctx = pe_test_ctx();
+  char path[4096];
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(path, sizeof path, "%s/tests/.libs/broken_%s.so", b ? b : ".", variant);
+  const pe_plugin *p = NULL;
+  int rc = pe_plugin_load(ctx, path, 0, &p);
+  cr_expect_eq(rc, code, "%s: got %s (%s)", variant, pe_err_name(rc), pe_ctx_error(ctx));
+  cr_expect_null(p);
+  cr_expect(strstr(pe_ctx_error(ctx), needle) != NULL, "%s: message '%s' lacks '%s'", variant,
+            pe_ctx_error(ctx), needle);
+  cr_expect(strstr(pe_ctx_error(ctx), path) != NULL, "message names the module: %s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+}
+
+Test(abi, future_abi_version) { expect_refused("abi_future", PE_EABI, "plugin ABI 99"); }
+Test(abi, struct_too_small) { expect_refused("small_struct", PE_EABI, "struct_size 8 is smaller"); }
+Test(abi, missing_required_callback) {
+  expect_refused("missing_callback", PE_EABI, "required callback execute is NULL");
+}
+Test(abi, missing_entry_symbol) { expect_refused("no_entry", PE_EPLUGIN, "no symbol pe_plugin_entry"); }
+Test(abi, entry_returns_error) {
+  expect_refused("entry_error", PE_EUNSUPPORTED, "refuses to load on purpose");
+}
+Test(abi, malformed_parameter) { expect_refused("bad_param", PE_EABI, "malformed"); }
+Test(abi, not_a_module) { expect_refused("does_not_exist", PE_EPLUGIN, "cannot load plugin"); }
+
+/* A module with an older, smaller ops struct loads; the missing optional
+ * callback reads as NULL in the host's copy. */
+Test(abi, older_smaller_struct_loads) {
+  pe_ctx *ctx = pe_test_ctx();
+  char path[4096];
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(path, sizeof path, "%s/tests/.libs/broken_old_ops.so", b ? b : ".");
+  const pe_plugin *p;
+  cr_assert_eq(pe_plugin_load(ctx, path, PE_PLUGIN_BACKEND, &p), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_plugin_devices(ctx, p, NULL, NULL), PE_EUNSUPPORTED);
+  cr_expect_eq(pe_ctx_unload_plugins(ctx), 0);
+  pe_ctx_free(ctx);
+}
+
+Test(abi, plugin_by_name_and_kind) {
+  pe_ctx *ctx = pe_test_ctx();
+  const pe_plugin *p;
+  cr_assert_eq(pe_plugin_load(ctx, "rope", PE_PLUGIN_SCHEME, &p), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_str_eq(pe_plugin_descriptor(p)->name, "rope");
+  cr_expect_eq(pe_plugin_load(ctx, "rope", PE_PLUGIN_BACKEND, &p), PE_EPLUGIN);
+  cr_expect(strstr(pe_ctx_error(ctx), "not a backend plugin"), "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_plugin_load(ctx, "no-such-plugin", 0, &p), PE_ENOTFOUND);
+  cr_expect(strstr(pe_ctx_error(ctx), "PE_PLUGIN_PATH"), "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_plugin_load(ctx, "../evil", 0, &p), PE_EPLUGIN); /* a path: no such file */
+  cr_expect_eq(pe_plugin_load(ctx, "bad name!", 0, &p), PE_EINVAL);
+  pe_ctx_free(ctx);
+}
+
+Test(abi, unload_waits_for_workloads) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=8\nseq_len=4\n[scheme]\nplugin=rope\n",
+                               "t", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_ctx_unload_plugins(ctx), PE_ESTATE);
+  pe_workload_free(w);
+  cr_expect_eq(pe_ctx_unload_plugins(ctx), 0);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+Test(abi, error_table) {
+  cr_expect_str_eq(pe_err_name(PE_ECONFIG), "PE_ECONFIG");
+  cr_expect_str_eq(pe_strerror(PE_EUNSUPPORTED), "unsupported");
+  cr_expect_str_eq(pe_strerror(12345), "unknown error");
+  cr_expect_eq(pe_abi_version(), PE_ABI_VERSION);
+}
+
+/* ---- configs --------------------------------------------------------------- */
+static const char *BASE = "[workload]\nhead_dim = 8\nseq_len = 16\n[scheme]\nplugin = rope\n";
+
+/* Parse `text` (and build a workload from it); expect `code` and a message
+ * containing each needle. */
+static void expect_config_error(const char *text, int code, const char *n1, const char *n2) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg = NULL;
+  int rc = pe_config_parse(ctx, text, "bad.ini", NULL, &cfg);
+  pe_workload *w = NULL;
+  if (rc == 0) rc = pe_workload_build(ctx, cfg, &w);
+  cr_expect_eq(rc, code, "got %s: %s\nconfig:\n%s", pe_err_name(rc), pe_ctx_error(ctx), text);
+  cr_expect(strstr(pe_ctx_error(ctx), n1), "message '%s' lacks '%s'", pe_ctx_error(ctx), n1);
+  if (n2) cr_expect(strstr(pe_ctx_error(ctx), n2), "message '%s' lacks '%s'", pe_ctx_error(ctx), n2);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+static char *with(const char *extra) {
+  static char buf[8192];
+  snprintf(buf, sizeof buf, "%s%s", BASE, extra);
+  return buf;
+}
+
+Test(config, unknown_section) {
+  expect_config_error(with("[wrkload]\nx = 1\n"), PE_ECONFIG, "bad.ini:6: unknown section [wrkload]", "accepted");
+}
+Test(config, unknown_key) {
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 16\nheads = 4\n[scheme]\nplugin=rope\n",
+                      PE_ECONFIG, "bad.ini:4: [workload] unknown key 'heads'", "q_heads");
+}
+Test(config, unknown_scheme_key) {
+  expect_config_error(with("bsae = 10000\n"), PE_ECONFIG, "bad.ini:6: [scheme] unknown key 'bsae' for scheme rope",
+                      "accepted: base");
+}
+Test(config, bad_integer) {
+  expect_config_error("[workload]\nhead_dim = eight\nseq_len = 16\n[scheme]\nplugin=rope\n", PE_ECONFIG,
+                      "bad.ini:2: [workload] head_dim = eight: not an integer", "accepted: an integer");
+}
+Test(config, out_of_range) {
+  expect_config_error("[workload]\nhead_dim = 0\nseq_len = 16\n[scheme]\nplugin=rope\n", PE_ECONFIG,
+                      "head_dim = 0: out of range", ">= 1");
+}
+Test(config, absurd_seq_len) {
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 1099511627776\n[scheme]\nplugin=rope\n",
+                      PE_ECONFIG, "seq_len = 1099511627776: out of range", NULL);
+}
+Test(config, bad_choice) {
+  expect_config_error(with("pairing = zigzag\n"), PE_ECONFIG, "pairing = zigzag: not one of the choices",
+                      "neox|interleaved");
+}
+Test(config, bad_bool) {
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 16\ncausal = maybe\n[scheme]\nplugin=rope\n",
+                      PE_ECONFIG, "causal = maybe: not a bool", "true|false");
+}
+Test(config, missing_required) {
+  expect_config_error("[workload]\nhead_dim = 8\n[scheme]\nplugin=rope\n", PE_ECONFIG,
+                      "missing required key 'seq_len'", NULL);
+}
+Test(config, missing_scheme) {
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 4\n", PE_ECONFIG, "[scheme] missing required key 'plugin'", NULL);
+}
+Test(config, repeated_scalar) {
+  expect_config_error(with("base = 10\nbase = 20\n"), PE_ECONFIG, "bad.ini:7: [scheme] base is already set on line 6", NULL);
+}
+Test(config, continuation_of_scalar) {
+  expect_config_error(with("base = 10\n  20\n"), PE_ECONFIG, "continuation lines are only for lists", NULL);
+}
+Test(config, long_line) {
+  char text[1024];
+  snprintf(text, sizeof text, "%s; %0300d\n", BASE, 0);
+  expect_config_error(text, PE_ECONFIG, "bad.ini:6: line longer than 199 characters", "indented lines");
+}
+Test(config, syntax_error) {
+  expect_config_error(with("this is not ini\n"), PE_ECONFIG, "bad.ini:6: syntax error", NULL);
+}
+Test(config, gqa_divisibility) {
+  expect_config_error("[workload]\nhead_dim=8\nseq_len=4\nq_heads=6\nkv_heads=4\n[scheme]\nplugin=none\n",
+                      PE_ECONFIG, "q_heads = 6 is not a multiple of kv_heads = 4", NULL);
+}
+Test(config, q_len_exceeds_seq_len) {
+  expect_config_error("[workload]\nhead_dim=8\nseq_len=4\nq_len=5\n[scheme]\nplugin=none\n", PE_ECONFIG,
+                      "q_len = 5 exceeds seq_len = 4", NULL);
+}
+Test(config, unknown_scheme_plugin) {
+  expect_config_error("[workload]\nhead_dim=8\nseq_len=4\n[scheme]\nplugin=ropee\n", PE_ENOTFOUND,
+                      "[scheme] plugin = ropee", "no scheme plugin 'ropee'");
+}
+Test(config, partial_inputs) {
+  expect_config_error(with("[inputs]\nq = q.npy\n"), PE_ECONFIG, "gives some of q, k, v but not all", NULL);
+}
+Test(config, missing_input_file) {
+  expect_config_error(with("[inputs]\nq = nope_q.npy\nk = nope_k.npy\nv = nope_v.npy\n"), PE_EIO,
+                      "nope_q.npy: cannot open", NULL);
+}
+Test(config, backend_without_plugin) {
+  expect_config_error(with("[backend]\nthreads = 2\n"), PE_ECONFIG, "[backend] needs 'plugin = NAME'", NULL);
+}
+Test(config, memory_limit) {
+  expect_config_error("[workload]\nhead_dim=4096\nseq_len=1048576\nq_heads=64\nbatch=64\n[scheme]\nplugin=none\n",
+                      PE_ELIMIT, "GiB of host memory", "max_memory");
+}
+Test(config, size_overflow) {
+  expect_config_error("[workload]\nhead_dim=4096\nseq_len=1073741824\nq_heads=65536\nbatch=65536\n"
+                      "[scheme]\nplugin=none\n[run]\nmax_memory=1T\n", PE_ELIMIT, "overflows 64 bits", NULL);
+}
+Test(config, bad_backend_option) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, with("[backend.ref]\nplugin = reference\naccumulate = quad\n"), "b.ini",
+                               NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  pe_result *r;
+  cr_expect_eq(pe_run(ctx, w, cfg, "ref", &r), PE_ECONFIG);
+  cr_expect_eq(r->status, PE_RUN_FAILED);
+  cr_expect(strstr(r->message, "b.ini:8: [backend.ref] accumulate = quad"), "%s", r->message);
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+Test(config, list_continuation_and_backends) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  const char *text = "[workload]\nhead_dim = 8\nseq_len = 4 ; inline comment\n[scheme]\nplugin = rope\n"
+                     "[backend.a]\nplugin = reference\n[backend]\nplugin = reference\naccumulate = float\n";
+  cr_assert_eq(pe_config_parse(ctx, text, "ok.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_config_backend_count(cfg), 2);
+  cr_expect_str_eq(pe_config_backend_label(cfg, 0), "a");
+  cr_expect_str_eq(pe_config_backend_label(cfg, 1), "reference");
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+/* ---- .npy ------------------------------------------------------------------ */
+static char tmpdir[256];
+static void make_tmpdir(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/pe-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+}
+static void write_file(const char *path, const void *data, size_t n) {
+  FILE *fp = fopen(path, "wb");
+  cr_assert_not_null(fp);
+  fwrite(data, 1, n, fp);
+  fclose(fp);
+}
+
+Test(npy, round_trip) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  float data[2 * 3 * 5];
+  for (int i = 0; i < 30; i++) data[i] = (float)i * 0.25f - 3.0f;
+  uint64_t shape[3] = {2, 3, 5};
+  char path[512];
+  snprintf(path, sizeof path, "%s/x.npy", tmpdir);
+  cr_assert_eq(pe_npy_write(ctx, path, data, 3, shape), 0, "%s", pe_ctx_error(ctx));
+  pe_tensor t;
+  cr_assert_eq(pe_npy_read(ctx, path, &t), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(t.ndim, 3);
+  cr_expect_eq(t.shape[2], 5);
+  cr_expect_arr_eq(t.data, data, sizeof data);
+  pe_tensor_free(&t);
+  pe_ctx_free(ctx);
+}
+
+static void expect_npy_error(const void *bytes, size_t n, const char *needle) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  char path[512];
+  snprintf(path, sizeof path, "%s/bad.npy", tmpdir);
+  write_file(path, bytes, n);
+  pe_tensor t;
+  int rc = pe_npy_read(ctx, path, &t);
+  cr_expect_eq(rc, PE_ENPY, "got %s: %s", pe_err_name(rc), pe_ctx_error(ctx));
+  cr_expect(strstr(pe_ctx_error(ctx), needle), "message '%s' lacks '%s'", pe_ctx_error(ctx), needle);
+  cr_expect(strstr(pe_ctx_error(ctx), "bad.npy"), "message names the file");
+  pe_ctx_free(ctx);
+}
+
+#define HDR(dict) "\x93NUMPY\x01\x00" dict
+static const char good_dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n";
+
+static void npy_with(const char *dict, size_t data_bytes, const char *needle) {
+  unsigned char buf[512] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+  size_t len = strlen(dict);
+  buf[8] = (unsigned char)len;
+  buf[9] = 0;
+  memcpy(buf + 10, dict, len);
+  expect_npy_error(buf, 10 + len + data_bytes, needle);
+}
+
+Test(npy, bad_magic) { expect_npy_error("NOTNUMPY", 8, "bad magic"); }
+Test(npy, truncated_preamble) { expect_npy_error("\x93NUMPY\x01", 7, "truncated"); }
+Test(npy, lying_header_length) {
+  unsigned char buf[20] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0xff, 0x00, '{'};
+  expect_npy_error(buf, sizeof buf, "header length runs past the end");
+}
+Test(npy, wrong_dtype) { npy_with("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n", 16, "dtype '<f8'"); }
+Test(npy, big_endian) { npy_with("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }\n", 8, "dtype '>f4'"); }
+Test(npy, fortran_order) { npy_with("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }\n", 8, "Fortran order"); }
+Test(npy, short_data) { npy_with(good_dict, 4, "data is 4 bytes but the shape needs 8"); }
+Test(npy, long_data) { npy_with(good_dict, 12, "data is 12 bytes but the shape needs 8"); }
+Test(npy, malformed_shape) { npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2,x), }\n", 8, "malformed shape"); }
+Test(npy, overflowing_shape) {
+  npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }\n", 8, "overflows");
+}
+Test(npy, unknown_version) {
+  unsigned char buf[16] = {0x93, 'N', 'U', 'M', 'P', 'Y', 9, 0, 4, 0, '{', '}'};
+  expect_npy_error(buf, sizeof buf, "unsupported format version 9.0");
+}
+Test(npy, missing_key) { npy_with("{'descr': '<f4', 'shape': (2,), }\n", 8, "lacks descr, fortran_order or shape"); }
+
+Test(npy, shape_mismatch_with_workload) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  float data[64] = {0};
+  uint64_t s_ok[4] = {1, 1, 4, 8}, s_bad[4] = {1, 2, 4, 8};
+  char p[512], text[2048];
+  const char *names[3] = {"q", "k", "v"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s.npy", tmpdir, names[i]);
+    cr_assert_eq(pe_npy_write(ctx, p, data, 4, i == 1 ? s_bad : s_ok), 0, "%s", pe_ctx_error(ctx));
+  }
+  snprintf(text, sizeof text, "[workload]\nhead_dim=8\nseq_len=4\n[inputs]\nq=q.npy\nk=k.npy\nv=v.npy\n"
+           "[scheme]\nplugin=none\n");
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, text, "m.ini", tmpdir, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_expect_eq(pe_workload_build(ctx, cfg, &w), PE_ENPY);
+  cr_expect(strstr(pe_ctx_error(ctx), "k has shape (1, 2, 4, 8), the workload needs (1, 1, 4, 8)"), "%s",
+            pe_ctx_error(ctx));
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+/* ---- inputs, verification, reports ------------------------------------- */
+Test(inputs, generator_is_counter_based) {
+  float a[64], b[16];
+  pe_random_normal(7, 1, a, 64);
+  pe_random_normal(7, 1, b, 16);
+  cr_expect_arr_eq(a, b, sizeof b, "a prefix does not depend on the length drawn");
+  pe_random_normal(8, 1, b, 16);
+  cr_expect(memcmp(a, b, sizeof b) != 0, "another seed gives other numbers");
+  double sum = 0, sq = 0;
+  static float big[1 << 16];
+  pe_random_normal(1, 2, big, 1 << 16);
+  for (int i = 0; i < (1 << 16); i++) sum += big[i], sq += (double)big[i] * big[i];
+  cr_expect_leq(fabs(sum / 65536), 0.02, "mean %g", sum / 65536);
+  cr_expect_leq(fabs(sq / 65536 - 1), 0.03, "variance %g", sq / 65536);
+}
+
+/* A backend result that is wrong must fail verification: the reference
+ * backend with float accumulation at a tolerance below its error. */
+Test(run, verification_fails_beyond_tolerance) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=64\nseq_len=64\n[scheme]\nplugin=rope\n"
+                               "[backend]\nplugin=reference\naccumulate=float\n[run]\ntolerance=1e-12\n",
+                               "v.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  pe_result *r;
+  cr_expect_eq(pe_run(ctx, w, cfg, "reference", &r), PE_EVERIFY);
+  cr_expect_eq(r->status, PE_RUN_FAILED);
+  cr_expect(strstr(r->message, "exceeds the tolerance"), "%s", r->message);
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+Test(run, flops_count_masks_exactly) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  /* Causal, Sq = Skv = 10, window 3: rows see 1, 2, 3, 3, ... keys = 1+2+3*8 = 27. */
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=4\nseq_len=10\nwindow=3\n[scheme]\nplugin=none\n",
+                               "f.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_workload_get_info(w)->visible_pairs, 27);
+  cr_expect_eq(pe_workload_get_info(w)->flops, 4.0 * 4 * 27);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+Test(run, encode_op_verifies) {
+  pe_test_oracle_text("reference", "[workload]\nop=encode\nhead_dim=32\nseq_len=40\nq_len=7\nq_heads=4\n"
+                                   "kv_heads=2\nposition_offset=1000000\n[scheme]\nplugin=rope\n");
+}
+
+Test(run, report_json_atomic) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, BASE, "r.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  pe_result *r;
+  cr_assert_eq(pe_run(ctx, w, cfg, "reference", &r), 0, "%s", pe_ctx_error(ctx));
+  char path[512];
+  snprintf(path, sizeof path, "%s/report.json", tmpdir);
+  cr_assert_eq(pe_report_write(ctx, cfg, w, (const pe_result *const *)&r, 1, PE_FORMAT_JSON, path), 0);
+  FILE *fp = fopen(path, "r");
+  char buf[8192] = "";
+  fread(buf, 1, sizeof buf - 1, fp);
+  fclose(fp);
+  cr_expect(strstr(buf, "\"results\": ["), "%s", buf);
+  cr_expect(strstr(buf, "\"status\": \"ok\""), "%s", buf);
+  cr_expect(strstr(buf, "\"time_ms\": {\"min\": "), "%s", buf);
+  /* A report into a missing directory fails and leaves nothing behind. */
+  snprintf(path, sizeof path, "%s/missing/report.json", tmpdir);
+  cr_expect_eq(pe_report_write(ctx, cfg, w, (const pe_result *const *)&r, 1, PE_FORMAT_CSV, path), PE_EIO);
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+/* ---- contexts in threads ---------------------------------------------- */
+typedef struct job {
+  const char *text;
+  float first;
+  int rc;
+} job;
+
+static void *run_job(void *arg) {
+  job *j = arg;
+  pe_ctx *ctx;
+  pe_ctx_new(&ctx);
+  pe_config *cfg;
+  pe_workload *w;
+  pe_result *r = NULL;
+  j->rc = pe_config_parse(ctx, j->text, "t.ini", NULL, &cfg);
+  if (!j->rc) j->rc = pe_workload_build(ctx, cfg, &w);
+  if (!j->rc) j->rc = pe_run(ctx, w, cfg, "reference", &r);
+  if (!j->rc) j->first = r->output[r->output_len - 1];
+  pe_result_free(r);
+  if (!j->rc) pe_workload_free(w), pe_config_free(cfg);
+  pe_ctx_free(ctx);
+  return NULL;
+}
+
+Test(threads, two_contexts_match_sequential) {
+  job a = {"[workload]\nhead_dim=16\nseq_len=64\nq_heads=2\n[scheme]\nplugin=rope\n[run]\nseed=1\n", 0, -1};
+  job b = {"[workload]\nhead_dim=32\nseq_len=48\nwindow=5\n[scheme]\nplugin=none\n[run]\nseed=2\n", 0, -1};
+  job a1 = a, b1 = b;
+  run_job(&a1);
+  run_job(&b1);
+  pthread_t ta, tb;
+  pthread_create(&ta, NULL, run_job, &a);
+  pthread_create(&tb, NULL, run_job, &b);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  cr_expect_eq(a.rc, 0);
+  cr_expect_eq(b.rc, 0);
+  cr_expect_eq(a.first, a1.first);
+  cr_expect_eq(b.first, b1.first);
+}
