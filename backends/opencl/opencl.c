@@ -1,0 +1,1264 @@
+/* libpe opencl backend: NUMERICS.md attention through the Khronos ICD loader.
+ *
+ * Linked against libOpenCL (ocl-icd or any ICD loader), never a vendor
+ * library, so one build runs on PoCL and on GPU drivers alike.  Only the
+ * OpenCL 1.2 API is used.
+ *
+ *   open      pick the platform and device (options platform, device),
+ *             create a context and a profiling queue
+ *   prepare   choose the kernel variant (cpu: one work-item per group,
+ *             explicit vectors along query rows; gpu: one work-item per
+ *             query row, __local key tiles) and the tiles, build the
+ *             program with the shape as -D constants (or load the binary
+ *             from the cache), allocate and upload
+ *   execute   enqueue attention (+ combine for split-KV) or encode; device
+ *             time from the profiling events
+ *   fetch     read the output back
+ *
+ * Everything that cannot run says so (PE_EUNSUPPORTED or PE_EDEVICE with
+ * the reason); there is no fallback to another device or backend.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ocl_internal.h"
+
+#define PE_OCL_VERSION "1.0.0"
+/* Bump when the kernel interface or the cache key format changes. */
+#define PE_OCL_CACHE_FORMAT 1
+#define PE_OCL_LOG2E 1.44269504088896340736
+
+/* ------------------------------------------------------------------------
+ * OpenCL error names
+ * ---------------------------------------------------------------------- */
+const char *pe_ocl_strerror(cl_int err, char *buf, size_t size) {
+  static const struct {
+    cl_int code;
+    const char *name;
+  } names[] = {
+#define E(x) {x, #x}
+      E(CL_SUCCESS),
+      E(CL_DEVICE_NOT_FOUND),
+      E(CL_DEVICE_NOT_AVAILABLE),
+      E(CL_COMPILER_NOT_AVAILABLE),
+      E(CL_MEM_OBJECT_ALLOCATION_FAILURE),
+      E(CL_OUT_OF_RESOURCES),
+      E(CL_OUT_OF_HOST_MEMORY),
+      E(CL_PROFILING_INFO_NOT_AVAILABLE),
+      E(CL_BUILD_PROGRAM_FAILURE),
+      E(CL_INVALID_VALUE),
+      E(CL_INVALID_DEVICE),
+      E(CL_INVALID_BINARY),
+      E(CL_INVALID_BUILD_OPTIONS),
+      E(CL_INVALID_PROGRAM_EXECUTABLE),
+      E(CL_INVALID_KERNEL_NAME),
+      E(CL_INVALID_KERNEL_ARGS),
+      E(CL_INVALID_WORK_GROUP_SIZE),
+      E(CL_INVALID_WORK_ITEM_SIZE),
+      E(CL_INVALID_GLOBAL_WORK_SIZE),
+      E(CL_INVALID_BUFFER_SIZE),
+      E(CL_INVALID_EVENT),
+      E(CL_INVALID_OPERATION),
+      E(CL_INVALID_PLATFORM),
+      E(CL_INVALID_CONTEXT),
+      E(CL_INVALID_COMMAND_QUEUE),
+      E(CL_INVALID_MEM_OBJECT),
+      E(CL_INVALID_PROGRAM),
+      E(CL_INVALID_KERNEL),
+      E(CL_INVALID_ARG_INDEX),
+      E(CL_INVALID_ARG_VALUE),
+      E(CL_INVALID_ARG_SIZE),
+      E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST),
+#undef E
+      {-1001, "CL_PLATFORM_NOT_FOUND_KHR"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i)
+    if (names[i].code == err) return names[i].name;
+  pe_ocl_fmt(buf, size, "CL error %d", (int)err);
+  return buf;
+}
+
+/* "clFoo(what) on DEVICE: CL_..." with PE_EDEVICE, or PE_ENOMEM /
+ * PE_EUNSUPPORTED-worthy codes spelled out. */
+static int cl_fail(char *err, size_t err_size, cl_int e, const char *call,
+                   const char *device) {
+  char b[32];
+  const char *hint = "";
+  if (e == CL_OUT_OF_RESOURCES || e == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+      e == CL_OUT_OF_HOST_MEMORY)
+    hint = " (out of device resources: try a smaller workload or tiles)";
+  return pe_plugin_error(err, err_size, PE_EDEVICE,
+                         "opencl: %s failed on '%s': %s%s", call,
+                         device ? device : "?", pe_ocl_strerror(e, b, sizeof b),
+                         hint);
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ------------------------------------------------------------------------
+ * Options ([backend] keys)
+ * ---------------------------------------------------------------------- */
+enum {
+  OPT_PLATFORM,
+  OPT_DEVICE,
+  OPT_KERNEL,
+  OPT_BLOCK_Q,
+  OPT_BLOCK_K,
+  OPT_VECTOR_WIDTH,
+  OPT_WORK_GROUP,
+  OPT_SPLITS,
+  OPT_BUILD_OPTIONS,
+  OPT_CACHE,
+  OPT_COUNT
+};
+enum { VARIANT_AUTO = 0, VARIANT_CPU = 1, VARIANT_GPU = 2 };
+
+#define DECL(t, f, n, d, def, lo, hi, ch)                                     \
+  {sizeof(pe_param_decl), (t), (f), (n), (d), (def), (lo), (hi), (ch)}
+static const pe_param_decl opt_platform =
+    DECL(PE_PARAM_STRING, 0, "platform",
+         "OpenCL platform: index or name substring (default: all)", NULL, 0,
+         0, NULL);
+static const pe_param_decl opt_device = DECL(
+    PE_PARAM_STRING, 0, "device",
+    "device: index (in the chosen platform, else over all) or name "
+    "substring (default: the first GPU, else the first device)",
+    NULL, 0, 0, NULL);
+static const pe_param_decl opt_kernel =
+    DECL(PE_PARAM_CHOICE, 0, "kernel",
+         "kernel shape: auto (by device type), cpu or gpu", "auto", 0, 0,
+         "auto|cpu|gpu");
+static const pe_param_decl opt_block_q = DECL(
+    PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_q",
+    "query rows per tile, 0: auto (cpu 64, a multiple of vector_width; gpu "
+    "64, also its work-group size)",
+    "0", 0, 1024, NULL);
+static const pe_param_decl opt_block_k =
+    DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_k",
+         "keys per tile, 0: auto (cpu 64; gpu 32 or what local memory fits)",
+         "0", 0, 1024, NULL);
+static const pe_param_decl opt_vector_width =
+    DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
+         "vector_width",
+         "cpu kernel float vector width 4, 8 or 16, 0: auto (the device's "
+         "native width)",
+         "0", 0, 16, NULL);
+static const pe_param_decl opt_work_group =
+    DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "work_group",
+         "work-group size of the encode and combine kernels, 0: auto", "0",
+         0, 4096, NULL);
+static const pe_param_decl opt_splits =
+    DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "splits",
+         "split-KV: key-range splits per query tile, 0: auto (when there "
+         "are too few tiles to fill the device, as in decode), 1: off",
+         "0", 0, 256, NULL);
+static const pe_param_decl opt_build_options =
+    DECL(PE_PARAM_STRING, 0, "build_options",
+         "extra OpenCL compiler options, appended to the generated ones",
+         "", 0, 0, NULL);
+static const pe_param_decl opt_cache = DECL(
+    PE_PARAM_BOOL, 0, "cache",
+    "keep compiled program binaries in the host cache directory", "true", 0,
+    0, NULL);
+#undef DECL
+
+static const pe_param_decl *const ocl_options[OPT_COUNT + 1] = {
+    &opt_platform,  &opt_device,       &opt_kernel,
+    &opt_block_q,   &opt_block_k,      &opt_vector_width,
+    &opt_work_group, &opt_splits,      &opt_build_options,
+    &opt_cache,     NULL};
+
+/* ------------------------------------------------------------------------
+ * Devices
+ * ---------------------------------------------------------------------- */
+typedef struct ocl_devinfo {
+  cl_platform_id platform;
+  cl_device_id device;
+  int plat_index, dev_index; /* dev_index within its platform */
+  cl_device_type type;
+  char plat_name[128], plat_version[128];
+  char name[128], version[128], c_version[64], driver[64];
+  cl_uint compute_units, native_vw, pref_vw;
+  size_t max_wg;
+  cl_ulong local_mem, global_mem, max_alloc;
+  cl_bool available, compiler;
+} ocl_devinfo;
+
+static void query_device(ocl_devinfo *di) {
+  cl_device_id d = di->device;
+  clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof di->type, &di->type, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_NAME, sizeof di->name, di->name, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_VERSION, sizeof di->version, di->version,
+                  NULL);
+  clGetDeviceInfo(d, CL_DEVICE_OPENCL_C_VERSION, sizeof di->c_version,
+                  di->c_version, NULL);
+  clGetDeviceInfo(d, CL_DRIVER_VERSION, sizeof di->driver, di->driver, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof di->compute_units,
+                  &di->compute_units, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                  sizeof di->native_vw, &di->native_vw, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT,
+                  sizeof di->pref_vw, &di->pref_vw, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof di->max_wg,
+                  &di->max_wg, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof di->local_mem,
+                  &di->local_mem, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof di->global_mem,
+                  &di->global_mem, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof di->max_alloc,
+                  &di->max_alloc, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_AVAILABLE, sizeof di->available,
+                  &di->available, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_COMPILER_AVAILABLE, sizeof di->compiler,
+                  &di->compiler, NULL);
+  di->name[sizeof di->name - 1] = 0;
+  di->version[sizeof di->version - 1] = 0;
+  di->c_version[sizeof di->c_version - 1] = 0;
+  di->driver[sizeof di->driver - 1] = 0;
+}
+
+/* Every device of every platform, in ICD order (deterministic). */
+static int list_devices(ocl_devinfo **out, size_t *count, char *err,
+                        size_t err_size) {
+  cl_uint np = 0;
+  cl_int e = clGetPlatformIDs(0, NULL, &np);
+  *out = NULL;
+  *count = 0;
+  if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (e == CL_SUCCESS && !np))
+    return pe_plugin_error(
+        err, err_size, PE_EUNSUPPORTED,
+        "unsupported: no device (no OpenCL platform: clGetPlatformIDs "
+        "returned %s; is an ICD installed under /etc/OpenCL/vendors?)",
+        e == CL_SUCCESS ? "0 platforms" : "-1001 CL_PLATFORM_NOT_FOUND_KHR");
+  if (e != CL_SUCCESS) return cl_fail(err, err_size, e, "clGetPlatformIDs", "");
+  cl_platform_id *pl = calloc(np, sizeof *pl);
+  if (!pl) return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
+  e = clGetPlatformIDs(np, pl, NULL);
+  if (e != CL_SUCCESS) {
+    free(pl);
+    return cl_fail(err, err_size, e, "clGetPlatformIDs", "");
+  }
+  ocl_devinfo *all = NULL;
+  size_t n = 0;
+  for (cl_uint p = 0; p < np; ++p) {
+    cl_uint nd = 0;
+    e = clGetDeviceIDs(pl[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+    if (e == CL_DEVICE_NOT_FOUND || nd == 0) continue;
+    if (e != CL_SUCCESS) continue; /* a broken platform hides no others */
+    cl_device_id *dv = calloc(nd, sizeof *dv);
+    ocl_devinfo *grow = realloc(all, (n + nd) * sizeof *all);
+    if (!dv || !grow) {
+      free(dv);
+      free(grow ? grow : all);
+      free(pl);
+      return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
+    }
+    all = grow;
+    if (clGetDeviceIDs(pl[p], CL_DEVICE_TYPE_ALL, nd, dv, NULL) != CL_SUCCESS)
+      nd = 0;
+    for (cl_uint d = 0; d < nd; ++d) {
+      ocl_devinfo *di = &all[n++];
+      memset(di, 0, sizeof *di);
+      di->platform = pl[p];
+      di->device = dv[d];
+      di->plat_index = (int)p;
+      di->dev_index = (int)d;
+      clGetPlatformInfo(pl[p], CL_PLATFORM_NAME, sizeof di->plat_name,
+                        di->plat_name, NULL);
+      clGetPlatformInfo(pl[p], CL_PLATFORM_VERSION, sizeof di->plat_version,
+                        di->plat_version, NULL);
+      di->plat_name[sizeof di->plat_name - 1] = 0;
+      di->plat_version[sizeof di->plat_version - 1] = 0;
+      query_device(di);
+    }
+    free(dv);
+  }
+  free(pl);
+  if (!n) {
+    free(all);
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: no device (%u OpenCL platform%s, "
+                           "none with a device)",
+                           np, np == 1 ? "" : "s");
+  }
+  *out = all;
+  *count = n;
+  return 0;
+}
+
+static int is_index(const char *s) {
+  if (!s || !*s) return 0;
+  for (; *s; ++s)
+    if (!isdigit((unsigned char)*s)) return 0;
+  return 1;
+}
+
+static int contains_ci(const char *hay, const char *needle) {
+  const size_t n = strlen(needle);
+  for (; *hay; ++hay) {
+    size_t i = 0;
+    while (i < n && hay[i] &&
+           tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+      ++i;
+    if (i == n) return 1;
+  }
+  return n == 0;
+}
+
+static const char *type_word(cl_device_type t) {
+  if (t & CL_DEVICE_TYPE_GPU) return "gpu";
+  if (t & CL_DEVICE_TYPE_CPU) return "cpu";
+  if (t & CL_DEVICE_TYPE_ACCELERATOR) return "accelerator";
+  return "other";
+}
+
+static uint32_t pe_type(cl_device_type t) {
+  if (t & CL_DEVICE_TYPE_GPU) return PE_DEVICE_GPU;
+  if (t & CL_DEVICE_TYPE_CPU) return PE_DEVICE_CPU;
+  if (t & CL_DEVICE_TYPE_ACCELERATOR) return PE_DEVICE_ACCELERATOR;
+  return PE_DEVICE_OTHER;
+}
+
+/* "0: 'Portable Computing Language' / 0: 'pthread-haswell' (cpu); ..." */
+static void list_text(const ocl_devinfo *all, size_t n, char *buf,
+                      size_t size) {
+  size_t len = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < n && len + 1 < size; ++i) {
+    int w = pe_ocl_fmt(buf + len, size - len, "%splatform %d '%s' device %d '%s' (%s)",
+                     i ? "; " : "", all[i].plat_index, all[i].plat_name,
+                     all[i].dev_index, all[i].name, type_word(all[i].type));
+    if (w < 0) break;
+    len += (size_t)w;
+  }
+}
+
+/* Pick the device by the platform/device options; deterministic. */
+static int select_device(const char *plat, const char *dev, ocl_devinfo *out,
+                         char *err, size_t err_size) {
+  ocl_devinfo *all;
+  size_t n;
+  char avail[600];
+  int rc = list_devices(&all, &n, err, err_size);
+  if (rc) return rc;
+  list_text(all, n, avail, sizeof avail);
+
+  /* candidates: devices of the matching platform(s) */
+  size_t nc = 0;
+  ocl_devinfo *cand = calloc(n, sizeof *cand);
+  if (!cand) {
+    free(all);
+    return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    int match = 1;
+    if (plat && *plat)
+      match = is_index(plat) ? all[i].plat_index == atoi(plat)
+                             : contains_ci(all[i].plat_name, plat);
+    if (match) cand[nc++] = all[i];
+  }
+  if (!nc) {
+    rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                         "unsupported: no device: no OpenCL platform matches "
+                         "platform = '%s' (available: %s)",
+                         plat, avail);
+    goto done;
+  }
+  const ocl_devinfo *pick = NULL;
+  if (dev && *dev) {
+    if (is_index(dev)) {
+      const size_t idx = (size_t)strtoul(dev, NULL, 10);
+      if (idx < nc) pick = &cand[idx];
+    } else {
+      for (size_t i = 0; i < nc && !pick; ++i)
+        if (contains_ci(cand[i].name, dev)) pick = &cand[i];
+    }
+    if (!pick) {
+      rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: no device matches device = '%s'%s%s%s "
+                           "(available: %s)",
+                           dev, plat && *plat ? " in platform '" : "",
+                           plat && *plat ? plat : "", plat && *plat ? "'" : "",
+                           avail);
+      goto done;
+    }
+  } else {
+    for (size_t i = 0; i < nc && !pick; ++i)
+      if (cand[i].type & CL_DEVICE_TYPE_GPU) pick = &cand[i];
+    if (!pick) pick = &cand[0];
+  }
+  if (!pick->available) {
+    rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                         "unsupported: device '%s' reports itself unavailable",
+                         pick->name);
+    goto done;
+  }
+  if (!pick->compiler) {
+    rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                         "unsupported: device '%s' has no OpenCL C compiler",
+                         pick->name);
+    goto done;
+  }
+  *out = *pick;
+  rc = 0;
+done:
+  free(cand);
+  free(all);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * The backend (one device)
+ * ---------------------------------------------------------------------- */
+typedef struct ocl_backend {
+  const pe_host *host;
+  ocl_devinfo di;
+  cl_context ctx;
+  cl_command_queue queue;
+  int variant;      /* VARIANT_* from the options */
+  int block_q, block_k, vector_width, work_group, splits;
+  char *build_options;
+  int use_cache;
+  char details[512]; /* after prepare: what ran */
+} ocl_backend;
+
+static void backend_close(void *p) {
+  ocl_backend *be = p;
+  if (!be) return;
+  if (be->queue) clReleaseCommandQueue(be->queue);
+  if (be->ctx) clReleaseContext(be->ctx);
+  free(be->build_options);
+  free(be);
+}
+
+static int backend_open(const pe_host *host,
+                        const pe_param_value *const *opt, void **out,
+                        char *err, size_t err_size) {
+  const char *plat = opt && opt[OPT_PLATFORM]->present ? opt[OPT_PLATFORM]->text : NULL;
+  const char *dev = opt && opt[OPT_DEVICE]->present ? opt[OPT_DEVICE]->text : NULL;
+  ocl_backend *be = calloc(1, sizeof *be);
+  cl_int e;
+  int rc;
+  *out = NULL;
+  if (!be) return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
+  be->host = host;
+  be->use_cache = 1;
+  if (opt) {
+    be->variant = (int)opt[OPT_KERNEL]->integer;
+    be->block_q = (int)opt[OPT_BLOCK_Q]->integer;
+    be->block_k = (int)opt[OPT_BLOCK_K]->integer;
+    be->vector_width = (int)opt[OPT_VECTOR_WIDTH]->integer;
+    be->work_group = (int)opt[OPT_WORK_GROUP]->integer;
+    be->splits = (int)opt[OPT_SPLITS]->integer;
+    be->use_cache = !opt[OPT_CACHE]->present || opt[OPT_CACHE]->integer != 0;
+    if (opt[OPT_BUILD_OPTIONS]->present && opt[OPT_BUILD_OPTIONS]->text)
+      be->build_options = strdup(opt[OPT_BUILD_OPTIONS]->text);
+  }
+  if (be->vector_width != 0 && be->vector_width != 4 &&
+      be->vector_width != 8 && be->vector_width != 16) {
+    backend_close(be);
+    return pe_plugin_error(err, err_size, PE_ECONFIG,
+                           "opencl: vector_width = %d: accepted 0 (auto), 4, "
+                           "8, 16",
+                           opt[OPT_VECTOR_WIDTH]->integer > 0
+                               ? (int)opt[OPT_VECTOR_WIDTH]->integer
+                               : 0);
+  }
+  rc = select_device(plat, dev, &be->di, err, err_size);
+  if (rc) {
+    backend_close(be);
+    return rc;
+  }
+  be->ctx = clCreateContext(NULL, 1, &be->di.device, NULL, NULL, &e);
+  if (!be->ctx) {
+    rc = cl_fail(err, err_size, e, "clCreateContext", be->di.name);
+    backend_close(be);
+    return rc;
+  }
+  be->queue = clCreateCommandQueue(be->ctx, be->di.device,
+                                   CL_QUEUE_PROFILING_ENABLE, &e);
+  if (!be->queue) {
+    rc = cl_fail(err, err_size, e, "clCreateCommandQueue", be->di.name);
+    backend_close(be);
+    return rc;
+  }
+  pe_ocl_fmt(be->details, sizeof be->details,
+           "platform %d device %d, %s, %u compute units, kernel %s",
+           be->di.plat_index, be->di.dev_index, be->di.version,
+           be->di.compute_units,
+           be->variant == VARIANT_CPU   ? "cpu (forced)"
+           : be->variant == VARIANT_GPU ? "gpu (forced)"
+           : (be->di.type & CL_DEVICE_TYPE_CPU) ? "cpu (auto)"
+                                                : "gpu (auto)");
+  *out = be;
+  return 0;
+}
+
+static void fill_info(const ocl_devinfo *di, pe_device_info *info) {
+  const uint32_t size = info->struct_size;
+  memset(info, 0, size < sizeof *info ? size : sizeof *info);
+  info->struct_size = size;
+  info->type = pe_type(di->type);
+  pe_ocl_fmt(info->name, sizeof info->name, "%s", di->name);
+  pe_ocl_fmt(info->driver, sizeof info->driver, "%s %s", di->plat_name,
+           di->driver);
+}
+
+static int backend_describe(void *p, pe_device_info *info) {
+  ocl_backend *be = p;
+  if (!PE_HAS_FIELD(info, pe_device_info, details)) return PE_EINVAL;
+  fill_info(&be->di, info);
+  pe_ocl_fmt(info->details, sizeof info->details, "%s", be->details);
+  return 0;
+}
+
+static int backend_enumerate(const pe_host *host, pe_device_emit_fn emit,
+                             void *user, char *err, size_t err_size) {
+  ocl_devinfo *all;
+  size_t n;
+  (void)host;
+  int rc = list_devices(&all, &n, err, err_size);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; ++i) {
+    const ocl_devinfo *di = &all[i];
+    pe_device_info info;
+    info.struct_size = sizeof info;
+    fill_info(di, &info);
+    pe_ocl_fmt(info.details, sizeof info.details,
+             "platform %d '%s' (%s) device %d: %s, %s, %u compute units, "
+             "max work-group %zu, local mem %llu KiB, global mem %llu MiB, "
+             "max alloc %llu MiB, native float width %u, kernel %s%s",
+             di->plat_index, di->plat_name, di->plat_version, di->dev_index,
+             di->version, di->c_version, di->compute_units, di->max_wg,
+             (unsigned long long)(di->local_mem >> 10),
+             (unsigned long long)(di->global_mem >> 20),
+             (unsigned long long)(di->max_alloc >> 20), di->native_vw,
+             (di->type & CL_DEVICE_TYPE_CPU) ? "cpu" : "gpu",
+             di->available ? "" : ", unavailable");
+    emit(user, &info);
+  }
+  free(all);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Plans: kernel variant, tiles, -D constants
+ * ---------------------------------------------------------------------- */
+typedef struct ocl_plan {
+  int variant; /* VARIANT_CPU / VARIANT_GPU (attention) */
+  int op;
+  int D, R, HALF, KIND, PAIRING, B, HQ, HKV, G, SQ, SKV, CAUSAL, WINDOW;
+  int HPT, QT, NQT, BQ, BK, NSPLIT;
+  int VW, RB, KB, DB, DP; /* cpu */
+  size_t groups;          /* attention work-groups */
+  size_t local_bytes;
+  int wg_small; /* encode / combine work-group */
+} ocl_plan;
+
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* The row tiling: a tile holds HPT heads of one GQA group times QT rows. */
+static void plan_rows(ocl_plan *pl, int bq_target, int row_multiple) {
+  if (pl->SQ >= bq_target) {
+    pl->HPT = 1;
+    pl->QT = bq_target;
+    pl->NQT = (pl->SQ + bq_target - 1) / bq_target;
+    pl->BQ = bq_target;
+  } else {
+    int hpt = 1;
+    for (int c = 1; c <= pl->G; ++c)
+      if (pl->G % c == 0 && c * pl->SQ <= bq_target) hpt = c;
+    pl->HPT = hpt;
+    pl->QT = pl->SQ;
+    pl->NQT = 1;
+    pl->BQ = round_up(hpt * pl->SQ, row_multiple);
+    if (pl->BQ > bq_target) pl->BQ = bq_target;
+  }
+}
+
+/* Split-KV when the tiles alone cannot fill the device (decode). */
+static void plan_splits(ocl_plan *pl, const ocl_backend *be, int per_cu) {
+  const size_t tiles = (size_t)pl->B * (pl->HQ / pl->HPT) * pl->NQT;
+  const int nkt = (pl->SKV + pl->BK - 1) / pl->BK;
+  int ns = 1;
+  if (be->splits > 0) {
+    ns = be->splits;
+  } else {
+    const size_t target = (size_t)(be->di.compute_units ? be->di.compute_units : 1) * per_cu;
+    if (tiles < target) {
+      ns = (int)((target + tiles - 1) / tiles);
+      if (ns > nkt / 2) ns = nkt / 2; /* at least two key tiles a split */
+      if (ns > 64) ns = 64;
+      if (ns < 1) ns = 1;
+    }
+  }
+  pl->NSPLIT = ns;
+  pl->groups = tiles * (size_t)ns;
+}
+
+static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
+                     char *err, size_t err_size) {
+  memset(pl, 0, sizeof *pl);
+  pl->op = (int)t->op;
+  pl->D = (int)t->head_dim;
+  pl->KIND = (int)t->kind;
+  pl->R = t->kind == PE_KIND_ROTARY ? (int)t->rotary_dim : 0;
+  pl->HALF = pl->R / 2;
+  pl->PAIRING = t->pairing == PE_PAIRING_INTERLEAVED ? 2 : 1;
+  pl->B = (int)t->batch;
+  pl->HQ = (int)t->q_heads;
+  pl->HKV = (int)t->kv_heads;
+  pl->G = pl->HKV ? pl->HQ / pl->HKV : 0;
+  pl->SQ = (int)t->q_len;
+  pl->SKV = (int)t->kv_len;
+  pl->CAUSAL = t->causal ? 1 : 0;
+  /* |pq - pk| <= Skv - 1 < window masks nothing: drop it */
+  pl->WINDOW = t->window >= t->kv_len ? 0 : (int)t->window;
+  pl->wg_small = be->work_group > 0 ? be->work_group : 64;
+  if (pl->wg_small > (int)be->di.max_wg) pl->wg_small = (int)be->di.max_wg;
+
+  /* shape limits: 32-bit rows and positions inside the kernels */
+  const double rows = (double)t->batch * t->q_heads * t->q_len;
+  const double krows = (double)t->batch * t->kv_heads * t->kv_len;
+  if (t->q_len < 1 || t->kv_len < 1 || t->q_len > t->kv_len ||
+      t->head_dim < 1 || t->batch < 1 || t->kv_heads < 1 ||
+      t->q_heads % t->kv_heads != 0)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: shape B=%u Hq=%u Hkv=%u D=%u Sq=%llu "
+                           "Skv=%llu (need Hq %% Hkv == 0, 1 <= Sq <= Skv)",
+                           t->batch, t->q_heads, t->kv_heads, t->head_dim,
+                           (unsigned long long)t->q_len,
+                           (unsigned long long)t->kv_len);
+  if (rows > 2147483647.0 || krows > 2147483647.0 || t->kv_len >= (1u << 30) ||
+      t->head_dim > 4096)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: shape too large for 32-bit row "
+                           "indices (%.0f query rows, %.0f key rows, D=%u)",
+                           rows, krows, t->head_dim);
+  if (t->kind == PE_KIND_ROTARY &&
+      (pl->R < 2 || pl->R % 2 || pl->R > pl->D))
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: rotary_dim %d with head_dim %d",
+                           pl->R, pl->D);
+  if (t->kind < PE_KIND_NONE || t->kind > PE_KIND_BIAS)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: encoding kind %u", t->kind);
+  if (t->op == PE_OP_ENCODE) return 0;
+  if (t->op != PE_OP_ATTENTION)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: op %u", t->op);
+
+  pl->variant = be->variant != VARIANT_AUTO ? be->variant
+                : (be->di.type & CL_DEVICE_TYPE_CPU) ? VARIANT_CPU
+                                                     : VARIANT_GPU;
+  const size_t lmem = (size_t)be->di.local_mem;
+  if (pl->variant == VARIANT_CPU) {
+    int vw = be->vector_width;
+    if (!vw) vw = be->di.native_vw >= 16 ? 16 : be->di.native_vw >= 8 ? 8 : 4;
+    pl->VW = vw;
+    int bq = be->block_q ? be->block_q : 64;
+    if (bq % vw)
+      return pe_plugin_error(err, err_size, PE_ECONFIG,
+                             "opencl: block_q = %d must be a multiple of "
+                             "vector_width %d",
+                             bq, vw);
+    pl->BK = be->block_k ? be->block_k : 64;
+    plan_rows(pl, bq, vw);
+    /* register blocks: RB row vectors x KB keys (DB dims), so that the
+     * accumulators fill about 8 vector registers' worth of floats x 8 */
+    const int nv = pl->BQ / vw;
+    int rb = vw >= 16 ? 2 : 2;
+    while (nv % rb) --rb;
+    pl->RB = rb;
+    int kb = vw >= 16 ? 4 : 4;
+    while (pl->BK % kb) --kb;
+    pl->KB = kb;
+    pl->DB = vw >= 16 ? 4 : 4;
+    pl->DP = round_up(pl->D, pl->DB);
+    for (;;) {
+      pl->local_bytes = sizeof(float) *
+                        ((size_t)pl->D * pl->BQ + (size_t)pl->BK * pl->D +
+                         (size_t)pl->BK * pl->DP + (size_t)pl->BK * pl->BQ +
+                         (size_t)pl->DP * pl->BQ + 3u * pl->BQ);
+      if (pl->local_bytes <= lmem || be->block_k || pl->BK <= pl->KB) break;
+      pl->BK /= 2; /* auto: shrink the key tile until it fits */
+      while (pl->BK % pl->KB) --pl->KB;
+    }
+    plan_splits(pl, be, 2);
+  } else {
+    pl->VW = 1;
+    int bq = be->block_q ? be->block_q : (pl->D > 128 ? 32 : 64);
+    if ((size_t)bq > be->di.max_wg) bq = (int)be->di.max_wg;
+    plan_rows(pl, bq, 16 < bq ? 16 : bq);
+    int bk = be->block_k ? be->block_k : 32;
+    while (!be->block_k && bk > 1 &&
+           2 * sizeof(float) * (size_t)bk * pl->D + 256 > lmem)
+      bk /= 2;
+    pl->BK = bk;
+    pl->local_bytes = 2 * sizeof(float) * (size_t)bk * pl->D;
+    plan_splits(pl, be, 4);
+  }
+  if (pl->local_bytes > lmem)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: the %s kernel needs %zu bytes of "
+                           "local memory for D=%d, BQ=%d, BK=%d; '%s' has "
+                           "%llu (set block_q/block_k smaller)",
+                           pl->variant == VARIANT_CPU ? "cpu" : "gpu",
+                           pl->local_bytes, pl->D, pl->BQ, pl->BK,
+                           be->di.name, (unsigned long long)lmem);
+  if (pl->variant == VARIANT_GPU && (size_t)pl->BQ > be->di.max_wg)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: gpu kernel work-group %d > device "
+                           "maximum %zu",
+                           pl->BQ, be->di.max_wg);
+  return 0;
+}
+
+/* Append " -DNAME=v" unless the user's build_options define NAME already
+ * (so build_options can override a tile constant: -DRB=3). */
+static void add_def(char *buf, size_t size, const char *user,
+                    const char *name, long v) {
+  char probe[40];
+  pe_ocl_fmt(probe, sizeof probe, "-D%s=", name);
+  if (user && strstr(user, probe)) return;
+  size_t len = strlen(buf);
+  pe_ocl_fmt(buf + len, size - len, " -D%s=%ld", name, v);
+}
+
+static void build_options(const ocl_backend *be, const ocl_plan *pl,
+                          char *buf, size_t size) {
+  const char *u = be->build_options;
+  buf[0] = 0;
+  /* OpenCL C 1.2 where the device offers it ("OpenCL C 1.2 ..."). */
+  if (strncmp(be->di.c_version, "OpenCL C ", 9) == 0 &&
+      strcmp(be->di.c_version + 9, "1.2") >= 0)
+    pe_ocl_fmt(buf, size, "-cl-std=CL1.2");
+#define A(n, v) add_def(buf, size, u, n, (long)(v))
+  A("D", pl->D);
+  A("R", pl->R);
+  A("HALF", pl->HALF);
+  A("KIND", pl->KIND);
+  A("PAIRING", pl->PAIRING);
+  A("B", pl->B);
+  A("HQ", pl->HQ);
+  A("HKV", pl->HKV);
+  A("G", pl->G);
+  A("SQ", pl->SQ);
+  A("SKV", pl->SKV);
+  A("QPOS0", pl->SKV - pl->SQ);
+  A("CAUSAL", pl->CAUSAL);
+  A("WINDOW", pl->WINDOW);
+  if (pl->op == PE_OP_ATTENTION) {
+    A("HPT", pl->HPT);
+    A("QT", pl->QT);
+    A("NQT", pl->NQT);
+    A("BQ", pl->BQ);
+    A("BK", pl->BK);
+    A("NSPLIT", pl->NSPLIT);
+    if (pl->variant == VARIANT_CPU) {
+      A("VW", pl->VW);
+      A("RB", pl->RB);
+      A("KB", pl->KB);
+      A("DB", pl->DB);
+      A("DP", pl->DP);
+    }
+  } else {
+    /* encode uses the row macros only; keep the shared code compiling */
+    A("HPT", 1);
+    A("QT", 1);
+    A("NQT", 1);
+    A("BQ", 1);
+    A("BK", 1);
+    A("NSPLIT", 1);
+  }
+#undef A
+  if (u && *u) {
+    size_t len = strlen(buf);
+    pe_ocl_fmt(buf + len, size - len, " %s", u);
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Runs
+ * ---------------------------------------------------------------------- */
+typedef struct ocl_run {
+  ocl_backend *be;
+  ocl_plan plan;
+  cl_program prog;
+  cl_kernel kmain, kcomb;
+  cl_mem q, k, v, tc, ts, ta, sl;
+  cl_mem out0, out1, part, ml;
+  size_t out0_bytes, out1_bytes;
+  size_t gsz_main, lsz_main, gsz_comb, lsz_comb;
+} ocl_run;
+
+static void run_release(void *p) {
+  ocl_run *r = p;
+  if (!r) return;
+  cl_mem *mems[] = {&r->q,    &r->k,    &r->v,    &r->tc,   &r->ts,  &r->ta,
+                    &r->sl,   &r->out0, &r->out1, &r->part, &r->ml};
+  for (size_t i = 0; i < sizeof mems / sizeof mems[0]; ++i)
+    if (*mems[i]) clReleaseMemObject(*mems[i]);
+  if (r->kmain) clReleaseKernel(r->kmain);
+  if (r->kcomb) clReleaseKernel(r->kcomb);
+  if (r->prog) clReleaseProgram(r->prog);
+  free(r);
+}
+
+/* A buffer of `bytes` (at least 4), filled from `src` when non-NULL. */
+static int make_buffer(ocl_run *r, cl_mem *m, size_t bytes, const void *src,
+                       cl_mem_flags flags, const char *what, char *err,
+                       size_t err_size) {
+  ocl_backend *be = r->be;
+  cl_int e;
+  if (bytes < 4) bytes = 4;
+  if (bytes > be->di.max_alloc)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: buffer '%s' needs %.1f MiB, '%s' "
+                           "allows %.1f MiB per allocation",
+                           what, bytes / 1048576.0, be->di.name,
+                           be->di.max_alloc / 1048576.0);
+  *m = clCreateBuffer(be->ctx, flags | (src ? CL_MEM_COPY_HOST_PTR : 0), bytes,
+                      (void *)src, &e);
+  if (!*m) {
+    char call[96];
+    pe_ocl_fmt(call, sizeof call, "clCreateBuffer(%s, %zu bytes)", what, bytes);
+    return cl_fail(err, err_size, e, call, be->di.name);
+  }
+  return 0;
+}
+
+/* Build from source, with the log on failure (printed whole through the
+ * host log, truncated in the message). */
+static int build_source(ocl_run *r, const char *src, const char *opts,
+                        char *err, size_t err_size) {
+  ocl_backend *be = r->be;
+  cl_int e;
+  r->prog = clCreateProgramWithSource(be->ctx, 1, &src, NULL, &e);
+  if (!r->prog)
+    return cl_fail(err, err_size, e, "clCreateProgramWithSource", be->di.name);
+  e = clBuildProgram(r->prog, 1, &be->di.device, opts, NULL, NULL);
+  if (e == CL_SUCCESS) return 0;
+  size_t len = 0;
+  char *log = NULL;
+  clGetProgramBuildInfo(r->prog, be->di.device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                        &len);
+  if (len) log = malloc(len + 1);
+  if (log) {
+    if (clGetProgramBuildInfo(r->prog, be->di.device, CL_PROGRAM_BUILD_LOG,
+                              len, log, NULL) != CL_SUCCESS)
+      len = 0;
+    log[len] = 0;
+  }
+  pe_plugin_log(be->host, PE_LOG_ERROR, PE_OCL_NAME,
+                "kernel build failed on '%s' with options '%s'; build log:\n%s",
+                be->di.name, opts, log ? log : "(none)");
+  char b[32];
+  /* the message keeps the start of the log, where the first error is */
+  pe_plugin_error(err, err_size, PE_EDEVICE,
+                  "opencl: kernel build failed on '%s' (%s); build log: %.500s%s",
+                  be->di.name, pe_ocl_strerror(e, b, sizeof b),
+                  log && *log ? log : "(empty)",
+                  log && strlen(log) > 500 ? " [...]" : "");
+  free(log);
+  clReleaseProgram(r->prog);
+  r->prog = NULL;
+  return PE_EDEVICE;
+}
+
+/* Load the program binary from the cache; 1 when it built from there. */
+static int build_cached(ocl_run *r, const char *path, const char *key,
+                        const char *opts) {
+  ocl_backend *be = r->be;
+  unsigned char *bin = NULL;
+  size_t len = 0;
+  char why[512];
+  cl_int e, st = CL_SUCCESS;
+  const int got = pe_ocl_cache_read(path, key, &bin, &len, why, sizeof why);
+  if (got < 0)
+    pe_plugin_log(be->host, PE_LOG_WARN, PE_OCL_NAME,
+                  "program cache entry unusable, rebuilding: %s", why);
+  if (got <= 0) return 0;
+  const unsigned char *bp = bin;
+  r->prog = clCreateProgramWithBinary(be->ctx, 1, &be->di.device, &len, &bp,
+                                      &st, &e);
+  free(bin);
+  if (r->prog && e == CL_SUCCESS && st == CL_SUCCESS &&
+      clBuildProgram(r->prog, 1, &be->di.device, opts, NULL, NULL) ==
+          CL_SUCCESS)
+    return 1;
+  pe_plugin_log(be->host, PE_LOG_WARN, PE_OCL_NAME,
+                "program cache entry %s rejected by the driver, rebuilding",
+                path);
+  if (r->prog) clReleaseProgram(r->prog);
+  r->prog = NULL;
+  return 0;
+}
+
+static void store_cached(ocl_run *r, const char *path, const char *key) {
+  ocl_backend *be = r->be;
+  size_t len = 0;
+  char why[512];
+  if (clGetProgramInfo(r->prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len,
+                       NULL) != CL_SUCCESS ||
+      !len)
+    return;
+  unsigned char *bin = malloc(len);
+  if (!bin) return;
+  unsigned char *bins[1] = {bin};
+  if (clGetProgramInfo(r->prog, CL_PROGRAM_BINARIES, sizeof bins, bins,
+                       NULL) == CL_SUCCESS &&
+      pe_ocl_cache_write(path, key, bin, len, why, sizeof why) != 0)
+    pe_plugin_log(be->host, PE_LOG_WARN, PE_OCL_NAME,
+                  "could not write program cache entry: %s", why);
+  free(bin);
+}
+
+static int set_args(cl_kernel k, const char *name, const char *dev,
+                    size_t n, const cl_mem *mems, const float *scale,
+                    char *err, size_t err_size) {
+  cl_int e = CL_SUCCESS;
+  cl_uint i;
+  for (i = 0; i < n && e == CL_SUCCESS; ++i)
+    e = clSetKernelArg(k, i, sizeof(cl_mem), &mems[i]);
+  if (e == CL_SUCCESS && scale) e = clSetKernelArg(k, i, sizeof(float), scale);
+  if (e != CL_SUCCESS) {
+    char call[64];
+    pe_ocl_fmt(call, sizeof call, "clSetKernelArg(%s)", name);
+    return cl_fail(err, err_size, e, call, dev);
+  }
+  return 0;
+}
+
+static int run_prepare(void *p, const pe_task *task, void **out, char *err,
+                       size_t err_size) {
+  ocl_backend *be = p;
+  ocl_run *r;
+  ocl_plan pl;
+  cl_int e;
+  int rc;
+  *out = NULL;
+  if (!task || !PE_HAS_FIELD(task, pe_task, slopes))
+    return pe_plugin_error(err, err_size, PE_EINVAL,
+                           "opencl: task struct too small");
+  rc = make_plan(be, task, &pl, err, err_size);
+  if (rc) return rc;
+  r = calloc(1, sizeof *r);
+  if (!r) return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
+  r->be = be;
+  r->plan = pl;
+
+  /* ---- program: source, options, cache key ---- */
+  const char *parts[3] = {pe_ocl_src_common,
+                          pl.op == PE_OP_ENCODE ? pe_ocl_src_encode
+                          : pl.variant == VARIANT_CPU
+                              ? pe_ocl_src_attention_cpu
+                              : pe_ocl_src_attention_gpu,
+                          NULL};
+  size_t slen = 0;
+  for (int i = 0; parts[i]; ++i) slen += strlen(parts[i]);
+  char *src = malloc(slen + 1);
+  char opts[2048], key[4096], path[4200], variant_text[160];
+  if (!src) {
+    run_release(r);
+    return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
+  }
+  src[0] = 0;
+  for (int i = 0; parts[i]; ++i) strcat(src, parts[i]);
+  build_options(be, &pl, opts, sizeof opts);
+  pe_ocl_fmt(key, sizeof key,
+           "libpe-opencl cache format %d\nsource fnv1a64 %016llx\n"
+           "options %s\nplatform %s | %s\ndevice %s | %s | %s\ndriver %s\n",
+           PE_OCL_CACHE_FORMAT,
+           (unsigned long long)pe_ocl_hash(PE_OCL_FNV_OFFSET, src, slen), opts,
+           be->di.plat_name, be->di.plat_version, be->di.name,
+           be->di.version, be->di.c_version, be->di.driver);
+
+  const double t0 = now_ms();
+  int from_cache = 0, cacheable = 0;
+  const char *dir = NULL;
+  if (be->use_cache && be->host && PE_HAS_FIELD(be->host, pe_host, cache_dir) &&
+      be->host->cache_dir)
+    dir = be->host->cache_dir(be->host);
+  if (dir && *dir && pe_ocl_cache_path(dir, key, path, sizeof path) == 0) {
+    cacheable = 1;
+    from_cache = build_cached(r, path, key, opts);
+  }
+  if (!from_cache) {
+    rc = build_source(r, src, opts, err, err_size);
+    if (rc) {
+      free(src);
+      run_release(r);
+      return rc;
+    }
+    if (cacheable) store_cached(r, path, key);
+  }
+  free(src);
+  const double build_ms = now_ms() - t0;
+
+  /* ---- kernels ---- */
+  const char *kname = pl.op == PE_OP_ENCODE       ? "pe_encode"
+                      : pl.variant == VARIANT_CPU ? "pe_attn_cpu"
+                                                  : "pe_attn_gpu";
+  r->kmain = clCreateKernel(r->prog, kname, &e);
+  if (!r->kmain) {
+    rc = cl_fail(err, err_size, e, "clCreateKernel", be->di.name);
+    run_release(r);
+    return rc;
+  }
+  if (pl.op == PE_OP_ATTENTION && pl.NSPLIT > 1) {
+    r->kcomb = clCreateKernel(r->prog, "pe_combine", &e);
+    if (!r->kcomb) {
+      rc = cl_fail(err, err_size, e, "clCreateKernel(pe_combine)", be->di.name);
+      run_release(r);
+      return rc;
+    }
+  }
+  if (pl.op == PE_OP_ATTENTION) {
+    size_t kwg = 0;
+    clGetKernelWorkGroupInfo(r->kmain, be->di.device, CL_KERNEL_WORK_GROUP_SIZE,
+                             sizeof kwg, &kwg, NULL);
+    const size_t need = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.BQ;
+    if (kwg && kwg < need) {
+      run_release(r);
+      return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                             "unsupported: '%s' runs %s with at most %zu "
+                             "work-items per group, the tile needs %zu (set "
+                             "block_q smaller)",
+                             be->di.name, kname, kwg, need);
+    }
+  }
+
+  /* ---- buffers ---- */
+  const size_t f = sizeof(float);
+  const size_t nq = (size_t)pl.B * pl.HQ * pl.SQ * pl.D;
+  const size_t nk = (size_t)pl.B * pl.HKV * pl.SKV * pl.D;
+  const cl_mem_flags ro = CL_MEM_READ_ONLY, rw = CL_MEM_READ_WRITE;
+  const int rot = pl.KIND == PE_KIND_ROTARY, add = pl.KIND == PE_KIND_ADDITIVE;
+  const int bias = pl.KIND == PE_KIND_BIAS;
+  if ((rot && (!task->rope_cos || !task->rope_sin)) ||
+      (add && !task->additive) || (bias && !task->slopes) || !task->q ||
+      !task->k || (pl.op == PE_OP_ATTENTION && !task->v)) {
+    run_release(r);
+    return pe_plugin_error(err, err_size, PE_EINVAL,
+                           "opencl: task lacks a tensor or table");
+  }
+  r->out0_bytes = nq * f;
+  r->out1_bytes = pl.op == PE_OP_ENCODE ? nk * f : 0;
+  if ((rc = make_buffer(r, &r->q, nq * f, task->q, ro, "q", err, err_size)) ||
+      (rc = make_buffer(r, &r->k, nk * f, task->k, ro, "k", err, err_size)) ||
+      (rc = make_buffer(r, &r->tc, rot ? (size_t)pl.SKV * pl.HALF * f : 0,
+                        rot ? task->rope_cos : NULL, ro, "rope_cos", err,
+                        err_size)) ||
+      (rc = make_buffer(r, &r->ts, rot ? (size_t)pl.SKV * pl.HALF * f : 0,
+                        rot ? task->rope_sin : NULL, ro, "rope_sin", err,
+                        err_size)) ||
+      (rc = make_buffer(r, &r->ta, add ? (size_t)pl.SKV * pl.D * f : 0,
+                        add ? task->additive : NULL, ro, "additive", err,
+                        err_size)) ||
+      (rc = make_buffer(r, &r->out0, r->out0_bytes, NULL, rw, "output", err,
+                        err_size))) {
+    run_release(r);
+    return rc;
+  }
+  if (pl.op == PE_OP_ENCODE) {
+    if ((rc = make_buffer(r, &r->out1, r->out1_bytes, NULL, rw, "output k",
+                          err, err_size))) {
+      run_release(r);
+      return rc;
+    }
+    const cl_mem args[7] = {r->q, r->k, r->tc, r->ts, r->ta, r->out0, r->out1};
+    if ((rc = set_args(r->kmain, kname, be->di.name, 7, args, NULL, err,
+                       err_size))) {
+      run_release(r);
+      return rc;
+    }
+    const size_t rows = (size_t)pl.B * pl.HQ * pl.SQ +
+                        (size_t)pl.B * pl.HKV * pl.SKV;
+    r->lsz_main = (size_t)pl.wg_small;
+    r->gsz_main = (rows + r->lsz_main - 1) / r->lsz_main * r->lsz_main;
+    pe_ocl_fmt(variant_text, sizeof variant_text, "encode, work-group %zu",
+             r->lsz_main);
+  } else {
+    const size_t nrows = (size_t)pl.B * pl.HQ * pl.SQ;
+    if ((rc = make_buffer(r, &r->v, nk * f, task->v, ro, "v", err,
+                          err_size)) ||
+        (rc = make_buffer(r, &r->sl, bias ? (size_t)pl.HQ * f : 0,
+                          bias ? task->slopes : NULL, ro, "slopes", err,
+                          err_size)) ||
+        (pl.NSPLIT > 1 &&
+         ((rc = make_buffer(r, &r->part, nrows * pl.NSPLIT * pl.D * f, NULL,
+                            rw, "split partials", err, err_size)) ||
+          (rc = make_buffer(r, &r->ml, nrows * pl.NSPLIT * 2 * f, NULL, rw,
+                            "split statistics", err, err_size))))) {
+      run_release(r);
+      return rc;
+    }
+    /* scale folded into Q' in log2 units: softmax via exp2 */
+    const float qscale = (float)((double)task->softmax_scale * PE_OCL_LOG2E);
+    const cl_mem args[9] = {r->q,  r->k,  r->v,
+                            r->tc, r->ts, r->ta,
+                            r->sl, pl.NSPLIT > 1 ? r->part : r->out0,
+                            pl.NSPLIT > 1 ? r->ml : r->out0};
+    if ((rc = set_args(r->kmain, kname, be->di.name, 9, args, &qscale, err,
+                       err_size))) {
+      run_release(r);
+      return rc;
+    }
+    r->lsz_main = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.BQ;
+    r->gsz_main = pl.groups * r->lsz_main;
+    if (r->kcomb) {
+      const cl_mem cargs[3] = {r->part, r->ml, r->out0};
+      if ((rc = set_args(r->kcomb, "pe_combine", be->di.name, 3, cargs, NULL,
+                         err, err_size))) {
+        run_release(r);
+        return rc;
+      }
+      r->lsz_comb = (size_t)pl.wg_small;
+      r->gsz_comb = (nrows + r->lsz_comb - 1) / r->lsz_comb * r->lsz_comb;
+    }
+    if (pl.variant == VARIANT_CPU)
+      pe_ocl_fmt(variant_text, sizeof variant_text,
+               "cpu (float%d, BQ %d, BK %d, RB %d KB %d DB %d, heads/tile %d, "
+               "splits %d)",
+               pl.VW, pl.BQ, pl.BK, pl.RB, pl.KB, pl.DB, pl.HPT, pl.NSPLIT);
+    else
+      pe_ocl_fmt(variant_text, sizeof variant_text,
+               "gpu (work-group %d, BK %d, heads/tile %d, splits %d)", pl.BQ,
+               pl.BK, pl.HPT, pl.NSPLIT);
+  }
+  /* uploads done before the first timed run */
+  e = clFinish(be->queue);
+  if (e != CL_SUCCESS) {
+    rc = cl_fail(err, err_size, e, "clFinish(upload)", be->di.name);
+    run_release(r);
+    return rc;
+  }
+  pe_ocl_fmt(be->details, sizeof be->details,
+           "platform %d device %d, %s; kernel %s%s; program %s (%.0f ms)",
+           be->di.plat_index, be->di.dev_index, be->di.version, variant_text,
+           be->variant == VARIANT_AUTO ? "" : " [forced]",
+           from_cache ? "binary from cache" : cacheable ? "built, cached" : "built, no cache",
+           build_ms);
+  *out = r;
+  return 0;
+}
+
+static int run_execute(void *p, double *device_ms, char *err,
+                       size_t err_size) {
+  ocl_run *r = p;
+  ocl_backend *be = r->be;
+  cl_event ev[2] = {NULL, NULL};
+  cl_int e;
+  int rc = 0;
+  if (device_ms) *device_ms = -1.0;
+  e = clEnqueueNDRangeKernel(be->queue, r->kmain, 1, NULL, &r->gsz_main,
+                             &r->lsz_main, 0, NULL, &ev[0]);
+  if (e != CL_SUCCESS)
+    return cl_fail(err, err_size, e, "clEnqueueNDRangeKernel(main)",
+                   be->di.name);
+  if (r->kcomb) {
+    e = clEnqueueNDRangeKernel(be->queue, r->kcomb, 1, NULL, &r->gsz_comb,
+                               &r->lsz_comb, 0, NULL, &ev[1]);
+    if (e != CL_SUCCESS) {
+      clFinish(be->queue);
+      clReleaseEvent(ev[0]);
+      return cl_fail(err, err_size, e, "clEnqueueNDRangeKernel(combine)",
+                     be->di.name);
+    }
+  }
+  const cl_uint nev = r->kcomb ? 2 : 1;
+  e = clWaitForEvents(nev, ev);
+  if (e != CL_SUCCESS) {
+    rc = cl_fail(err, err_size, e, "kernel execution", be->di.name);
+  } else {
+    cl_int st = CL_COMPLETE;
+    for (cl_uint i = 0; i < nev && !rc; ++i) {
+      clGetEventInfo(ev[i], CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st, &st,
+                     NULL);
+      if (st < 0) rc = cl_fail(err, err_size, st, "kernel execution", be->di.name);
+    }
+    cl_ulong start = 0, end = 0;
+    if (!rc && device_ms &&
+        clGetEventProfilingInfo(ev[0], CL_PROFILING_COMMAND_START,
+                                sizeof start, &start, NULL) == CL_SUCCESS &&
+        clGetEventProfilingInfo(ev[nev - 1], CL_PROFILING_COMMAND_END,
+                                sizeof end, &end, NULL) == CL_SUCCESS &&
+        end >= start)
+      *device_ms = (double)(end - start) * 1e-6;
+  }
+  for (cl_uint i = 0; i < nev; ++i)
+    if (ev[i]) clReleaseEvent(ev[i]);
+  return rc;
+}
+
+static int run_fetch(void *p, float *out0, float *out1, char *err,
+                     size_t err_size) {
+  ocl_run *r = p;
+  ocl_backend *be = r->be;
+  cl_int e;
+  if (out0) {
+    e = clEnqueueReadBuffer(be->queue, r->out0, CL_TRUE, 0, r->out0_bytes,
+                            out0, 0, NULL, NULL);
+    if (e != CL_SUCCESS)
+      return cl_fail(err, err_size, e, "clEnqueueReadBuffer(out0)", be->di.name);
+  }
+  if (out1 && r->out1) {
+    e = clEnqueueReadBuffer(be->queue, r->out1, CL_TRUE, 0, r->out1_bytes,
+                            out1, 0, NULL, NULL);
+    if (e != CL_SUCCESS)
+      return cl_fail(err, err_size, e, "clEnqueueReadBuffer(out1)", be->di.name);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Entry
+ * ---------------------------------------------------------------------- */
+static const pe_backend_ops ocl_ops = {
+    .struct_size = sizeof(pe_backend_ops),
+    .options = ocl_options,
+    .open = backend_open,
+    .close = backend_close,
+    .describe = backend_describe,
+    .prepare = run_prepare,
+    .execute = run_execute,
+    .fetch = run_fetch,
+    .release = run_release,
+    .enumerate = backend_enumerate,
+};
+
+static const pe_plugin_desc ocl_desc = {
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_BACKEND,
+    .name = PE_OCL_NAME,
+    .version = PE_OCL_VERSION,
+    .summary = "OpenCL 1.2 through the ICD loader: fused encoding + flash "
+               "attention, cpu- and gpu-shaped kernels",
+    .scheme = NULL,
+    .backend = &ocl_ops,
+};
+
+PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host,
+                                     const pe_plugin_desc **desc, char *err,
+                                     size_t err_size);
+PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host,
+                                     const pe_plugin_desc **desc, char *err,
+                                     size_t err_size) {
+  (void)host;
+  if (host_abi < 1)
+    return pe_plugin_error(err, err_size, PE_EABI,
+                           "opencl: needs plugin ABI >= 1, host speaks %u",
+                           host_abi);
+  *desc = &ocl_desc;
+  return 0;
+}
