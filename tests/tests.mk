@@ -54,3 +54,22 @@ tests_broken_bad_param_la_SOURCES = tests/plugins/broken.c
 tests_broken_bad_param_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_BAD_PARAM -DPE_TEST_PLUGIN_NAME='"broken_bad_param"'
 tests_broken_bad_param_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 endif
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_schemes
+tests_test_schemes_SOURCES = tests/test_schemes.c
+tests_test_schemes_CFLAGS = $(TEST_CFLAGS)
+tests_test_schemes_LDADD = $(TEST_LIBS)
+TESTS += tests/test_schemes
+endif
+
+# Out-of-tree consumer through `make install` + pkg-config.
+TESTS += tests/test_install.sh
+EXTRA_DIST += tests/test_install.sh tests/consumer/consumer.c tests/consumer/halfrope.c
+AM_TESTS_ENVIRONMENT += \
+	PE_TEST_CC='$(CC)'; export PE_TEST_CC; \
+	PE_TEST_CFLAGS='$(CFLAGS)'; export PE_TEST_CFLAGS; \
+	PE_TEST_LDFLAGS='$(LDFLAGS)'; export PE_TEST_LDFLAGS; \
+	PE_TEST_LIBDIR='$(libdir)'; export PE_TEST_LIBDIR; \
+	PE_TEST_PLUGINDIR='$(plugindir)'; export PE_TEST_PLUGINDIR; \
+	MAKE='$(MAKE)'; export MAKE;

@@ -1,0 +1,1 @@
+# bench/probe.mk: filled in by its owner

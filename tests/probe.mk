@@ -1,0 +1,1 @@
+# tests/probe.mk: filled in by its owner
