@@ -89,7 +89,8 @@ static int add_entry(pe_ctx *ctx, pe_config *cfg, const char *section,
 
 static bool section_known(const char *s) {
   return !strcmp(s, "workload") || !strcmp(s, "inputs") || !strcmp(s, "scheme") ||
-         !strcmp(s, "run") || !strcmp(s, "backend") || !strncmp(s, "backend.", 8);
+         !strcmp(s, "run") || !strcmp(s, "sweep") || !strcmp(s, "backend") ||
+         (!strncmp(s, "backend.", 8) && s[8]) || (!strncmp(s, "scheme.", 7) && s[7]);
 }
 
 static int handler(void *user, const char *section, const char *name,
@@ -100,13 +101,8 @@ static int handler(void *user, const char *section, const char *name,
   int line = st->rd.line;
   if (!section_known(section)) {
     st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: unknown section [%s] (accepted: "
-                      "[workload] [inputs] [scheme] [run] [backend] [backend.LABEL])",
+                      "[workload] [inputs] [scheme] [scheme.NAME] [run] [backend] [backend.LABEL] [sweep])",
                       cfg->name, st->rd.section_line, section);
-    return 0;
-  }
-  if (!strncmp(section, "backend.", 8) && !section[8]) {
-    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: [backend.] needs a label", cfg->name,
-                      st->rd.section_line);
     return 0;
   }
   pe__entry *prev = find_mut(cfg, section, name);

@@ -72,7 +72,9 @@ typedef struct pe__values {
 /* Check the entries of `section` of `cfg` against the plugin's declarations
  * and build values (defaults applied).  Messages name the config file,
  * line, key and accepted values. */
-int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section,
+/* `alt` (may be NULL) is a second section whose keys count as `section`'s
+ * ([scheme.NAME] beside [scheme]). */
+int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section, const char *alt,
                      const pe_param_decl *const *decls, const char *owner,
                      pe__values *out);
 /* Describe a declaration's accepted values: "a number > 0", "neox|interleaved". */

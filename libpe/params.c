@@ -225,7 +225,20 @@ static int unknown_key(pe_ctx *ctx, const pe_config *cfg, const pe__entry *e,
   return rc;
 }
 
-int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section,
+/* The entry for `key` in `section` or `alt` (NULL: none); a key in both is
+ * an error. */
+static int find_entry(pe_ctx *ctx, const pe_config *cfg, const char *section, const char *alt,
+                      const char *key, const pe__entry **out) {
+  const pe__entry *a = pe__config_find(cfg, section, key);
+  const pe__entry *b = alt ? pe__config_find(cfg, alt, key) : NULL;
+  *out = a ? a : b;
+  if (a && b)
+    return pe__fail(ctx, PE_ECONFIG, "%s:%d: [%s] %s is also set in [%s] on line %d (give it once)",
+                    cfg->name, b->line, alt, key, section, a->line);
+  return 0;
+}
+
+int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section, const char *alt,
                      const pe_param_decl *const *decls, const char *owner,
                      pe__values *out) {
   memset(out, 0, sizeof *out);
@@ -235,7 +248,7 @@ int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section,
   /* Every key of the section must be declared. */
   for (size_t i = 0; i < cfg->n_entries; i++) {
     const pe__entry *e = &cfg->entries[i];
-    if (strcmp(e->section, section)) continue;
+    if (strcmp(e->section, section) && (!alt || strcmp(e->section, alt))) continue;
     if (plugin_section && !strcmp(e->key, "plugin")) continue;
     size_t j = 0;
     while (j < n && strcmp(decls[j]->name, e->key)) j++;
@@ -251,7 +264,12 @@ int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section,
   }
   for (size_t j = 0; j < n; j++) {
     const pe_param_decl *d = decls[j];
-    const pe__entry *e = pe__config_find(cfg, section, d->name);
+    const pe__entry *e;
+    int frc = find_entry(ctx, cfg, section, alt, d->name, &e);
+    if (frc) {
+      pe__values_free(out);
+      return frc;
+    }
     pe_param_value *v = &out->vals[j];
     v->struct_size = sizeof *v;
     out->ptrs[j] = v;
@@ -265,7 +283,7 @@ int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section,
       }
       continue;
     }
-    where w = {cfg->name, e ? e->line : 0, section};
+    where w = {cfg->name, e ? e->line : 0, e ? e->section : section};
     double *list = NULL;
     int rc = parse_value(ctx, &w, d, text, e && e->continued, v, &list);
     if (rc == 0 && !(out->texts[j] = pe__strdup(text))) rc = pe__fail(ctx, PE_ENOMEM, "out of memory");

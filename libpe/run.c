@@ -53,10 +53,10 @@ static int open_backend(run_state *st, const pe_config *cfg, const char *name) {
   char owner[128];
   snprintf(owner, sizeof owner, "backend %s", st->plugin->desc.name);
   if (sec) {
-    rc = pe__values_build(st->ctx, cfg, sec->section, pe_plugin_params(st->plugin), owner, &st->options);
+    rc = pe__values_build(st->ctx, cfg, sec->section, NULL, pe_plugin_params(st->plugin), owner, &st->options);
   } else {
     pe_config empty = {.name = (char *)"(defaults)"};
-    rc = pe__values_build(st->ctx, &empty, "backend", pe_plugin_params(st->plugin), owner, &st->options);
+    rc = pe__values_build(st->ctx, &empty, "backend", NULL, pe_plugin_params(st->plugin), owner, &st->options);
   }
   if (rc) return set_status(st, rc, "%s", st->ctx->err);
   char err[1024] = "";

@@ -67,7 +67,7 @@ static int build(pe_ctx *ctx, const pe_config *cfg, const char *section,
   ptrs[n] = NULL;
   char owner[32];
   snprintf(owner, sizeof owner, "[%s]", section);
-  return pe__values_build(ctx, cfg, section, ptrs, owner, out);
+  return pe__values_build(ctx, cfg, section, NULL, ptrs, owner, out);
 }
 
 static uint64_t physical_memory(void) {
@@ -170,6 +170,30 @@ static int read_run(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {
   return rc;
 }
 
+static bool has_word(const char *list, const char *word) {
+  size_t n = strlen(word);
+  for (const char *p = list; (p = strstr(p, word)); p += n)
+    if ((p == list || isspace((unsigned char)p[-1])) && (!p[n] || isspace((unsigned char)p[n])))
+      return true;
+  return false;
+}
+
+/* [scheme.NAME] applies when plugin = NAME, or when a [sweep] runs NAME;
+ * anywhere else its keys would be silently unused: refuse. */
+static int check_scheme_sections(pe_ctx *ctx, const pe_config *cfg, const char *plugin) {
+  const pe__entry *sweep = pe__config_find(cfg, "sweep", "scheme.plugin");
+  for (size_t i = 0; i < cfg->n_entries; i++) {
+    const pe__entry *e = &cfg->entries[i];
+    if (strncmp(e->section, "scheme.", 7)) continue;
+    const char *name = e->section + 7;
+    if (!strcmp(name, plugin) || (sweep && has_word(sweep->value, name))) continue;
+    return pe__fail(ctx, PE_ECONFIG, "%s:%d: [%s] applies only when [scheme] plugin = %s, "
+                    "but plugin = %s and no [sweep] scheme.plugin lists %s", cfg->name, e->line,
+                    e->section, name, plugin, name);
+  }
+  return 0;
+}
+
 static int read_scheme(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {
   const pe__entry *e = pe__config_find(cfg, "scheme", "plugin");
   if (!e)
@@ -179,7 +203,8 @@ static int read_scheme(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {
     return pe__fail(ctx, PE_ECONFIG, "%s:%d: [scheme] plugin = %s: expected one plugin name "
                     "or path", cfg->name, e->line, e->value);
   s->scheme_plugin = pe__strdup(e->value);
-  return s->scheme_plugin ? 0 : pe__fail(ctx, PE_ENOMEM, "out of memory");
+  if (!s->scheme_plugin) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  return check_scheme_sections(ctx, cfg, s->scheme_plugin);
 }
 
 int pe__settings_read(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {

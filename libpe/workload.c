@@ -55,7 +55,11 @@ static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   if (rc) return pe__fail_prefix(ctx, rc, "%s: [scheme] plugin = %s", cfg->name, s->scheme_plugin);
   char owner[128];
   snprintf(owner, sizeof owner, "scheme %s", w->scheme->desc.name);
-  rc = pe__values_build(ctx, cfg, "scheme", pe_plugin_params(w->scheme), owner, &w->scheme_values);
+  /* [scheme.NAME] holds parameters that apply only when plugin = NAME
+   * (sweeps over scheme.plugin); settings.c checks none is stray. */
+  char alt[160];
+  snprintf(alt, sizeof alt, "scheme.%s", s->scheme_plugin);
+  rc = pe__values_build(ctx, cfg, "scheme", alt, pe_plugin_params(w->scheme), owner, &w->scheme_values);
   if (rc) return rc;
   w->inv_freq = calloc(s->head_dim / 2 + 1, sizeof(double));
   w->slopes = calloc(s->q_heads, sizeof(double));

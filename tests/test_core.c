@@ -487,3 +487,25 @@ Test(threads, two_contexts_match_sequential) {
   cr_expect_eq(a.first, a1.first);
   cr_expect_eq(b.first, b1.first);
 }
+
+/* ---- [scheme.NAME] sections ---------------------------------------------- */
+Test(config, stray_scheme_section) {
+  expect_config_error(with("[scheme.yarn]\nfactor = 4\n"), PE_ECONFIG,
+                      "bad.ini:6: [scheme.yarn] applies only when [scheme] plugin = yarn", NULL);
+}
+Test(config, scheme_section_applies_to_its_plugin) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=8\nseq_len=4\n[scheme]\nplugin=rope\n"
+                               "[scheme.rope]\nbase = 100\n", "s.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_float_eq(pe_workload_get_info(w)->tables->inv_freq[1], 0.1, 1e-15);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+Test(config, key_in_both_scheme_sections) {
+  expect_config_error(with("base = 10\n[scheme.rope]\nbase = 100\n"), PE_ECONFIG,
+                      "[scheme.rope] base is also set in [scheme] on line 6", NULL);
+}
