@@ -491,7 +491,7 @@ Test(threads, two_contexts_match_sequential) {
 /* ---- [scheme.NAME] sections ---------------------------------------------- */
 Test(config, stray_scheme_section) {
   expect_config_error(with("[scheme.yarn]\nfactor = 4\n"), PE_ECONFIG,
-                      "bad.ini:6: [scheme.yarn] applies only when [scheme] plugin = yarn", NULL);
+                      "bad.ini:7: [scheme.yarn] applies only when [scheme] plugin = yarn", NULL);
 }
 Test(config, scheme_section_applies_to_its_plugin) {
   pe_ctx *ctx = pe_test_ctx();
@@ -500,7 +500,7 @@ Test(config, scheme_section_applies_to_its_plugin) {
                                "[scheme.rope]\nbase = 100\n", "s.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
   pe_workload *w;
   cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
-  cr_expect_float_eq(pe_workload_get_info(w)->tables->inv_freq[1], 0.1, 1e-15);
+  cr_expect_float_eq(pe_workload_get_info(w)->tables->inv_freq[2], 0.1, 1e-15);
   pe_workload_free(w);
   pe_config_free(cfg);
   pe_ctx_free(ctx);
