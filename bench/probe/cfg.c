@@ -1,0 +1,206 @@
+/* What pe-probe reads from a config: the shape, the scheme's section and
+ * its parameters; tiny workloads that yield a scheme's tables at any L.
+ *
+ * libpe's public API has no getter for config values, so the text is read
+ * here with the INI rules of docs/CONFIG.md (key = value, ';'/'#'
+ * comments, indented lines continue a value).  The config itself is
+ * validated by pe_config_load first. */
+#include "probe.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+  return s;
+}
+
+static void strip_comment(char *s) {
+  for (char *p = s; *p; p++)
+    if (*p == ';' && (p == s || isspace((unsigned char)p[-1]))) {
+      *p = '\0';
+      return;
+    }
+}
+
+/* Calls `fn` for every line: its section, and whether it is indented. */
+typedef int (*line_fn)(void *user, const char *section, char *line, int indented);
+
+static int each_line(const char *text, line_fn fn, void *user) {
+  char section[64] = "", line[4096];
+  for (const char *p = text; *p;) {
+    size_t n = strcspn(p, "\n");
+    snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
+    p += n + (p[n] == '\n');
+    int indented = line[0] == ' ' || line[0] == '\t';
+    char *t = trim(line);
+    if (!*t || *t == ';' || *t == '#') continue;
+    if (*t == '[' && !indented) {
+      snprintf(section, sizeof section, "%.*s", (int)strcspn(t + 1, "]"), t + 1);
+      continue;
+    }
+    if (fn(user, section, t, indented)) return 1;
+  }
+  return 0;
+}
+
+typedef struct get_state {
+  const char *section, *key;
+  char *buf;
+  size_t n;
+  int found, in_key;
+} get_state;
+
+static int get_line(void *user, const char *section, char *t, int indented) {
+  get_state *g = user;
+  strip_comment(t);
+  if (indented && g->in_key) { /* continuation of the key */
+    size_t len = strlen(g->buf);
+    snprintf(g->buf + len, g->n - len, " %s", trim(t));
+    return 0;
+  }
+  g->in_key = 0;
+  if (strcmp(section, g->section)) return 0;
+  size_t k = strcspn(t, "=:");
+  if (!t[k]) return 0;
+  t[k] = '\0';
+  if (strcmp(trim(t), g->key)) return 0;
+  snprintf(g->buf, g->n, "%s", trim(t + k + 1));
+  g->found = g->in_key = 1;
+  return 0;
+}
+
+int ini_get(const char *text, const char *section, const char *key, char *buf, size_t n) {
+  get_state g = {section, key, buf, n, 0, 0};
+  buf[0] = '\0';
+  each_line(text, get_line, &g);
+  return g.found;
+}
+
+/* The [scheme] section's lines, verbatim. */
+static char *section_text(const char *text, const char *name) {
+  size_t cap = strlen(text) + 1, len = 0;
+  char *out = calloc(1, cap);
+  int in = 0;
+  for (const char *p = text; out && *p;) {
+    size_t n = strcspn(p, "\n");
+    const char *t = p;
+    while (t < p + n && isspace((unsigned char)*t)) t++;
+    if (*t == '[' && t == p) in = !strncmp(t + 1, name, strlen(name)) && t[1 + strlen(name)] == ']';
+    else if (in) len += (size_t)snprintf(out + len, cap - len, "%.*s\n", (int)n, p);
+    p += n + (p[n] == '\n');
+  }
+  return out;
+}
+
+int scheme_param(pe_ctx *ctx, const char *plugin, const char *scheme_text, const char *key,
+                 double *out) {
+  char buf[256];
+  char *text = NULL;
+  size_t len = strlen(scheme_text) + 16;
+  if ((text = malloc(len))) snprintf(text, len, "[scheme]\n%s", scheme_text);
+  int found = text && ini_get(text, "scheme", key, buf, sizeof buf);
+  free(text);
+  if (found) return *out = strtod(buf, NULL), 1;
+  const pe_plugin *p;
+  if (pe_plugin_load(ctx, plugin, PE_PLUGIN_SCHEME, &p) != 0) return 0;
+  for (const pe_param_decl *const *d = pe_plugin_params(p); *d; d++)
+    if (!strcmp((*d)->name, key) && (*d)->default_value)
+      return *out = strtod((*d)->default_value, NULL), 1;
+  return 0;
+}
+
+static uint64_t get_u64(const char *text, const char *key, uint64_t dflt) {
+  char buf[64];
+  return ini_get(text, "workload", key, buf, sizeof buf) ? strtoull(buf, NULL, 10) : dflt;
+}
+
+static void scheme_numbers(pe_ctx *ctx, probe_cfg *pc) {
+  double v;
+  pc->base = scheme_param(ctx, pc->scheme, pc->scheme_text, "base", &v) ? v : 10000;
+  pc->factor = scheme_param(ctx, pc->scheme, pc->scheme_text, "factor", &v) ? v : 0;
+  pc->has_lo = scheme_param(ctx, pc->scheme, pc->scheme_text, "original_max_position_embeddings", &v);
+  pc->L_train = pc->has_lo ? (uint64_t)v : pc->L;
+  double mx;
+  if (!pc->factor && pc->has_lo &&
+      scheme_param(ctx, pc->scheme, pc->scheme_text, "max_position_embeddings", &mx))
+    pc->factor = mx / (double)pc->L_train; /* LongRoPE's s */
+}
+
+int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
+  memset(pc, 0, sizeof *pc);
+  pc->path = path;
+  pe_config *cfg;
+  if (pe_config_load(ctx, path, &cfg) != 0) return -1;
+  pc->text = strdup(pe_config_text(cfg));
+  pe_config_free(cfg);
+  if (!pc->text || !(pc->scheme_text = section_text(pc->text, "scheme"))) return -1;
+  if (!ini_get(pc->text, "scheme", "plugin", pc->scheme, sizeof pc->scheme))
+    snprintf(pc->scheme, sizeof pc->scheme, "none");
+  pc->head_dim = (uint32_t)get_u64(pc->text, "head_dim", 0);
+  pc->q_heads = (uint32_t)get_u64(pc->text, "q_heads", 1);
+  pc->L = get_u64(pc->text, "position_offset", 0) + get_u64(pc->text, "seq_len", 1);
+  scheme_numbers(ctx, pc);
+  return 0;
+}
+
+void probe_cfg_free(probe_cfg *pc) {
+  free(pc->text);
+  free(pc->scheme_text);
+  memset(pc, 0, sizeof *pc);
+}
+
+int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_t L,
+              pe_workload **out) {
+  size_t n = strlen(scheme_text) + 512;
+  char *text = malloc(n);
+  if (!text) return PE_ENOMEM;
+  /* One key at position L-1: the scheme sees L = position_offset + seq_len
+   * (NUMERICS.md), and nothing big is allocated whatever L is. */
+  snprintf(text, n,
+           "[workload]\nhead_dim = %u\nq_heads = %u\nkv_heads = %u\nseq_len = 1\n"
+           "position_offset = %llu\n[run]\nverify = false\n[scheme]\n%s",
+           pc->head_dim, pc->q_heads, pc->q_heads, (unsigned long long)(L ? L - 1 : 0),
+           scheme_text);
+  pe_config *cfg;
+  int rc = pe_config_parse(ctx, text, pc->path, NULL, &cfg);
+  free(text);
+  if (rc) return rc;
+  rc = pe_workload_build(ctx, cfg, out);
+  pe_config_free(cfg);
+  return rc;
+}
+
+char *scheme_text_for(pe_ctx *ctx, const probe_cfg *pc, const char *name, double factor,
+                      int force_factor) {
+  const pe_plugin *p;
+  if (pe_plugin_load(ctx, name, PE_PLUGIN_SCHEME, &p) != 0) return NULL;
+  size_t cap = strlen(pc->scheme_text) + 4096, len = 0;
+  char *out = malloc(cap), *full = malloc(strlen(pc->text) + 1), buf[4096];
+  if (!out || !full) return free(out), free(full), NULL;
+  strcpy(full, pc->text);
+  len += (size_t)snprintf(out, cap, "plugin = %s\n", name);
+  for (const pe_param_decl *const *d = pe_plugin_params(p); *d; d++) {
+    const char *key = (*d)->name;
+    if (!strcmp(key, "factor") && force_factor)
+      len += (size_t)snprintf(out + len, cap - len, "factor = %.17g\n", factor);
+    else if (ini_get(full, "scheme", key, buf, sizeof buf))
+      len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", key, buf);
+    else if (!strcmp(key, "factor"))
+      len += (size_t)snprintf(out + len, cap - len, "factor = %.17g\n", factor);
+    else if (!strcmp(key, "original_max_position_embeddings"))
+      len += (size_t)snprintf(out + len, cap - len, "%s = %llu\n", key, (unsigned long long)pc->L_train);
+  }
+  free(full);
+  return out;
+}
+
+double rope_theta(double base, uint32_t R, uint32_t j) { return pow(base, -2.0 * j / R); }
+
+double probe_factor(const probe_opts *o, const probe_cfg *pc) {
+  return o->factor > 0 ? o->factor : pc->factor > 1 ? pc->factor : 4;
+}

@@ -1,0 +1,144 @@
+/* The report document of a probe and how it is written: table (text +
+ * view + text), CSV (the data table), JSON (summary + data rows); the
+ * plot as SVG.  Files are written atomically (temp file + rename). */
+#include "probe.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void doc_init(probe_doc *d, const char *probe) {
+  memset(d, 0, sizeof *d);
+  d->probe = probe;
+  d->head_fp = open_memstream(&d->head, &d->head_len);
+  d->foot_fp = open_memstream(&d->foot, &d->foot_len);
+}
+
+void doc_free(probe_doc *d) {
+  if (d->head_fp) fclose(d->head_fp);
+  if (d->foot_fp) fclose(d->foot_fp);
+  free(d->head);
+  free(d->foot);
+  pt_free(&d->data);
+  pt_free(&d->view);
+  svg_free(&d->plot);
+}
+
+void doc_head(probe_doc *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(d->head_fp, fmt, ap);
+  va_end(ap);
+}
+
+void doc_foot(probe_doc *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(d->foot_fp, fmt, ap);
+  va_end(ap);
+}
+
+static probe_kv *kv_slot(probe_doc *d, const char *key) {
+  if (d->n_kv == sizeof d->kv / sizeof d->kv[0]) return NULL;
+  probe_kv *kv = &d->kv[d->n_kv++];
+  snprintf(kv->key, sizeof kv->key, "%s", key);
+  return kv;
+}
+
+void doc_num(probe_doc *d, const char *key, double v) {
+  probe_kv *kv = kv_slot(d, key);
+  if (kv) kv->text[0] = '\0', kv->num = v;
+}
+
+void doc_str(probe_doc *d, const char *key, const char *fmt, ...) {
+  probe_kv *kv = kv_slot(d, key);
+  if (!kv) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(kv->text, sizeof kv->text, fmt, ap);
+  va_end(ap);
+  if (!kv->text[0]) snprintf(kv->text, sizeof kv->text, " "); /* stays text */
+}
+
+int probe_write_file(const char *path, const char *data, size_t len) {
+  size_t n = strlen(path) + 16;
+  char *tmp = malloc(n);
+  if (!tmp) return -1;
+  snprintf(tmp, n, "%s.tmpXXXXXX", path);
+  int fd = mkstemp(tmp), err = 0;
+  if (fd < 0) {
+    err = errno;
+    free(tmp);
+    errno = err;
+    return -1;
+  }
+  for (size_t off = 0; off < len && !err;) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w < 0 && errno != EINTR) err = errno;
+    else if (w > 0) off += (size_t)w;
+  }
+  if (!err && fsync(fd) != 0) err = errno;
+  if (close(fd) != 0 && !err) err = errno;
+  if (!err && rename(tmp, path) != 0) err = errno;
+  if (err) unlink(tmp);
+  free(tmp);
+  errno = err;
+  return err ? -1 : 0;
+}
+
+static void write_json(FILE *fp, const probe_doc *d, const probe_opts *o) {
+  fputs("{\n  \"probe\": ", fp);
+  json_string(fp, d->probe);
+  fputs(",\n  \"config\": ", fp);
+  json_string(fp, o->config);
+  fputs(",\n  \"summary\": {", fp);
+  for (size_t i = 0; i < d->n_kv; i++) {
+    fputs(i ? ",\n    " : "\n    ", fp);
+    json_string(fp, d->kv[i].key);
+    fputs(": ", fp);
+    if (d->kv[i].text[0]) json_string(fp, d->kv[i].text);
+    else json_number(fp, d->kv[i].num);
+  }
+  fputs(d->n_kv ? "\n  },\n  " : "},\n  ", fp);
+  pt_json_rows(fp, &d->data);
+  fputs("\n}\n", fp);
+}
+
+static void write_report(FILE *fp, const probe_doc *d, const probe_opts *o) {
+  if (o->format == PE_FORMAT_CSV) {
+    pt_csv(fp, &d->data);
+  } else if (o->format == PE_FORMAT_JSON) {
+    write_json(fp, d, o);
+  } else {
+    fwrite(d->head, 1, d->head_len, fp);
+    const ptab *v = d->view.ncols ? &d->view : &d->data;
+    if (v->ncols) pt_print(fp, v);
+    fwrite(d->foot, 1, d->foot_len, fp);
+  }
+}
+
+int doc_emit(const probe_doc *d, const probe_opts *o) {
+  fflush(d->head_fp);
+  fflush(d->foot_fp);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return probe_fail(o, 1, "out of memory");
+  write_report(fp, d, o);
+  fclose(fp);
+  int rc = 0;
+  if (!o->output) fwrite(buf, 1, len, stdout);
+  else if (probe_write_file(o->output, buf, len) != 0)
+    rc = probe_fail(o, 1, "--output %s: %s", o->output, strerror(errno));
+  free(buf);
+  if (rc == 0 && o->plot) {
+    if (!d->plot.ns) return probe_fail(o, 1, "--plot: this probe has nothing to plot here");
+    char *svg = svg_render(&d->plot, &len);
+    if (!svg || probe_write_file(o->plot, svg, len) != 0)
+      rc = probe_fail(o, 1, "--plot %s: %s", o->plot, svg ? strerror(errno) : "out of memory");
+    free(svg);
+  }
+  return rc;
+}

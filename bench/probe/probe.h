@@ -1,0 +1,128 @@
+/* pe-probe internals: options, the report document every probe fills, the
+ * config helpers and the subcommands.  Private to bench/ (never installed).
+ */
+#ifndef PE_PROBE_H
+#define PE_PROBE_H
+
+#include <libpe.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "svg.h"
+#include "table.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* ---- options (one struct for every subcommand; each checks its own) ---- */
+typedef struct probe_opts {
+  const char *sub, *config;
+  int format;               /* PE_FORMAT_* */
+  const char *output, *plot;
+  const char *backend;      /* perm, relative (default "reference") */
+  const char *compare;      /* decay, extrapolate: "rope,pi,ntk,yarn" */
+  uint64_t seq_len;         /* 0: the config's L */
+  uint64_t max_len;         /* decay: max distance; base: max L */
+  uint64_t tokens;          /* perm, relative: tokens per workload */
+  uint64_t max_shift;       /* relative */
+  uint64_t train_len;       /* extrapolate: 0 = the config's L_train */
+  uint32_t head_dim;        /* base: 0 = the config's rotary dim */
+  uint32_t seeds;           /* extrapolate */
+  uint64_t seed;
+  double factor;            /* 0: the config's, else 4 */
+  double base;              /* base: 0 = the config's */
+  double range;             /* extrapolate: evaluate up to range * L_train */
+} probe_opts;
+
+/* ---- the report: a data table (csv, json), a view for people (table),
+ * text before and after the view, a JSON summary and an optional plot --- */
+typedef struct probe_kv {
+  char key[48];
+  char text[256]; /* text value, or "" for a number */
+  double num;
+} probe_kv;
+
+typedef struct probe_doc {
+  const char *probe;
+  ptab data;       /* CSV/JSON rows; the view too when `view` is empty */
+  ptab view;       /* table rows for people (optional) */
+  char *head, *foot; /* table-format text before/after the view */
+  size_t head_len, foot_len;
+  FILE *head_fp, *foot_fp;
+  probe_kv kv[48];
+  size_t n_kv;
+  svg_plot plot;
+} probe_doc;
+
+void doc_init(probe_doc *d, const char *probe);
+void doc_free(probe_doc *d);
+void doc_head(probe_doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void doc_foot(probe_doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void doc_num(probe_doc *d, const char *key, double v);
+void doc_str(probe_doc *d, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Write the report in o->format to o->output (atomically) or stdout, and
+ * the plot to o->plot when asked.  Returns 0 or an exit status. */
+int doc_emit(const probe_doc *d, const probe_opts *o);
+
+/* Write `len` bytes to `path` atomically (temp file + rename). */
+int probe_write_file(const char *path, const char *data, size_t len);
+
+/* ---- configs -------------------------------------------------------------- */
+/* What pe-probe reads from a config besides the tables. */
+typedef struct probe_cfg {
+  const char *path;
+  char *text;          /* the config text */
+  char *scheme_text;   /* the [scheme] section's lines, verbatim */
+  char scheme[64];     /* plugin name */
+  uint32_t head_dim, q_heads;
+  uint64_t L;          /* position_offset + seq_len */
+  uint64_t L_train;    /* original_max_position_embeddings, else L */
+  bool has_lo;         /* the scheme has original_max_position_embeddings */
+  double base;         /* the scheme's base (10000 when it has none) */
+  double factor;       /* the scheme's factor (0 when it has none) */
+} probe_cfg;
+
+int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc);
+void probe_cfg_free(probe_cfg *pc);
+/* The value of `key` in `section` of INI `text` (continuation lines
+ * joined by spaces) into buf; 1 when present. */
+int ini_get(const char *text, const char *section, const char *key, char *buf, size_t n);
+/* A scheme parameter: the config's value, else the plugin's declared
+ * default; 1 when either exists. */
+int scheme_param(pe_ctx *ctx, const char *plugin, const char *scheme_text, const char *key,
+                 double *out);
+/* Build a tiny workload (1 token at position L-1, so the scheme sees L)
+ * with `scheme_text` as its [scheme] section. */
+int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_t L,
+              pe_workload **out);
+/* [scheme] text for plugin `name` with the keys it declares copied from the
+ * config; a missing factor (or any factor, with force_factor) is `factor`,
+ * a missing original_max_position_embeddings pc->L_train.  Caller frees. */
+char *scheme_text_for(pe_ctx *ctx, const probe_cfg *pc, const char *name, double factor,
+                      int force_factor);
+/* theta_j = base^(-2j/R), j < R/2 (plain RoPE; NUMERICS.md). */
+double rope_theta(double base, uint32_t R, uint32_t j);
+/* The factor compared schemes use: --factor, else the config's, else 4. */
+double probe_factor(const probe_opts *o, const probe_cfg *pc);
+
+/* ---- subcommands ---------------------------------------------------------- */
+typedef struct probe_cmd {
+  const char *name;
+  const char *options; /* letters of the options it accepts */
+  const char *help;
+  int (*run)(pe_ctx *ctx, const probe_opts *o, probe_doc *d);
+} probe_cmd;
+
+extern const probe_cmd probe_freq_cmd, probe_perm_cmd, probe_relative_cmd, probe_decay_cmd,
+    probe_base_cmd, probe_extrapolate_cmd;
+
+/* Report an error on stderr ("pe-probe SUB: ...") and return `status`. */
+int probe_fail(const probe_opts *o, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* PE_PROBE_H */
