@@ -230,3 +230,51 @@ void pe_result_free(pe_result *r) {
   free((void *)r->output);
   free(r);
 }
+
+/* ---- runners: a backend kept open ------------------------------------- */
+struct pe_runner {
+  run_state st;
+  pe_result result; /* label, messages, device */
+};
+
+int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend, pe_runner **out) {
+  *out = NULL;
+  pe_runner *r = calloc(1, sizeof *r);
+  if (!r) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  r->result.struct_size = sizeof r->result;
+  snprintf(r->result.label, sizeof r->result.label, "%s", backend);
+  r->st = (run_state){.ctx = ctx, .r = &r->result};
+  int rc = open_backend(&r->st, cfg, backend);
+  if (rc) {
+    pe_runner_close(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1) {
+  run_state *st = &r->st;
+  const pe_backend_ops *b = &st->plugin->backend;
+  char err[1024] = "";
+  void *run = NULL;
+  double device_ms;
+  int rc = b->prepare(st->backend, &w->task, &run, err, sizeof err);
+  if (rc == 0) rc = b->execute(run, &device_ms, err, sizeof err);
+  if (rc == 0) rc = b->fetch(run, out0, out1, err, sizeof err);
+  if (run) b->release(run);
+  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
+  return 0;
+}
+
+const pe_device_info *pe_runner_device(pe_runner *r) {
+  if (!r->result.device.struct_size) describe(&r->st);
+  return &r->result.device;
+}
+
+void pe_runner_close(pe_runner *r) {
+  if (!r) return;
+  if (r->st.backend) r->st.plugin->backend.close(r->st.backend);
+  pe__values_free(&r->st.options);
+  free(r);
+}

@@ -296,3 +296,18 @@ void pe_workload_free(pe_workload *w) {
 const pe_workload_info *pe_workload_get_info(const pe_workload *w) { return &w->info; }
 
 const pe_task *pe_workload_task(const pe_workload *w) { return &w->task; }
+
+int pe_workload_set_inputs(pe_ctx *ctx, pe_workload *w, const float *q, const float *k,
+                           const float *v) {
+  const pe__settings *s = &w->set;
+  size_t nq = (size_t)s->batch * s->q_heads * s->q_len * s->head_dim;
+  size_t nkv = (size_t)s->batch * s->kv_heads * s->kv_len * s->head_dim;
+  if (!q || !k || (!v && s->op == PE_OP_ATTENTION))
+    return pe__fail(ctx, PE_EINVAL, "pe_workload_set_inputs: q, k%s must be given",
+                    s->op == PE_OP_ATTENTION ? " and v" : "");
+  memcpy(w->q, q, nq * sizeof(float));
+  memcpy(w->k, k, nkv * sizeof(float));
+  if (v) memcpy(w->v, v, nkv * sizeof(float));
+  snprintf(w->inputs_desc, sizeof w->inputs_desc, "caller-provided");
+  return 0;
+}

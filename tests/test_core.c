@@ -509,3 +509,31 @@ Test(config, key_in_both_scheme_sections) {
   expect_config_error(with("base = 10\n[scheme.rope]\nbase = 100\n"), PE_ECONFIG,
                       "[scheme.rope] base is also set in [scheme] on line 6", NULL);
 }
+
+/* ---- runners and caller-provided inputs -------------------------------- */
+Test(run, runner_with_caller_inputs_matches_pe_run) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=16\nseq_len=20\nq_heads=2\n[scheme]\nplugin=rope\n",
+                               "r.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  float q[2 * 20 * 16], kv[20 * 16];
+  for (int i = 0; i < 2 * 20 * 16; i++) q[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+  for (int i = 0; i < 20 * 16; i++) kv[i] = (float)((i * 53) % 13) / 13.0f - 0.5f;
+  cr_assert_eq(pe_workload_set_inputs(ctx, w, q, kv, kv), 0, "%s", pe_ctx_error(ctx));
+  pe_runner *rn;
+  cr_assert_eq(pe_runner_open(ctx, cfg, "reference", &rn), 0, "%s", pe_ctx_error(ctx));
+  float out[2 * 20 * 16];
+  cr_assert_eq(pe_runner_run(rn, w, out, NULL), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_str_eq(pe_runner_device(rn)->driver, "libpe reference");
+  pe_result *r;
+  cr_assert_eq(pe_run(ctx, w, cfg, "reference", &r), 0, "%s", r->message);
+  cr_expect_arr_eq(out, r->output, sizeof out);
+  cr_expect_eq(pe_workload_set_inputs(ctx, w, q, NULL, kv), PE_EINVAL);
+  pe_result_free(r);
+  pe_runner_close(rn);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}

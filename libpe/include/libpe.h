@@ -183,6 +183,22 @@ PE_EXTERN int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
 PE_EXTERN void pe_result_free(pe_result *r);
 PE_EXTERN const char *pe_run_status_name(uint32_t status); /* "ok" */
 
+/* Replace the workload's inputs with caller data of the workload's shapes
+ * (q: B*Hq*Sq*D floats, k and v: B*Hkv*Skv*D; v may be NULL for encode).
+ * For programs that compute Q, K, V themselves (e.g. a model's layers). */
+PE_EXTERN int pe_workload_set_inputs(pe_ctx *ctx, pe_workload *w, const float *q,
+                                     const float *k, const float *v);
+
+/* A backend kept open across many runs (no per-run device setup):
+ * pe_runner_run prepares, executes once, fetches into out0/out1 (as
+ * pe_backend_ops.fetch) and releases.  No timing, no verification. */
+typedef struct pe_runner pe_runner;
+PE_EXTERN int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend,
+                             pe_runner **out);
+PE_EXTERN int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1);
+PE_EXTERN const pe_device_info *pe_runner_device(pe_runner *r);
+PE_EXTERN void pe_runner_close(pe_runner *r);
+
 /* ---- reports ------------------------------------------------------------ */
 typedef enum pe_format {
   PE_FORMAT_TABLE = 1,
