@@ -181,10 +181,9 @@ static int yarn_compute(const pe_host *host,
   }
   out->attention_factor = a;
   snprintf(out->note, sizeof out->note,
-           "yarn: s = %.10g, Lo = %.0f, ramp lo = %.10g, hi = %.10g "
-           "(pairs < lo keep theta, > hi get theta/s), attention_factor = "
-           "%.10g (%s)",
-           s, lo_ctx, lo, hi, a, a_rule);
+           "yarn: s = %.6g, Lo = %lld, ramp lo = %.6g, hi = %.6g (pairs < "
+           "lo keep theta, > hi get theta/s), attention_factor = %.10g (%s)",
+           s, (long long)values[P_LO]->integer, lo, hi, a, a_rule);
   return 0;
 }
 
