@@ -38,12 +38,8 @@ static int dynntk_compute(const pe_host *host,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
-                           &r, err, err_size);
-  if (rc < 0) return rc;
-  /* Checked at every L, not only past Lo, so that a config is valid or
-   * invalid independently of its sequence length. */
-  rc = scheme_ntk_check_r(r, err, err_size);
+  rc = scheme_ntk_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out, &r,
+                        err, err_size);
   if (rc < 0) return rc;
 
   if (l <= (uint64_t)lo) {

@@ -32,10 +32,8 @@ static int ntk_compute(const pe_host *host, const pe_param_value *const *values,
   int rc;
 
   (void)host;
-  rc = scheme_rotary_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out,
-                           &r, err, err_size);
-  if (rc < 0) return rc;
-  rc = scheme_ntk_check_r(r, err, err_size);
+  rc = scheme_ntk_begin(values[P_ROTARY_DIM], values[P_PAIRING], shape, out, &r,
+                        err, err_size);
   if (rc < 0) return rc;
   base2 = scheme_ntk_base(base, s, r);
   scheme_fill_theta(out->inv_freq, base2, 1.0, r);

@@ -204,13 +204,21 @@ static inline double scheme_ntk_base(double base, double k, uint32_t r) {
   return base * pow(k, (double)r / ((double)r - 2.0));
 }
 
-/* The exponent R/(R-2) of the NTK base change has no value at R = 2. */
-static inline int scheme_ntk_check_r(uint32_t r, char *err, size_t err_size) {
-  if (r >= 4) return 0;
+/* scheme_rotary_begin() for the NTK-style schemes, which also need R >= 4:
+ * the exponent R/(R-2) of the base change has no value at R = 2.  Checked
+ * whatever the branch, so that a config is valid or invalid independently
+ * of its sequence length. */
+static inline int scheme_ntk_begin(const pe_param_value *rotary_dim,
+                                   const pe_param_value *pairing,
+                                   const pe_shape *shape, pe_scheme_tables *out,
+                                   uint32_t *r, char *err, size_t err_size) {
+  int rc =
+      scheme_rotary_begin(rotary_dim, pairing, shape, out, r, err, err_size);
+  if (rc < 0 || *r >= 4) return rc;
   return pe_plugin_error(err, err_size, PE_ESCHEME,
                          "rotary_dim = %u is too small: base' = base * "
                          "k^(R/(R-2)) needs R >= 4",
-                         (unsigned)r);
+                         (unsigned)*r);
 }
 
 #endif /* PE_SCHEME_COMMON_H */
