@@ -26,7 +26,7 @@ int pe__fail_prefix(pe_ctx *ctx, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  snprintf(ctx->err, sizeof ctx->err, "%s: %s", prefix, old);
+  snprintf(ctx->err, sizeof ctx->err, "%.500s: %.1500s", prefix, old);
   return code;
 }
 

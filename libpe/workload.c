@@ -20,7 +20,7 @@ static const char *kind_label(uint32_t kind) {
 /* Host memory one run needs, for the max_memory check: inputs, output,
  * tables and the oracle's float64 K'/V' of one kv head.  false: overflow. */
 static bool memory_needed(const pe__settings *s, uint64_t *bytes) {
-  uint64_t q, kv, tab, oracle, t;
+  uint64_t q = 0, kv = 0, tab = 0, oracle = 0, t;
   bool ok = pe__mul_u64(s->batch, s->q_heads, &q) && pe__mul_u64(q, s->q_len, &q) &&
             pe__mul_u64(q, s->head_dim, &q) && pe__mul_u64(s->batch, s->kv_heads, &kv) &&
             pe__mul_u64(kv, s->kv_len, &kv) && pe__mul_u64(kv, s->head_dim, &kv) &&

@@ -57,7 +57,7 @@ endif
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_schemes
-tests_test_schemes_SOURCES = tests/test_schemes.c
+tests_test_schemes_SOURCES = tests/test_schemes.c tests/helpers.h
 tests_test_schemes_CFLAGS = $(TEST_CFLAGS)
 tests_test_schemes_LDADD = $(TEST_LIBS)
 TESTS += tests/test_schemes
