@@ -1,0 +1,453 @@
+/* OpenCL backend tests: every golden attention case, randomized oracle
+ * cross-checks on shapes that stress the tile edges, op = encode, the
+ * options, the error paths and the program-binary cache.
+ *
+ * Where no OpenCL device exists (no ICD, or no device behind it) each test
+ * skips with the backend's reason; where configure did not build the
+ * backend at all (PE_TEST_HAVE_OPENCL undefined) they skip saying so.
+ * PoCL compiles every distinct shape anew (seconds each), so the shapes
+ * below are few and small; the program-binary cache (PE_CACHE_DIR) and
+ * PoCL's own (POCL_CACHE_DIR) make later runs cheap. */
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TOL 2e-4
+
+/* Skip unless the opencl backend is built and sees at least one device. */
+static void count_device(void *user, const pe_device_info *info) {
+  (void)info;
+  ++*(int *)user;
+}
+
+static void need_opencl(void) {
+  pe_ctx *ctx = pe_test_ctx();
+  const pe_plugin *p = NULL;
+  int rc = pe_plugin_load(ctx, "opencl", PE_PLUGIN_BACKEND, &p);
+#ifndef PE_TEST_HAVE_OPENCL
+  if (rc) {
+    pe_ctx_free(ctx);
+    cr_skip_test("opencl backend not built (configure found no OpenCL ICD "
+                 "loader and headers)");
+  }
+#endif
+  cr_assert_eq(rc, 0, "opencl plugin does not load: %s", pe_ctx_error(ctx));
+  int n = 0;
+  rc = pe_plugin_devices(ctx, p, count_device, &n);
+  if (rc == PE_EUNSUPPORTED || (rc == 0 && n == 0)) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", rc ? pe_ctx_error(ctx) : "no device");
+    pe_ctx_free(ctx);
+    cr_skip_test("opencl: %s", why);
+  }
+  cr_assert_eq(rc, 0, "opencl device enumeration: %s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+}
+
+/* Build the workload of `ini` and run it on backend `label`. */
+typedef struct ocl_case {
+  pe_ctx *ctx;
+  pe_config *cfg;
+  pe_workload *w;
+  pe_result *r;
+  int rc;
+} ocl_case;
+
+static void case_run(ocl_case *c, const char *ini, const char *label) {
+  memset(c, 0, sizeof *c);
+  c->ctx = pe_test_ctx();
+  cr_assert_eq(pe_config_parse(c->ctx, ini, "test_opencl.ini", NULL, &c->cfg),
+               0, "%s", pe_ctx_error(c->ctx));
+  cr_assert_eq(pe_workload_build(c->ctx, c->cfg, &c->w), 0, "%s",
+               pe_ctx_error(c->ctx));
+  c->rc = pe_run(c->ctx, c->w, c->cfg, label, &c->r);
+  cr_assert_not_null(c->r);
+  if (pe_test_no_device(c->r)) cr_skip_test("opencl: %s", c->r->message);
+}
+
+static void case_free(ocl_case *c) {
+  pe_result_free(c->r);
+  pe_workload_free(c->w);
+  pe_config_free(c->cfg);
+  pe_ctx_free(c->ctx);
+}
+
+/* A config that must verify against the oracle within TOL. */
+static void oracle(const char *ini, const char *label) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c, ini, label);
+  cr_expect_eq(c.rc, 0, "%s: %s\nconfig:\n%s", label, c.r->message, ini);
+  cr_expect(c.r->verified, "not verified");
+  cr_expect_leq(c.r->max_abs_err, TOL, "max abs err %.3g\nconfig:\n%s",
+                c.r->max_abs_err, ini);
+  cr_expect_eq(c.r->verified_rows, c.r->total_rows, "only %llu of %llu rows",
+               (unsigned long long)c.r->verified_rows,
+               (unsigned long long)c.r->total_rows);
+  case_free(&c);
+}
+
+#define RUN1 "[run]\nwarmup = 0\niterations = 1\n"
+
+/* ---- golden cases --------------------------------------------------------- */
+#define OCL_GOLDEN(X)                                                          \
+  X(none_causal, "none-causal")                                                \
+  X(rope_neox_causal, "rope-neox-causal")                                      \
+  X(rope_interleaved, "rope-interleaved")                                      \
+  X(rope_decode, "rope-decode")                                                \
+  X(rope_window, "rope-window")                                                \
+  X(rope_window_noncausal, "rope-window-noncausal")                            \
+  X(alibi_causal, "alibi-causal")                                              \
+  X(sinusoidal_causal, "sinusoidal-causal")                                    \
+  X(dynntk_long, "dynntk-long")                                                \
+  X(yarn_gqa_causal, "yarn-gqa-causal")                                        \
+  X(yarn_far_positions, "yarn-far-positions")
+
+#define OCL_GOLDEN_TEST(id, name)                                              \
+  Test(opencl_golden, id, .timeout = 300) {                                    \
+    need_opencl();                                                             \
+    pe_test_golden_case("opencl", name, TOL);                                  \
+  }
+OCL_GOLDEN(OCL_GOLDEN_TEST)
+
+/* Every case directory is in the list above (new golden data is noticed). */
+Test(opencl_golden, list_is_complete) {
+  static const char *const known[] = {
+#define OCL_NAME(id, name) name,
+      OCL_GOLDEN(OCL_NAME)
+#undef OCL_NAME
+  };
+  char path[4096];
+  snprintf(path, sizeof path, "%s/attention", pe_test_golden_dir());
+  DIR *d = opendir(path);
+  cr_assert_not_null(d, "%s: %s", path, strerror(errno));
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    int found = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; ++i)
+      found |= !strcmp(known[i], e->d_name);
+    cr_expect(found, "golden case %s is not run on opencl", e->d_name);
+  }
+  closedir(d);
+}
+
+/* ---- randomized oracle cross-checks (seeded generator, no [inputs]) -------
+ * Default tiles on a CPU device: 64 query rows x 64 keys, float8/16 row
+ * vectors; GPU: 64 rows x 32 keys.  The shapes put L off the tile
+ * multiples, windows inside and across tiles, q_len 1..17 with GQA 1..8
+ * (several heads packed into one tile), head_dim 64/80/96/128 and odd
+ * ones, and far positions. */
+Test(opencl_oracle, rope_gqa4_ragged_prefill, .timeout = 300) {
+  oracle("[workload]\nbatch = 1\nq_heads = 4\nkv_heads = 1\nhead_dim = 64\n"
+         "seq_len = 130\ncausal = true\n"
+         "[scheme]\nplugin = rope\n" RUN1 "seed = 11\n",
+         "opencl");
+}
+
+Test(opencl_oracle, interleaved_partial_rotary_window_in_tile,
+     .timeout = 300) {
+  oracle("[workload]\nbatch = 2\nq_heads = 8\nkv_heads = 4\nhead_dim = 80\n"
+         "q_len = 17\nseq_len = 200\ncausal = true\nwindow = 40\n"
+         "[scheme]\nplugin = rope\nrotary_dim = 48\npairing = interleaved\n"
+         RUN1 "seed = 12\n",
+         "opencl");
+}
+
+Test(opencl_oracle, yarn_gqa8_far_positions, .timeout = 300) {
+  oracle("[workload]\nq_heads = 8\nkv_heads = 1\nhead_dim = 96\nq_len = 9\n"
+         "seq_len = 300\nposition_offset = 1000000\ncausal = true\n"
+         "[scheme]\nplugin = yarn\nfactor = 16\n"
+         "original_max_position_embeddings = 4096\n" RUN1 "seed = 13\n",
+         "opencl");
+}
+
+Test(opencl_oracle, llama3_decode_gqa8_split_kv, .timeout = 300) {
+  oracle("[workload]\nq_heads = 8\nkv_heads = 1\nhead_dim = 128\nq_len = 1\n"
+         "seq_len = 1500\nposition_offset = 70000\ncausal = true\n"
+         "[scheme]\nplugin = llama3\nbase = 500000\n" RUN1 "seed = 14\n",
+         "opencl");
+}
+
+Test(opencl_oracle, alibi_6_heads_noncausal_window_over_tile,
+     .timeout = 300) {
+  oracle("[workload]\nq_heads = 6\nkv_heads = 3\nhead_dim = 64\n"
+         "seq_len = 100\ncausal = false\nwindow = 90\n"
+         "[scheme]\nplugin = alibi\n" RUN1 "seed = 15\n",
+         "opencl");
+}
+
+Test(opencl_oracle, rope_causal_window_across_tiles, .timeout = 300) {
+  oracle("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"
+         "seq_len = 300\ncausal = true\nwindow = 100\n"
+         "[scheme]\nplugin = rope\n" RUN1 "seed = 16\n",
+         "opencl");
+}
+
+Test(opencl_oracle, sinusoidal_odd_head_dim, .timeout = 300) {
+  oracle("[workload]\nq_heads = 2\nhead_dim = 20\nq_len = 2\nseq_len = 70\n"
+         "causal = true\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 17\n",
+         "opencl");
+}
+
+Test(opencl_oracle, none_noncausal_d128, .timeout = 300) {
+  oracle("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 128\nq_len = 5\n"
+         "seq_len = 129\ncausal = false\n[scheme]\nplugin = none\n" RUN1
+         "seed = 18\n",
+         "opencl");
+}
+
+/* The other kernel shape and other vector widths, forced by options. */
+Test(opencl_oracle, gpu_kernel_gqa2_window, .timeout = 300) {
+  oracle("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\nq_len = 13\n"
+         "seq_len = 90\ncausal = true\nwindow = 20\n"
+         "[scheme]\nplugin = rope\n" RUN1 "seed = 19\n"
+         "[backend.ocl]\nplugin = opencl\nkernel = gpu\n",
+         "ocl");
+}
+
+Test(opencl_oracle, gpu_kernel_decode_split, .timeout = 300) {
+  oracle("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 96\nq_len = 1\n"
+         "seq_len = 257\n[scheme]\nplugin = alibi\n" RUN1 "seed = 20\n"
+         "[backend.ocl]\nplugin = opencl\nkernel = gpu\nsplits = 3\n",
+         "ocl");
+}
+
+Test(opencl_oracle, cpu_kernel_float16_small_tiles_split, .timeout = 300) {
+  oracle("[workload]\nq_heads = 4\nkv_heads = 4\nhead_dim = 64\n"
+         "seq_len = 100\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
+         "seed = 21\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+         "vector_width = 16\nblock_q = 32\nblock_k = 24\nsplits = 2\n",
+         "ocl");
+}
+
+Test(opencl_oracle, cpu_kernel_float4, .timeout = 300) {
+  oracle("[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 80\nq_len = 3\n"
+         "seq_len = 67\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
+         "seed = 22\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+         "vector_width = 4\n",
+         "ocl");
+}
+
+/* ---- op = encode ----------------------------------------------------------- */
+Test(opencl_encode, rope_neox, .timeout = 300) {
+  oracle("[workload]\nop = encode\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"
+         "q_len = 7\nseq_len = 40\nposition_offset = 500000\n"
+         "[scheme]\nplugin = rope\n" RUN1 "seed = 23\n",
+         "opencl");
+}
+
+Test(opencl_encode, interleaved_partial, .timeout = 300) {
+  oracle("[workload]\nop = encode\nq_heads = 2\nhead_dim = 24\nseq_len = 30\n"
+         "[scheme]\nplugin = rope\nrotary_dim = 16\npairing = interleaved\n"
+         RUN1 "seed = 24\n",
+         "opencl");
+}
+
+Test(opencl_encode, sinusoidal, .timeout = 300) {
+  oracle("[workload]\nop = encode\nbatch = 2\nq_heads = 2\nhead_dim = 32\n"
+         "seq_len = 30\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 25\n",
+         "opencl");
+}
+
+/* ---- devices, options, errors ---------------------------------------------- */
+static void check_info(void *user, const pe_device_info *info) {
+  ++*(int *)user;
+  cr_expect(info->name[0], "device without a name");
+  cr_expect(strstr(info->details, "compute units"), "details: %s",
+            info->details);
+  cr_expect(info->type >= PE_DEVICE_CPU && info->type <= PE_DEVICE_OTHER);
+}
+
+Test(opencl_devices, enumerate_lists_limits) {
+  need_opencl();
+  pe_ctx *ctx = pe_test_ctx();
+  const pe_plugin *p;
+  cr_assert_eq(pe_plugin_load(ctx, "opencl", PE_PLUGIN_BACKEND, &p), 0);
+  int n = 0;
+  cr_expect_eq(pe_plugin_devices(ctx, p, check_info, &n), 0, "%s",
+               pe_ctx_error(ctx));
+  cr_expect_gt(n, 0);
+  pe_ctx_free(ctx);
+}
+
+#define SMALL                                                                  \
+  "[workload]\nq_heads = 2\nhead_dim = 8\nseq_len = 16\n"                      \
+  "[scheme]\nplugin = rope\n" RUN1
+
+Test(opencl_devices, describe_names_kernel_and_build) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c, SMALL, "opencl");
+  cr_assert_eq(c.rc, 0, "%s", c.r->message);
+  cr_expect(c.r->device.name[0]);
+  cr_expect(strstr(c.r->device.details, "kernel cpu") ||
+                strstr(c.r->device.details, "kernel gpu"),
+            "details: %s", c.r->device.details);
+  cr_expect(strstr(c.r->device.details, "program "), "details: %s",
+            c.r->device.details);
+  cr_expect_geq(c.r->device_median_ms, 0.0, "no device time from events");
+  case_free(&c);
+}
+
+Test(opencl_errors, unknown_device_is_unsupported_with_list) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c,
+           SMALL "[backend.ocl]\nplugin = opencl\ndevice = no-such-device-x\n",
+           "ocl");
+  cr_expect_neq(c.rc, 0);
+  cr_expect_eq(c.r->status, PE_RUN_UNSUPPORTED, "status %s: %s",
+               pe_run_status_name(c.r->status), c.r->message);
+  cr_expect(strstr(c.r->message, "no-such-device-x") &&
+                strstr(c.r->message, "available"),
+            "message: %s", c.r->message);
+  case_free(&c);
+}
+
+Test(opencl_errors, build_failure_reports_the_log) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c,
+           SMALL "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+                 "build_options = -DVW=3\n",
+           "ocl");
+  cr_expect_neq(c.rc, 0);
+  cr_expect_eq(c.r->status, PE_RUN_FAILED, "status %s: %s",
+               pe_run_status_name(c.r->status), c.r->message);
+  cr_expect(strstr(c.r->message, "build log") &&
+                strstr(c.r->message, "VW must be"),
+            "message: %s", c.r->message);
+  case_free(&c);
+}
+
+Test(opencl_errors, bad_vector_width) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c, SMALL "[backend.ocl]\nplugin = opencl\nvector_width = 6\n",
+           "ocl");
+  cr_expect_neq(c.rc, 0);
+  cr_expect(strstr(c.r->message, "vector_width"), "message: %s",
+            c.r->message);
+  case_free(&c);
+}
+
+Test(opencl_errors, block_q_not_multiple_of_vector) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c,
+           SMALL "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+                 "vector_width = 8\nblock_q = 12\n",
+           "ocl");
+  cr_expect_neq(c.rc, 0);
+  cr_expect(strstr(c.r->message, "block_q"), "message: %s", c.r->message);
+  case_free(&c);
+}
+
+/* ---- program-binary cache ------------------------------------------------- */
+typedef struct log_capture {
+  char text[4096];
+} log_capture;
+
+static void capture(void *user, int level, const char *origin,
+                    const char *message) {
+  log_capture *lc = user;
+  size_t len = strlen(lc->text);
+  (void)level;
+  snprintf(lc->text + len, sizeof lc->text - len, "%s: %s\n",
+           origin ? origin : "core", message);
+}
+
+static void cached_run(const char *dir, char *details, size_t size) {
+  ocl_case c;
+  setenv("PE_CACHE_DIR", dir, 1);
+  case_run(&c,
+           "[workload]\nq_heads = 2\nhead_dim = 16\nseq_len = 24\n"
+           "[scheme]\nplugin = rope\n" RUN1
+           "[backend.ocl]\nplugin = opencl\nkernel = cpu\nblock_k = 40\n",
+           "ocl");
+  cr_assert_eq(c.rc, 0, "%s", c.r->message);
+  snprintf(details, size, "%s", c.r->device.details);
+  case_free(&c);
+}
+
+static void remove_tree(const char *dir) {
+  char sub[512], path[1024];
+  snprintf(sub, sizeof sub, "%s/opencl", dir);
+  DIR *d = opendir(sub);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+    unlink(path);
+  }
+  if (d) closedir(d);
+  rmdir(sub);
+  rmdir(dir);
+}
+
+/* Runs in one process, so the three runs share nothing but the files. */
+Test(opencl_cache, hit_then_corrupt_entry_is_rebuilt, .timeout = 300) {
+  char dir[] = "/tmp/pe-ocl-cache-XXXXXX", sub[256], path[512], d[512];
+  log_capture lc = {{0}};
+  need_opencl();
+  cr_assert_not_null(mkdtemp(dir));
+  cached_run(dir, d, sizeof d);
+  cr_expect(strstr(d, "built, cached"), "first run: %s", d);
+  cached_run(dir, d, sizeof d);
+  cr_expect(strstr(d, "binary from cache"), "second run: %s", d);
+
+  /* corrupt every entry: flip bytes in the binary */
+  snprintf(sub, sizeof sub, "%s/opencl", dir);
+  DIR *dd = opendir(sub);
+  cr_assert_not_null(dd, "%s: %s", sub, strerror(errno));
+  struct dirent *e;
+  int entries = 0;
+  while ((e = readdir(dd))) {
+    if (e->d_name[0] == '.') continue;
+    cr_expect(strstr(e->d_name, ".tmp.") == NULL, "temp file left: %s",
+              e->d_name);
+    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, (long)st.st_size - 16, SEEK_SET);
+    fputs("garbage-garbage!", f);
+    fclose(f);
+    ++entries;
+  }
+  closedir(dd);
+  cr_expect_eq(entries, 1, "%d cache entries", entries);
+
+  /* the corrupt entry is detected, rebuilt and rewritten */
+  pe_ctx *ctx = pe_test_ctx();
+  pe_ctx_set_log(ctx, capture, &lc);
+  pe_config *cfg;
+  pe_workload *w;
+  pe_result *r = NULL;
+  setenv("PE_CACHE_DIR", dir, 1);
+  cr_assert_eq(pe_config_parse(ctx,
+                               "[workload]\nq_heads = 2\nhead_dim = 16\n"
+                               "seq_len = 24\n[scheme]\nplugin = rope\n" RUN1
+                               "[backend.ocl]\nplugin = opencl\n"
+                               "kernel = cpu\nblock_k = 40\n",
+                               "cache.ini", NULL, &cfg),
+               0);
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0);
+  cr_expect_eq(pe_run(ctx, w, cfg, "ocl", &r), 0, "%s", r ? r->message : "");
+  cr_expect(strstr(r->device.details, "built, cached"), "after corruption: %s",
+            r->device.details);
+  cr_expect(strstr(lc.text, "unusable"), "no warning logged: %s", lc.text);
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+
+  cached_run(dir, d, sizeof d);
+  cr_expect(strstr(d, "binary from cache"), "after rebuild: %s", d);
+  remove_tree(dir);
+}
