@@ -167,7 +167,10 @@ static int parse_value(pe_ctx *ctx, const where *w, const pe_param_decl *d,
     if ((rc = pe__parse_double(text, &v->number)) != 0)
       return bad_value(ctx, w, d, text, rc == PE_ELIMIT ? "not a finite number" : "not a number");
     if (!in_range(d, v->number)) return bad_value(ctx, w, d, text, "out of range");
-    v->integer = (int64_t)v->number;
+    /* The integer view saturates: converting a double beyond int64 is
+     * undefined behaviour (base = 1e30 is a valid number). */
+    v->integer = v->number >= 0x1p63 ? INT64_MAX : v->number < -0x1p63 ? INT64_MIN
+                                                                        : (int64_t)v->number;
     return 0;
   case PE_PARAM_INTEGER:
     if ((rc = pe__parse_i64(text, &v->integer)) != 0)
