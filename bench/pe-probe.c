@@ -76,6 +76,7 @@ static const struct option longopts[] = {
     {"head-dim", required_argument, NULL, 'd'}, {"seeds", required_argument, NULL, 'S'},
     {"seed", required_argument, NULL, 's'},     {"factor", required_argument, NULL, 'F'},
     {"base", required_argument, NULL, 'B'},     {"range", required_argument, NULL, 'R'},
+    {"rcond", required_argument, NULL, 'r'},
     {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
 
 static const char *long_name(int c) {
@@ -107,6 +108,7 @@ static int set_option(probe_opts *o, int c, const char *a) {
   case 'F': rc = parse_pos("--factor", a, &o->factor); break;
   case 'B': rc = parse_pos("--base", a, &o->base); break;
   case 'R': rc = parse_pos("--range", a, &o->range); break;
+  case 'r': rc = parse_pos("--rcond", a, &o->rcond); break;
   default: return 2;
   }
   return rc;
@@ -115,7 +117,7 @@ static int set_option(probe_opts *o, int c, const char *a) {
 static int parse_args(int argc, char **argv, const probe_cmd *cmd, probe_opts *o) {
   o->format = PE_FORMAT_TABLE;
   optind = 2;
-  for (int c; (c = getopt_long(argc, argv, "f:o:p:b:c:L:m:t:T:N:d:S:s:F:B:R:h", longopts, NULL)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, "f:o:p:b:c:L:m:t:T:N:d:S:s:F:B:R:r:h", longopts, NULL)) != -1;) {
     if (c == 'h') {
       fputs(cmd->help, stdout);
       exit(0);

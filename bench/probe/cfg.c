@@ -134,10 +134,8 @@ static void scheme_numbers(pe_ctx *ctx, probe_cfg *pc) {
 int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
   memset(pc, 0, sizeof *pc);
   pc->path = path;
-  pe_config *cfg;
-  if (pe_config_load(ctx, path, &cfg) != 0) return -1;
-  pc->text = strdup(pe_config_text(cfg));
-  pe_config_free(cfg);
+  if (pe_config_load(ctx, path, &pc->cfg) != 0) return -1;
+  pc->text = strdup(pe_config_text(pc->cfg));
   if (!pc->text || !(pc->scheme_text = section_text(pc->text, "scheme"))) return -1;
   if (!ini_get(pc->text, "scheme", "plugin", pc->scheme, sizeof pc->scheme))
     snprintf(pc->scheme, sizeof pc->scheme, "none");
@@ -149,6 +147,7 @@ int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
 }
 
 void probe_cfg_free(probe_cfg *pc) {
+  pe_config_free(pc->cfg);
   free(pc->text);
   free(pc->scheme_text);
   memset(pc, 0, sizeof *pc);
@@ -203,4 +202,22 @@ double rope_theta(double base, uint32_t R, uint32_t j) { return pow(base, -2.0 *
 
 double probe_factor(const probe_opts *o, const probe_cfg *pc) {
   return o->factor > 0 ? o->factor : pc->factor > 1 ? pc->factor : 4;
+}
+
+int run_text(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, const char *text,
+             pe_workload **w, pe_result **r) {
+  pe_config *cfg = NULL;
+  *w = NULL, *r = NULL;
+  if (pe_config_parse(ctx, text, pc->path, NULL, &cfg) != 0 || pe_workload_build(ctx, cfg, w) != 0) {
+    if (cfg) pe_config_free(cfg);
+    return probe_fail(o, 2, "%s", pe_ctx_error(ctx));
+  }
+  pe_config_free(cfg);
+  const char *backend = o->backend ? o->backend : "reference";
+  int rc = pe_run(ctx, *w, pc->cfg, backend, r);
+  if (!*r) return probe_fail(o, 1, "%s", pe_ctx_error(ctx));
+  if (rc != 0)
+    return probe_fail(o, 1, "backend %s: %s: %s", backend, pe_run_status_name((*r)->status),
+                      (*r)->message);
+  return 0;
 }

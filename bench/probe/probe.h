@@ -36,6 +36,7 @@ typedef struct probe_opts {
   double factor;            /* 0: the config's, else 4 */
   double base;              /* base: 0 = the config's */
   double range;             /* extrapolate: evaluate up to range * L_train */
+  double rcond;             /* extrapolate: dgelsd cut-off (0: FLT_EPSILON) */
 } probe_opts;
 
 /* ---- the report: a data table (csv, json), a view for people (table),
@@ -76,6 +77,7 @@ int probe_write_file(const char *path, const char *data, size_t len);
 /* What pe-probe reads from a config besides the tables. */
 typedef struct probe_cfg {
   const char *path;
+  pe_config *cfg;      /* the loaded config (backend sections for pe_run) */
   char *text;          /* the config text */
   char *scheme_text;   /* the [scheme] section's lines, verbatim */
   char scheme[64];     /* plugin name */
@@ -105,6 +107,11 @@ int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_
  * a missing original_max_position_embeddings pc->L_train.  Caller frees. */
 char *scheme_text_for(pe_ctx *ctx, const probe_cfg *pc, const char *name, double factor,
                       int force_factor);
+/* Build a workload from config `text` and run it on o->backend (default
+ * reference; options from the user's config section for it, if any).
+ * Returns 0, or an exit status with the reason printed. */
+int run_text(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, const char *text,
+             pe_workload **w, pe_result **r);
 /* theta_j = base^(-2j/R), j < R/2 (plain RoPE; NUMERICS.md). */
 double rope_theta(double base, uint32_t R, uint32_t j);
 /* The factor compared schemes use: --factor, else the config's, else 4. */
