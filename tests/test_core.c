@@ -514,8 +514,8 @@ Test(config, key_in_both_scheme_sections) {
 Test(run, runner_with_caller_inputs_matches_pe_run) {
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;
-  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=16\nseq_len=20\nq_heads=2\n[scheme]\nplugin=rope\n",
-                               "r.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=16\nseq_len=20\nq_heads=2\nkv_heads=1\n"
+                               "[scheme]\nplugin=rope\n", "r.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
   pe_workload *w;
   cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
   float q[2 * 20 * 16], kv[20 * 16];
