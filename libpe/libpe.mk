@@ -14,7 +14,8 @@ libpe_libpe_la_SOURCES = \
 	libpe/workload.c \
 	libpe/oracle.c \
 	libpe/run.c \
-	libpe/report.c
+	libpe/report.c \
+	libpe/sweep.c
 libpe_libpe_la_CPPFLAGS = $(AM_CPPFLAGS) -DPE_BUILDING_LIBPE \
 	-DPE_PLUGIN_DIR='"$(plugindir)"' $(INIH_CFLAGS)
 libpe_libpe_la_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)

@@ -110,6 +110,50 @@ PE_EXTERN size_t pe_config_backend_count(const pe_config *cfg);
 PE_EXTERN const char *pe_config_backend_label(const pe_config *cfg, size_t i);
 PE_EXTERN const char *pe_config_backend_plugin(const pe_config *cfg, size_t i);
 
+/* ---- sweeps ------------------------------------------------------------- */
+/* A config's [sweep] section (docs/CONFIG.md) lists values for config keys;
+ * the run is their cartesian product.  Keys are `SECTION.KEY` (sections
+ * workload, inputs, run, scheme, scheme.NAME) or a bare [workload] key;
+ * `backend` lists the backends every cell runs.  Values are words separated
+ * by white space; the word `-` removes the key from the cell, so its
+ * default applies (q_len = 1 -: decode, then prefill).  The first key
+ * varies slowest.  A config without [sweep]
+ * is one cell with no keys.  The base values (outside [sweep]) must form a
+ * valid config on their own: pe_workload_build on a config with a [sweep]
+ * builds that base workload and ignores the section. */
+typedef struct pe_sweep pe_sweep;
+
+#define PE_SWEEP_MAX_CELLS 100000
+
+/* Check the section's shape (key names, value lists, duplicates, at most
+ * PE_SWEEP_MAX_CELLS cells); values are checked when a cell is built.
+ * `cfg` must outlive the sweep. */
+PE_EXTERN int pe_sweep_expand(pe_ctx *ctx, const pe_config *cfg,
+                              pe_sweep **out);
+PE_EXTERN void pe_sweep_free(pe_sweep *sw);
+PE_EXTERN size_t pe_sweep_cell_count(const pe_sweep *sw);
+/* Swept keys in [sweep] order, canonical: "seq_len" for [workload] keys,
+ * else "SECTION.KEY" ("scheme.plugin", "scheme.yarn.factor", "run.seed"). */
+PE_EXTERN size_t pe_sweep_key_count(const pe_sweep *sw);
+PE_EXTERN const char *pe_sweep_key(const pe_sweep *sw, size_t key);
+/* The value of `key` in `cell`; NULL when either is out of range. */
+PE_EXTERN const char *pe_sweep_value(const pe_sweep *sw, size_t cell,
+                                     size_t key);
+/* "seq_len=1024 scheme.plugin=rope" (empty without keys), snprintf-style:
+ * returns the length the whole label needs. */
+PE_EXTERN size_t pe_sweep_cell_label(const pe_sweep *sw, size_t cell,
+                                     char *buf, size_t size);
+/* [sweep] backend = ...: the backends of every cell (0 when not given). */
+PE_EXTERN size_t pe_sweep_backend_count(const pe_sweep *sw);
+PE_EXTERN const char *pe_sweep_backend(const pe_sweep *sw, size_t i);
+/* Build cell `cell`: a copy of the base config with the cell's values in
+ * place, without [sweep] and without the [scheme.NAME] sections of other
+ * schemes, checked like a loaded config plus the scheme's parameters
+ * (which loads the scheme plugin).  An invalid value is an error naming
+ * the cell, the [sweep] line, the key and the value. */
+PE_EXTERN int pe_sweep_cell(pe_ctx *ctx, const pe_sweep *sw, size_t cell,
+                            pe_config **out);
+
 /* ---- workloads ---------------------------------------------------------- */
 typedef struct pe_workload pe_workload;
 
@@ -134,6 +178,11 @@ typedef struct pe_workload_info {
  * the backend tables. */
 PE_EXTERN int pe_workload_build(pe_ctx *ctx, const pe_config *cfg,
                                 pe_workload **out);
+/* Only validate the config and compute the scheme's tables (no inputs, no
+ * memory for them): for analysis at any length.  Such a workload cannot be
+ * run (PE_ESTATE). */
+PE_EXTERN int pe_workload_build_tables(pe_ctx *ctx, const pe_config *cfg,
+                                       pe_workload **out);
 PE_EXTERN void pe_workload_free(pe_workload *w);
 PE_EXTERN const pe_workload_info *pe_workload_get_info(const pe_workload *w);
 /* The task handed to backends (inputs and tables). */
