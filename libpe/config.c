@@ -156,6 +156,17 @@ static int collect_backends(pe_ctx *ctx, pe_config *cfg) {
   return 0;
 }
 
+static void free_backends(pe_config *cfg) {
+  for (size_t i = 0; i < cfg->n_backends; i++) {
+    free(cfg->backends[i].label);
+    free(cfg->backends[i].section);
+    free(cfg->backends[i].plugin);
+  }
+  free(cfg->backends);
+  cfg->backends = NULL;
+  cfg->n_backends = 0;
+}
+
 static int parse_text(pe_ctx *ctx, pe_config *cfg) {
   parse_state st = {.ctx = ctx, .cfg = cfg, .rd = {.text = cfg->text}};
   int rc = ini_parse_stream(read_line, &st.rd, handler, &st);
@@ -179,12 +190,7 @@ void pe_config_free(pe_config *cfg) {
     free(cfg->entries[i].key);
     free(cfg->entries[i].value);
   }
-  for (size_t i = 0; i < cfg->n_backends; i++) {
-    free(cfg->backends[i].label);
-    free(cfg->backends[i].section);
-    free(cfg->backends[i].plugin);
-  }
-  free(cfg->backends);
+  free_backends(cfg);
   free(cfg->entries);
   free(cfg->name);
   free(cfg->base_dir);
@@ -246,24 +252,66 @@ int pe_config_load(pe_ctx *ctx, const char *path, pe_config **out) {
   return rc;
 }
 
+static void drop_last_entry(pe_config *cfg) {
+  pe__entry *e = &cfg->entries[--cfg->n_entries];
+  free(e->section);
+  free(e->key);
+  free(e->value);
+}
+
+/* Re-derive everything computed from the entries (the backend list) and
+ * validate the fixed sections. */
+static int revalidate(pe_ctx *ctx, pe_config *cfg) {
+  free_backends(cfg);
+  int rc = collect_backends(ctx, cfg);
+  pe__settings s;
+  if (rc == 0 && (rc = pe__settings_read(ctx, cfg, &s)) == 0) pe__settings_free(&s);
+  return rc;
+}
+
+/* All or nothing: a refused value leaves the config as it was. */
 int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
                   const char *key, const char *value) {
+  if (!cfg || !section || !key || !value)
+    return pe__fail(ctx, PE_EINVAL, "pe_config_set: NULL argument");
   if (!section_known(section))
     return pe__fail(ctx, PE_ECONFIG, "unknown section [%s]", section);
   pe__entry *e = find_mut(cfg, section, key);
+  char *old = NULL;
+  bool old_continued = false;
   if (e) {
     char *v = pe__strdup(value);
     if (!v) return pe__fail(ctx, PE_ENOMEM, "out of memory");
-    free(e->value);
+    old = e->value;
+    old_continued = e->continued;
     e->value = v;
     e->continued = false;
   } else {
+    size_t before = cfg->n_entries;
     int rc = add_entry(ctx, cfg, section, key, value, 0);
-    if (rc) return rc;
+    if (rc) {
+      if (cfg->n_entries > before) drop_last_entry(cfg);
+      return rc;
+    }
   }
-  pe__settings s;
-  int rc = pe__settings_read(ctx, cfg, &s);
-  if (rc == 0) pe__settings_free(&s);
+  int rc = revalidate(ctx, cfg);
+  if (rc == 0) {
+    free(old);
+    return 0;
+  }
+  /* Undo, then rebuild what the undone entry changed (keep the message). */
+  char msg[PE_ERRMSG_SIZE] = "";
+  if (ctx) memcpy(msg, ctx->err, sizeof msg);
+  if (e) {
+    free(e->value);
+    e->value = old;
+    e->continued = old_continued;
+  } else {
+    drop_last_entry(cfg);
+  }
+  free_backends(cfg);
+  collect_backends(ctx, cfg);
+  if (ctx) memcpy(ctx->err, msg, sizeof msg);
   return rc;
 }
 

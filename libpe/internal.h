@@ -141,11 +141,14 @@ struct pe_workload {
   char note[256];
   pe_workload_info info;
   pe_task task;
+  bool tables_only; /* pe_workload_build_tables: no inputs, cannot run */
   float *q, *k, *v;
   float *rope_cos, *rope_sin, *additive, *slopes_f;
   char inputs_desc[512];
 };
 
+/* PE_ESTATE with a message for a tables-only workload. */
+int pe__workload_runnable(pe_ctx *ctx, const pe_workload *w);
 /* Query rows to verify for a workload: every row when cheap, else an even
  * deterministic sample that always holds the first and last row. */
 size_t pe__verify_rows(const pe_workload *w, uint64_t **rows);

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NPY_MAX_HEADER 65536
 
@@ -135,17 +137,28 @@ static int read_header(pe_ctx *ctx, const char *path, FILE *fp, pe_tensor *t, lo
 
 int pe_npy_read(pe_ctx *ctx, const char *path, pe_tensor *out) {
   memset(out, 0, sizeof *out);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  /* O_NONBLOCK: a FIFO must not hang the open; only regular files are
+   * read (the data size is checked against the file's size). */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return pe__fail(ctx, PE_EIO, "%s: not a regular file", path);
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  FILE *fp = fdopen(fd, "rb");
+  if (!fp) {
+    close(fd);
+    return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  }
   pe_tensor t = {0};
   long off = 0;
   int rc = read_header(ctx, path, fp, &t, &off);
-  struct stat st;
   uint64_t count = 1, bytes = 0;
   for (uint32_t i = 0; rc == 0 && i < t.ndim; i++)
     if (!pe__mul_u64(count, t.shape[i], &count)) rc = npy_bad(ctx, path, "shape product overflows");
   if (rc == 0 && !pe__mul_u64(count, 4, &bytes)) rc = npy_bad(ctx, path, "shape product overflows");
-  if (rc == 0 && fstat(fileno(fp), &st) != 0) rc = pe__fail(ctx, PE_EIO, "%s: stat failed", path);
   if (rc == 0 && (uint64_t)st.st_size - (uint64_t)off != bytes) {
     char why[160];
     snprintf(why, sizeof why, "data is %lld bytes but the shape needs %llu",

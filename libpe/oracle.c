@@ -154,6 +154,7 @@ static int oracle_encode(pe_ctx *ctx, const pe_workload *w, double *out) {
 }
 
 int pe_oracle(pe_ctx *ctx, const pe_workload *w, uint64_t row0, uint64_t nrows, double *out) {
+  if (w->tables_only) return pe__workload_runnable(ctx, w);
   if (w->info.op == PE_OP_ENCODE) return oracle_encode(ctx, w, out);
   if (row0 > w->info.q_len || nrows > w->info.q_len - row0)
     return pe__fail(ctx, PE_EINVAL, "oracle rows [%llu, %llu) outside q_len %llu",

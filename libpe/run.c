@@ -209,7 +209,9 @@ int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *
   snprintf(r->label, sizeof r->label, "%s", backend);
   snprintf(r->backend, sizeof r->backend, "%s", backend);
   run_state st = {.ctx = ctx, .w = w, .r = r};
-  int rc = open_backend(&st, cfg, backend);
+  int rc = pe__workload_runnable(ctx, w);
+  if (rc) set_status(&st, rc, "%s", ctx->err);
+  if (rc == 0) rc = open_backend(&st, cfg, backend);
   if (rc == 0) rc = time_runs(&st);
   if (rc == 0) rc = fetch_output(&st);
   describe(&st);
@@ -259,6 +261,7 @@ int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1) 
   char err[1024] = "";
   void *run = NULL;
   double device_ms;
+  if (pe__workload_runnable(st->ctx, w)) return PE_ESTATE;
   int rc = b->prepare(st->backend, &w->task, &run, err, sizeof err);
   if (rc == 0) rc = b->execute(run, &device_ms, err, sizeof err);
   if (rc == 0) rc = b->fetch(run, out0, out1, err, sizeof err);

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,7 +54,7 @@ static const pe_param_decl run_decls[] = {
      "max abs error allowed on the output", "2e-4", 0, 0, NULL},
     NUM("seed", PE_PARAM_HAS_MIN, "0", 0, 0, "seed of the input generator"),
     {sizeof(pe_param_decl), PE_PARAM_STRING, 0, "max_memory",
-     "refuse workloads needing more host memory: bytes, or with K/M/G suffix (default: half of RAM)", NULL, 0, 0, NULL},
+     "refuse workloads needing more host memory: bytes, or with K/M/G/T suffix (default: half of RAM, or of the cgroup memory limit when lower)", NULL, 0, 0, NULL},
 };
 
 enum { W_OP, W_BATCH, W_QH, W_KVH, W_D, W_SEQ, W_QLEN, W_CAUSAL, W_WINDOW, W_OFFSET, W_SCALE, W_N };
@@ -70,10 +71,62 @@ static int build(pe_ctx *ctx, const pe_config *cfg, const char *section,
   return pe__values_build(ctx, cfg, section, NULL, ptrs, owner, out);
 }
 
+/* A cgroup memory limit file ("max" or bytes); UINT64_MAX when none. */
+static uint64_t read_limit(const char *path) {
+  FILE *fp = fopen(path, "r");
+  if (!fp) return UINT64_MAX;
+  unsigned long long v;
+  uint64_t limit = fscanf(fp, "%llu", &v) == 1 ? (uint64_t)v : UINT64_MAX;
+  fclose(fp);
+  return limit;
+}
+
+/* The tightest memory limit of this process's cgroup and its ancestors
+ * (cgroup v2 memory.max, v1 memory.limit_in_bytes): in a container, half
+ * of the host's RAM can be far more than the container may use, and the
+ * OOM killer does not give a message. */
+static uint64_t cgroup_limit(void) {
+  uint64_t best = UINT64_MAX;
+  FILE *fp = fopen("/proc/self/cgroup", "r");
+  char line[1024];
+  while (fp && fgets(line, sizeof line, fp)) {
+    line[strcspn(line, "\n")] = '\0';
+    char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2 || c2[1] != '/') continue;
+    *c2 = '\0';
+    const char *controllers = c1 + 1, *file;
+    char base[64];
+    if (!controllers[0]) { /* v2 */
+      snprintf(base, sizeof base, "/sys/fs/cgroup");
+      file = "memory.max";
+    } else if (strstr(controllers, "memory")) {
+      snprintf(base, sizeof base, "/sys/fs/cgroup/memory");
+      file = "memory.limit_in_bytes";
+    } else {
+      continue;
+    }
+    /* The group and every ancestor, then the mount root (a container
+     * often sees its own group there). */
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s", c2 + 1);
+    for (;;) {
+      snprintf(path, sizeof path, "%s%s/%s", base, dir, file);
+      uint64_t v = read_limit(path);
+      if (v < best) best = v;
+      char *slash = strrchr(dir, '/');
+      if (!slash || !dir[0]) break;
+      *slash = '\0';
+    }
+  }
+  if (fp) fclose(fp);
+  return best;
+}
+
 static uint64_t physical_memory(void) {
   long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || size <= 0) return (uint64_t)8 << 30;
-  return (uint64_t)pages * (uint64_t)size;
+  uint64_t ram = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : (uint64_t)8 << 30;
+  uint64_t cg = cgroup_limit();
+  return cg < ram && cg > 0 ? cg : ram;
 }
 
 static int parse_bytes(const char *t, uint64_t *out) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *kind_label(uint32_t kind) {
   switch (kind) {
@@ -17,35 +18,71 @@ static const char *kind_label(uint32_t kind) {
   }
 }
 
-/* Host memory one run needs, for the max_memory check: inputs, output,
- * tables and the oracle's float64 K'/V' of one kv head.  false: overflow. */
+/* An upper bound of the host memory one run of the workload needs, for the
+ * max_memory check, counted before anything is allocated.  false: the sum
+ * overflows 64 bits.  Per element of Q (B*Hq*Sq*D): the input, the
+ * backend's output, the fetched copy (float32) and the oracle's expected
+ * values (float64, when verifying; at most every row).  Per element of K
+ * and of V (B*Hkv*Skv*D): the inputs; for op = encode also K' as the
+ * backend's output, its fetched copy and the oracle's K'.  Per key row and
+ * head dim (Skv*D): the float32 tables (cos and sin, or additive), the
+ * oracle's float64 K' and V' of one kv head and its cos/sin, a backend's
+ * staged K row block.  Per key row: the oracle's and a backend's logits;
+ * per query row: the verified row list. */
+typedef struct mem_sum {
+  uint64_t total;
+  bool ok;
+} mem_sum;
+
+static void mem_add(mem_sum *m, uint64_t a, uint64_t b) {
+  uint64_t p;
+  if (!pe__mul_u64(a, b, &p) || m->total + p < m->total) m->ok = false;
+  else m->total += p;
+}
+
 static bool memory_needed(const pe__settings *s, uint64_t *bytes) {
-  uint64_t q = 0, kv = 0, tab = 0, oracle = 0, t;
-  bool ok = pe__mul_u64(s->batch, s->q_heads, &q) && pe__mul_u64(q, s->q_len, &q) &&
-            pe__mul_u64(q, s->head_dim, &q) && pe__mul_u64(s->batch, s->kv_heads, &kv) &&
-            pe__mul_u64(kv, s->kv_len, &kv) && pe__mul_u64(kv, s->head_dim, &kv) &&
-            pe__mul_u64(s->kv_len, s->head_dim, &tab) && pe__mul_u64(tab, 16, &oracle);
-  /* q + o (x2 for the fetched copy) + k + v, float32; tables float32. */
-  ok = ok && pe__mul_u64(q, 3 * 4, &q) && pe__mul_u64(kv, 2 * 4, &kv) &&
-       pe__mul_u64(tab, 4, &tab);
-  t = q + kv;
-  ok = ok && t >= q && t + tab >= t && t + tab + oracle >= t + tab;
-  *bytes = t + tab + oracle;
-  return ok;
+  uint64_t q = 0, kv = 0, rows_d = 0;
+  mem_sum m = {0, true};
+  m.ok = pe__mul_u64(s->batch, s->q_heads, &q) && pe__mul_u64(q, s->q_len, &q) &&
+         pe__mul_u64(q, s->head_dim, &q) && pe__mul_u64(s->batch, s->kv_heads, &kv) &&
+         pe__mul_u64(kv, s->kv_len, &kv) && pe__mul_u64(kv, s->head_dim, &kv) &&
+         pe__mul_u64(s->kv_len, s->head_dim, &rows_d);
+  bool encode = s->op == PE_OP_ENCODE;
+  uint64_t oracle = s->verify ? 8 : 0;
+  mem_add(&m, q, 4 + 4 + 4 + oracle);
+  mem_add(&m, kv, 4 + 4 + (encode ? 4 + 4 + oracle : 0));
+  mem_add(&m, rows_d, 4 + (s->verify ? 16 + 8 : 0) + 4);
+  mem_add(&m, s->kv_len, 8 + 8);
+  mem_add(&m, s->q_len, 8);
+  *bytes = m.total;
+  return m.ok;
+}
+
+/* "512.0 MiB", "1.5 GiB". */
+static void human_bytes(char *buf, size_t size, uint64_t bytes) {
+  static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = (double)bytes;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof units / sizeof *units) v /= 1024, u++;
+  if (u == 0) snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+  else snprintf(buf, size, "%.1f %s", v, units[u]);
 }
 
 static int check_limits(pe_ctx *ctx, const pe_config *cfg, const pe__settings *s) {
   uint64_t need;
+  char max_text[32];
   if (!memory_needed(s, &need))
     return pe__fail(ctx, PE_ELIMIT, "%s: the workload's size overflows 64 bits "
                     "(batch %u, heads %u/%u, seq_len %llu, head_dim %u)", cfg->name,
                     s->batch, s->q_heads, s->kv_heads, (unsigned long long)s->kv_len,
                     s->head_dim);
-  if (need > s->max_memory)
-    return pe__fail(ctx, PE_ELIMIT, "%s: the workload needs about %.1f GiB of host memory, "
-                    "more than max_memory = %.1f GiB ([run] max_memory raises it)",
-                    cfg->name, (double)need / 1073741824.0,
-                    (double)s->max_memory / 1073741824.0);
+  uint64_t limit = s->max_memory < (uint64_t)SIZE_MAX ? s->max_memory : (uint64_t)SIZE_MAX;
+  if (need > limit) {
+    human_bytes(max_text, sizeof max_text, limit);
+    return pe__fail(ctx, PE_ELIMIT, "%s: the workload needs up to %.3g GiB of host memory, "
+                    "more than max_memory = %s (refused before allocating; [run] max_memory "
+                    "raises the limit)", cfg->name, (double)need / 1073741824.0, max_text);
+  }
   return 0;
 }
 
@@ -104,8 +141,24 @@ static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   return 0;
 }
 
+/* A .npy file is its payload plus at most this much preamble and header
+ * (npy.c accepts headers up to 64 KiB). */
+#define NPY_MAX_OVERHEAD (65536u + 12u)
+
 static int load_input(pe_ctx *ctx, const char *path, const char *what, const uint64_t want[4],
                       float **out) {
+  /* Refuse a file too large for the shape before reading it, so that no
+   * input allocates more than the workload check_limits() admitted (plus
+   * the header): a 100 GiB file named by mistake is never read. */
+  uint64_t payload = 4 * want[0] * want[1] * want[2] * want[3]; /* bounded by check_limits */
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+      (uint64_t)st.st_size > payload + NPY_MAX_OVERHEAD)
+    return pe__fail(ctx, PE_ENPY, "%s: %s is %llu bytes, too large for the shape the workload "
+                    "needs (%llu, %llu, %llu, %llu: %llu bytes of float32); not read", path, what,
+                    (unsigned long long)st.st_size, (unsigned long long)want[0],
+                    (unsigned long long)want[1], (unsigned long long)want[2],
+                    (unsigned long long)want[3], (unsigned long long)payload);
   pe_tensor t;
   int rc = pe_npy_read(ctx, path, &t);
   if (rc) return rc;
@@ -253,17 +306,19 @@ static void fill_task(pe_workload *w) {
                       .additive = w->additive, .slopes = w->slopes_f};
 }
 
-int pe_workload_build(pe_ctx *ctx, const pe_config *cfg, pe_workload **out) {
+static int build(pe_ctx *ctx, const pe_config *cfg, bool tables_only, pe_workload **out) {
   *out = NULL;
   pe_workload *w = calloc(1, sizeof *w);
   if (!w) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   w->ctx = ctx;
+  w->tables_only = tables_only;
   ctx->live_workloads++;
   int rc = pe__settings_read(ctx, cfg, &w->set);
-  if (rc == 0) rc = check_limits(ctx, cfg, &w->set);
+  if (rc == 0 && !tables_only) rc = check_limits(ctx, cfg, &w->set);
   if (rc == 0) rc = compute_scheme(ctx, cfg, w);
-  if (rc == 0) rc = make_inputs(ctx, w);
-  if (rc == 0) rc = make_tables(ctx, w);
+  if (rc == 0 && !tables_only) rc = make_inputs(ctx, w);
+  if (rc == 0 && !tables_only) rc = make_tables(ctx, w);
+  if (tables_only) snprintf(w->inputs_desc, sizeof w->inputs_desc, "none (tables only)");
   if (rc) {
     pe_workload_free(w);
     return rc;
@@ -273,6 +328,21 @@ int pe_workload_build(pe_ctx *ctx, const pe_config *cfg, pe_workload **out) {
   if (!w->tables.note[0])
     snprintf(w->tables.note, sizeof w->tables.note, "%s", kind_label(w->tables.kind));
   *out = w;
+  return 0;
+}
+
+int pe_workload_build(pe_ctx *ctx, const pe_config *cfg, pe_workload **out) {
+  return build(ctx, cfg, false, out);
+}
+
+int pe_workload_build_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload **out) {
+  return build(ctx, cfg, true, out);
+}
+
+int pe__workload_runnable(pe_ctx *ctx, const pe_workload *w) {
+  if (w->tables_only)
+    return pe__fail(ctx, PE_ESTATE, "this workload holds only the scheme's tables "
+                    "(pe_workload_build_tables): build it with pe_workload_build to run it");
   return 0;
 }
 
@@ -302,6 +372,7 @@ int pe_workload_set_inputs(pe_ctx *ctx, pe_workload *w, const float *q, const fl
   const pe__settings *s = &w->set;
   size_t nq = (size_t)s->batch * s->q_heads * s->q_len * s->head_dim;
   size_t nkv = (size_t)s->batch * s->kv_heads * s->kv_len * s->head_dim;
+  if (w->tables_only) return pe__workload_runnable(ctx, w);
   if (!q || !k || (!v && s->op == PE_OP_ATTENTION))
     return pe__fail(ctx, PE_EINVAL, "pe_workload_set_inputs: q, k%s must be given",
                     s->op == PE_OP_ATTENTION ? " and v" : "");

@@ -537,3 +537,21 @@ Test(run, runner_with_caller_inputs_matches_pe_run) {
   pe_config_free(cfg);
   pe_ctx_free(ctx);
 }
+
+Test(run, tables_only_workload) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  /* 2^30 keys x 64 heads x 128 dims: far beyond memory, yet tables are cheap. */
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=128\nseq_len=1073741824\nq_heads=64\n"
+                               "[scheme]\nplugin=rope\n", "t.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build_tables(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_float_eq(pe_workload_get_info(w)->tables->inv_freq[0], 1.0, 1e-15);
+  pe_result *r;
+  cr_expect_eq(pe_run(ctx, w, cfg, "reference", &r), PE_ESTATE);
+  cr_expect(strstr(r->message, "only the scheme's tables"), "%s", r->message);
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
