@@ -52,7 +52,7 @@ static int build_text(pe_ctx *ctx, const char *text, pe_config **cfg,
   int rc = pe_config_parse(ctx, text, "test.ini", NULL, cfg);
   *w = NULL;
   if (rc != 0) return rc;
-  return pe_workload_build(ctx, *cfg, w);
+  return pe_workload_build_tables(ctx, *cfg, w);
 }
 
 static double rel_err(double got, double want) {
@@ -181,7 +181,7 @@ ParameterizedTest(golden_case *gc, golden, scheme) {
            pe_test_golden_dir(), gc->name);
   rc = pe_config_load(ctx, ini, &cfg);
   cr_assert_eq(rc, 0, "%s: %s", ini, pe_ctx_error(ctx));
-  rc = pe_workload_build(ctx, cfg, &w);
+  rc = pe_workload_build_tables(ctx, cfg, &w);
   cr_assert_eq(rc, 0, "%s: %s", ini, pe_ctx_error(ctx));
   t = pe_workload_get_info(w)->tables;
   cr_assert_not_null(t);
