@@ -19,6 +19,7 @@
 typedef struct curve {
   char name[64];
   uint32_t half;
+  int additive; /* sinusoidal: mean_cos(s) = <pe(m), pe(m+s)> / (D/2) */
   double *inv;
 } curve;
 
@@ -44,12 +45,14 @@ static int load_curve(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, con
   if (rc) return probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;
   snprintf(c->name, sizeof c->name, "%s", name ? name : pc->scheme);
-  if (t->kind != PE_KIND_ROTARY) {
+  if (t->kind != PE_KIND_ROTARY && t->kind != PE_KIND_ADDITIVE) {
     pe_workload_free(w);
-    return probe_fail(o, 1, "scheme %s is not rotary: the decay bound is defined for rotary "
-                      "encodings only", c->name);
+    return probe_fail(o, 1, "scheme %s has no frequencies (%s): nothing to bound", c->name,
+                      t->kind == PE_KIND_BIAS ? "a bias -slope_h * s, linear in the distance s"
+                                              : "the identity");
   }
-  c->half = t->rotary_dim / 2;
+  c->additive = t->kind == PE_KIND_ADDITIVE;
+  c->half = t->kind == PE_KIND_ROTARY ? t->rotary_dim / 2 : pe_workload_get_info(w)->head_dim / 2;
   c->inv = malloc(c->half * sizeof *c->inv);
   if (c->inv) memcpy(c->inv, t->inv_freq, c->half * sizeof *c->inv);
   pe_workload_free(w);
@@ -118,6 +121,10 @@ static int run(pe_ctx *ctx, const probe_opts *o, probe_doc *d) {
     doc_head(d, "bound(s) = mean_j |sum_{k<j} exp(i s inv_freq[k])| (RoFormer 3.4.3); "
                 "mean_cos(s) = mean_j cos(s inv_freq[j])\n(table: s = 0, powers of two, %llu; "
                 "--format csv has every s)\n\n", (unsigned long long)N);
+    for (size_t i = 0; i < n; i++)
+      if (cv[i].additive)
+        doc_head(d, "%s is additive: from its frequencies f_j; mean_cos(s) = <pe(m), pe(m+s)> / (D/2)\n\n",
+                 cv[i].name);
     fill(d, cv, n, N, o->compare != NULL);
     double b0, m0;
     bound_at(&cv[0], 0, &b0, &m0);

@@ -1,0 +1,433 @@
+/* pe-probe: each probe run as a subprocess (the CLI is the contract) and
+ * its numbers checked against golden data or brute-force float64.
+ *
+ * Environment (set by the harness): PE_TEST_BUILDDIR (bench/pe-probe),
+ * PE_TEST_SRCDIR (configs/), PE_GOLDEN_DIR, PE_PLUGIN_PATH. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- running pe-probe ---------------------------------------------------- */
+typedef struct proc {
+  int status;
+  char *out, *err;
+} proc;
+
+static char *slurp(FILE *fp) {
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  for (size_t n; buf && (n = fread(buf + len, 1, cap - len - 1, fp)) > 0;) {
+    len += n;
+    if (cap - len < 2) buf = realloc(buf, cap *= 2);
+  }
+  if (buf) buf[len] = '\0';
+  return buf;
+}
+
+static const char *dir_env(const char *name, const char *dflt) {
+  const char *d = getenv(name);
+  return d && *d ? d : dflt;
+}
+
+/* Run `pe-probe ARGS` (ARGS shell-quoted by the caller). */
+static proc probe(const char *fmt, ...) {
+  char args[2048], cmd[4096], errpath[] = "/tmp/pe-probe-test-XXXXXX";
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  int fd = mkstemp(errpath);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  snprintf(cmd, sizeof cmd, "%s/bench/pe-probe %s 2>%s", dir_env("PE_TEST_BUILDDIR", "."), args, errpath);
+  FILE *fp = popen(cmd, "r");
+  cr_assert_not_null(fp, "%s", cmd);
+  proc p = {0};
+  p.out = slurp(fp);
+  int st = pclose(fp);
+  p.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  FILE *ef = fopen(errpath, "r");
+  p.err = ef ? slurp(ef) : strdup("");
+  if (ef) fclose(ef);
+  unlink(errpath);
+  return p;
+}
+
+static void proc_free(proc *p) { free(p->out), free(p->err); }
+
+static const char *config(const char *name) {
+  static char path[8][4096];
+  static int k;
+  char *p = path[k++ % 8];
+  snprintf(p, 4096, "%s/configs/%s", dir_env("PE_TEST_SRCDIR", "."), name);
+  return p;
+}
+
+/* A config written to a temporary file (removed by the caller). */
+static char *temp_config(const char *text) {
+  char *path = strdup("/tmp/pe-probe-test-XXXXXX.ini");
+  int fd = mkstemps(path, 4);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  return path;
+}
+
+/* ---- CSV ----------------------------------------------------------------- */
+typedef struct csv {
+  char header[1024];
+  size_t rows, cols;
+  char *cell[4096][16];
+} csv;
+
+static csv *csv_parse(const char *text) {
+  csv *c = calloc(1, sizeof *c);
+  const char *nl = strchr(text, '\n');
+  cr_assert_not_null(nl, "no CSV header in:\n%s", text);
+  snprintf(c->header, sizeof c->header, "%.*s", (int)(nl - text), text);
+  for (const char *p = c->header; *p; p++) c->cols += *p == ',';
+  c->cols++;
+  for (const char *line = nl + 1; *line && c->rows < 4096; c->rows++) {
+    size_t len = strcspn(line, "\n");
+    char *row = strndup(line, len), *save = NULL;
+    size_t k = 0;
+    for (char *f = strtok_r(row, ",", &save); f && k < 16; f = strtok_r(NULL, ",", &save)) c->cell[c->rows][k++] = strdup(f);
+    free(row);
+    line += len + (line[len] == '\n');
+  }
+  return c;
+}
+
+static double num(const csv *c, size_t r, size_t k) { return strtod(c->cell[r][k], NULL); }
+
+static void csv_free(csv *c) {
+  for (size_t r = 0; r < c->rows; r++)
+    for (size_t k = 0; k < 16; k++) free(c->cell[r][k]);
+  free(c);
+}
+
+/* A number from the JSON summary: "key": value. */
+static double json_num(const char *json, const char *key) {
+  char pat[128];
+  snprintf(pat, sizeof pat, "\"%s\": ", key);
+  const char *p = strstr(json, pat);
+  cr_assert_not_null(p, "no %s in JSON:\n%s", key, json);
+  return strtod(p + strlen(pat), NULL);
+}
+
+static double rel_err(double got, double want) { return want == 0 ? fabs(got) : fabs(got - want) / fabs(want); }
+
+#define SKIP_IF_MISSING_BACKEND(p, name)                                                          \
+  do {                                                                                            \
+    if ((p).status != 0 && (strstr((p).err, "no backend plugin") || strstr((p).err, "no device") || \
+                            strstr((p).err, "No device")))                                       \
+      cr_skip_test("backend %s not available here: %s", name, (p).err);                         \
+  } while (0)
+
+/* ---- freq ------------------------------------------------------------------ */
+static void freq_golden_case(const char *dir, const char *name) {
+  char ini[8192], exp[8192];
+  snprintf(ini, sizeof ini, "%s/%s", dir, name);
+  snprintf(exp, sizeof exp, "%s/%.*s.expected", dir, (int)(strlen(name) - 4), name);
+  proc p = probe("freq '%s' --format csv", ini);
+  cr_assert_eq(p.status, 0, "%s: %s", name, p.err);
+  csv *c = csv_parse(p.out);
+  cr_expect_str_eq(c->header, "pair,inv_freq,wavelength,attention_factor");
+  FILE *fp = fopen(exp, "r");
+  cr_assert_not_null(fp, "%s", exp);
+  double a, want;
+  cr_assert_eq(fscanf(fp, "attention_factor %lf", &a), 1);
+  size_t r = 0;
+  for (; fscanf(fp, "%lf", &want) == 1; r++) {
+    cr_assert_lt(r, c->rows, "%s: fewer rows than %s", name, exp);
+    cr_expect_eq(num(c, r, 0), (double)r);
+    cr_expect_leq(rel_err(num(c, r, 1), want), 1e-12, "%s pair %zu: %.17g vs %.17g", name, r, num(c, r, 1), want);
+    cr_expect_leq(rel_err(num(c, r, 2), 2 * M_PI / want), 1e-12, "%s pair %zu wavelength", name, r);
+    cr_expect_leq(rel_err(num(c, r, 3), a), 1e-12, "%s attention_factor", name);
+  }
+  cr_expect_eq(r, c->rows, "%s: %zu rows, golden %zu", name, c->rows, r);
+  fclose(fp);
+  csv_free(c);
+  proc_free(&p);
+}
+
+Test(freq, csv_matches_golden_schemes) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/schemes", dir_env("PE_GOLDEN_DIR", "tests/golden"));
+  DIR *dp = opendir(dir);
+  cr_assert_not_null(dp, "%s", dir);
+  int n = 0;
+  for (struct dirent *de; (de = readdir(dp));) {
+    size_t len = strlen(de->d_name);
+    if (len > 4 && !strcmp(de->d_name + len - 4, ".ini")) freq_golden_case(dir, de->d_name), n++;
+  }
+  closedir(dp);
+  cr_expect_geq(n, 10, "only %d golden scheme cases", n);
+}
+
+Test(freq, yarn_bands_and_critical_dimension) {
+  char ini[4096];
+  snprintf(ini, sizeof ini, "%s/schemes/yarn-d128-f16-4k.ini", dir_env("PE_GOLDEN_DIR", "tests/golden"));
+  proc p = probe("freq '%s' --format json", ini);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_expect_eq(json_num(p.out, "untouched"), 21);
+  cr_expect_eq(json_num(p.out, "ramped"), 25);
+  cr_expect_eq(json_num(p.out, "interpolated"), 18);
+  cr_expect_eq(json_num(p.out, "d_extra"), 92);
+  double a = json_num(p.out, "attention_factor");
+  cr_expect_leq(rel_err(json_num(p.out, "logit_multiplier"), a * a), 1e-15);
+  proc_free(&p);
+}
+
+Test(freq, every_shipped_config) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/configs", dir_env("PE_TEST_SRCDIR", "."));
+  DIR *dp = opendir(dir);
+  cr_assert_not_null(dp, "%s", dir);
+  for (struct dirent *de; (de = readdir(dp));) {
+    size_t len = strlen(de->d_name);
+    if (len < 5 || strcmp(de->d_name + len - 4, ".ini")) continue;
+    proc p = probe("freq '%s/%s'", dir, de->d_name), q = probe("freq '%s/%s' -f csv", dir, de->d_name);
+    cr_expect_eq(p.status, 0, "%s: %s", de->d_name, p.err);
+    cr_expect_eq(q.status, 0, "%s: %s", de->d_name, q.err);
+    proc_free(&p), proc_free(&q);
+  }
+  closedir(dp);
+}
+
+Test(freq, seq_len_reaches_length_dependent_schemes) {
+  char *ini = temp_config("[workload]\nhead_dim = 64\nseq_len = 128\n[scheme]\nplugin = dynamic-ntk\n"
+                          "factor = 4\noriginal_max_position_embeddings = 256\n");
+  proc a = probe("freq %s -f csv", ini), b = probe("freq %s -f csv --seq-len 100000", ini);
+  cr_assert_eq(a.status + b.status, 0, "%s %s", a.err, b.err);
+  csv *x = csv_parse(a.out), *y = csv_parse(b.out);
+  cr_expect_eq(num(x, 31, 1), pow(10000, -62.0 / 64), "short L: plain rope");
+  cr_expect_lt(num(y, 31, 1), 0.5 * num(x, 31, 1), "long L: a larger base");
+  csv_free(x), csv_free(y), proc_free(&a), proc_free(&b);
+  unlink(ini), free(ini);
+}
+
+Test(freq, output_and_plot_are_written) {
+  char out[] = "/tmp/pe-probe-test-out-XXXXXX";
+  cr_assert_not_null(mkdtemp(out));
+  proc p = probe("freq '%s' -f csv -o %s/f.csv --plot %s/f.svg", config("llama2-7b.ini"), out, out);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_expect_str_empty(p.out, "nothing on stdout with --output");
+  char path[256];
+  snprintf(path, sizeof path, "%s/f.svg", out);
+  FILE *fp = fopen(path, "r");
+  cr_assert_not_null(fp);
+  char *svg = slurp(fp);
+  fclose(fp);
+  cr_expect(strstr(svg, "<svg") && strstr(svg, "</svg>"), "not an SVG document");
+  free(svg);
+  int files = 0;
+  DIR *dp = opendir(out);
+  for (struct dirent *de; (de = readdir(dp));) files += de->d_name[0] != '.';
+  closedir(dp);
+  cr_expect_eq(files, 2, "temporary files left behind");
+  snprintf(path, sizeof path, "rm -rf '%s'", out);
+  cr_expect_eq(system(path), 0);
+  proc_free(&p);
+}
+
+Test(cli, help_says_what_is_not_claimed) {
+  static const char *const subs[] = {"freq", "perm", "relative", "decay", "base", "extrapolate"};
+  for (int i = 0; i < 6; i++) {
+    proc p = probe("%s --help", subs[i]);
+    cr_expect_eq(p.status, 0);
+    cr_expect(strstr(p.out, "Does not claim"), "%s --help lacks 'Does not claim'", subs[i]);
+    proc_free(&p);
+  }
+  proc p = probe("freq '%s' --backend reference", config("llama2-7b.ini"));
+  cr_expect_eq(p.status, 2, "an option that does not apply is refused");
+  proc_free(&p);
+}
+
+/* ---- decay ----------------------------------------------------------------- */
+Test(decay, roformer_bound_at_zero_and_one) {
+  proc p = probe("decay '%s' --max-len 4 -f csv", config("llama2-7b.ini"));
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  cr_expect_str_eq(c->header, "s,bound,mean_cos");
+  cr_assert_eq(c->rows, 5);
+  cr_expect_leq(fabs(num(c, 0, 1) - 32.5), 1e-12, "bound(0) = %.17g", num(c, 0, 1));
+  cr_expect_leq(fabs(num(c, 0, 2) - 1), 1e-15);
+  double re = 0, im = 0, sum = 0, mc = 0; /* brute force at s = 1 */
+  for (int k = 0; k < 64; k++) {
+    double th = pow(10000, -2.0 * k / 128);
+    re += cos(th), im += sin(th), sum += hypot(re, im), mc += cos(th);
+  }
+  cr_expect_leq(fabs(num(c, 1, 1) - sum / 64), 1e-12);
+  cr_expect_leq(fabs(num(c, 1, 2) - mc / 64), 1e-12);
+  csv_free(c);
+  proc_free(&p);
+}
+
+Test(decay, compare_several_schemes) {
+  proc p = probe("decay '%s' --max-len 8 --compare rope,pi,ntk,yarn -f csv", config("llama2-7b.ini"));
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  cr_expect_str_eq(c->header, "s,bound_rope,mean_cos_rope,bound_pi,mean_cos_pi,bound_ntk,mean_cos_ntk,"
+                              "bound_yarn,mean_cos_yarn");
+  cr_expect_gt(num(c, 4, 3), num(c, 4, 1), "PI (slower rotation) decays more slowly than RoPE");
+  csv_free(c);
+  proc_free(&p);
+}
+
+/* ---- perm ------------------------------------------------------------------ */
+static csv *perm_csv(const char *backend, proc *p) {
+  *p = probe("perm '%s' --tokens 4 --backend %s -f csv", config("llama2-7b.ini"), backend);
+  SKIP_IF_MISSING_BACKEND(*p, backend);
+  cr_assert_eq(p->status, 0, "%s", p->err);
+  csv *c = csv_parse(p->out);
+  cr_assert_eq(c->rows, 4);
+  return c;
+}
+
+Test(perm, equivariance_and_what_breaks_it) {
+  proc p;
+  csv *c = perm_csv("reference", &p);
+  cr_expect_str_eq(c->cell[0][0], "none");
+  cr_expect_str_eq(c->cell[0][1], "bidirectional");
+  cr_expect_lt(num(c, 0, 2), 1e-6, "none, bidirectional: %g", num(c, 0, 2));
+  cr_expect_str_eq(c->cell[1][0], "rope");
+  cr_expect_gt(num(c, 1, 2), 1e-3, "rope, bidirectional: %g", num(c, 1, 2));
+  cr_expect_str_eq(c->cell[2][1], "causal");
+  cr_expect_gt(num(c, 2, 2), 1e-3, "none, causal: %g", num(c, 2, 2));
+  csv_free(c);
+  proc_free(&p);
+}
+
+/* ---- base ------------------------------------------------------------------ */
+static double f_b(double b, int R, long m) {
+  double f = 0;
+  for (int j = 0; j < R / 2; j++) f += cos((double)m * pow(b, -2.0 * j / R));
+  return f;
+}
+
+static long first_neg(double b, int R, long cap) {
+  for (long m = 0; m < cap; m++)
+    if (f_b(b, R, m) < 0) return m;
+  return cap;
+}
+
+Test(base, matches_brute_force) {
+  proc p = probe("base '%s' --head-dim 8 --max-len 64 -f csv", config("llama2-7b.ini"));
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  cr_expect_str_eq(c->header, "L,min_base,first_negative_m_at_min_base,config_base_ok");
+  cr_assert_eq(c->rows, 6, "L = 2 .. 64");
+  for (size_t r = 0; r < c->rows; r++) {
+    long L = (long)num(c, r, 0);
+    double b = num(c, r, 1);
+    cr_expect_eq(first_neg(b, 8, 4 * L), (long)num(c, r, 2), "L %ld: first negative m", L);
+    cr_expect_geq(first_neg(b, 8, L), L, "L %ld: base %.9g does not support L", L, b);
+    for (int i = 0; 2 * pow(10, i / 256.0) < b * (1 - 1e-9); i++) /* the probe's grid below b */
+      cr_expect_lt(first_neg(2 * pow(10, i / 256.0), 8, L), L, "L %ld: grid base %g passes", L, 2 * pow(10, i / 256.0));
+    cr_expect_eq(num(c, r, 3), first_neg(10000, 8, L) >= L);
+  }
+  csv_free(c);
+  proc_free(&p);
+  p = probe("base '%s' --head-dim 8 --max-len 64 -f json", config("llama2-7b.ini"));
+  cr_expect_eq(json_num(p.out, "first_negative_m"), first_neg(10000, 8, 1 << 22));
+  proc_free(&p);
+}
+
+/* ---- relative -------------------------------------------------------------- */
+/* Columns: shift, L, min_inv_freq, dev_f64, dev_backend, dev_naive_f32, err_backend_vs_f64. */
+static csv *relative_csv(const char *cfg, const char *backend, const char *extra, proc *p) {
+  *p = probe("relative '%s' --tokens 8 --backend %s -f csv %s", cfg, backend, extra);
+  SKIP_IF_MISSING_BACKEND(*p, backend);
+  cr_assert_eq(p->status, 0, "%s", p->err);
+  csv *c = csv_parse(p->out);
+  cr_expect_str_eq(c->header, "shift,L,min_inv_freq,dev_f64,dev_backend,dev_naive_f32,err_backend_vs_f64");
+  return c;
+}
+
+Test(relative, rope_exact_in_float64_up_to_2_20) {
+  proc p;
+  csv *c = relative_csv(config("llama2-7b.ini"), "reference", "", &p);
+  cr_assert_eq(c->rows, 22, "shifts 0, 1, 2, .., 2^20");
+  cr_expect_eq(num(c, 21, 0), 1048576);
+  for (size_t r = 0; r < c->rows; r++) {
+    cr_expect_lt(num(c, r, 3), 1e-9, "t = %s: float64 deviation %g", c->cell[r][0], num(c, r, 3));
+    cr_expect_lt(num(c, r, 4), 2e-4, "t = %s: backend deviation %g", c->cell[r][0], num(c, r, 4));
+  }
+  cr_expect_gt(num(c, 21, 5), 100 * num(c, 21, 4), "naive float32 angles drift at 2^20");
+  csv_free(c);
+  proc_free(&p);
+}
+
+Test(relative, sinusoidal_is_not_relative) {
+  proc p;
+  csv *c = relative_csv(config("transformer-base-sinusoidal.ini"), "reference", "--max-shift 16", &p);
+  cr_expect_gt(num(c, 1, 3), 1e-2, "t = 1: %g", num(c, 1, 3));
+  csv_free(c);
+  proc_free(&p);
+}
+
+Test(relative, dynamic_ntk_depends_on_L) {
+  char *ini = temp_config("[workload]\nhead_dim = 64\nseq_len = 8\n[scheme]\nplugin = dynamic-ntk\n"
+                          "factor = 4\noriginal_max_position_embeddings = 256\n");
+  proc p;
+  csv *c = relative_csv(ini, "reference", "--max-shift 4096", &p);
+  for (size_t r = 1; r < c->rows; r++) {
+    if (num(c, r, 1) <= 256) cr_expect_lt(num(c, r, 3), 1e-9, "L = %s <= Lo: relative", c->cell[r][1]);
+    else cr_expect_gt(num(c, r, 3), 1e-6, "L = %s > Lo: tables change with L", c->cell[r][1]);
+  }
+  csv_free(c);
+  proc_free(&p);
+  unlink(ini), free(ini);
+}
+
+/* ---- extrapolate ------------------------------------------------------------ */
+Test(extrapolate, rope_blows_up_pi_does_not) {
+  char *ini = temp_config("[workload]\nhead_dim = 32\nseq_len = 256\n[scheme]\nplugin = rope\n");
+  proc p = probe("extrapolate %s --seeds 4 --compare rope,pi -f csv", ini);
+  if (p.status == 1 && strstr(p.err, "without LAPACKE")) cr_skip_test("%s", p.err);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  cr_assert_eq(c->rows, 2);
+  cr_expect_str_eq(c->cell[0][0], "rope");
+  cr_expect_str_eq(c->cell[1][0], "pi");
+  cr_expect_lt(num(c, 0, 1), 5, "rope in range: %g", num(c, 0, 1));
+  cr_expect_lt(num(c, 1, 4), 5, "pi out of range: %g", num(c, 1, 4));
+  cr_expect_gt(num(c, 0, 4), 100 * num(c, 1, 4), "rope %g vs pi %g", num(c, 0, 4), num(c, 1, 4));
+  csv_free(c);
+  proc_free(&p);
+  p = probe("extrapolate %s --seeds 4 --compare rope -f json", ini);
+  double rms = json_num(p.out, "fit_residual_rms");
+  cr_expect(rms > 0.5 && rms < 1, "residual rms %g: below the targets' 1", rms);
+  proc_free(&p);
+  unlink(ini), free(ini);
+}
+
+/* ---- across backends --------------------------------------------------------- */
+Test(backends, perm_agrees_with_reference) {
+  proc a, b;
+  csv *x = perm_csv("reference", &a), *y = perm_csv("openmp", &b);
+  cr_expect_lt(num(y, 0, 2), 1e-6, "openmp: none, bidirectional %g", num(y, 0, 2));
+  for (size_t r = 1; r < 4; r++)
+    cr_expect_leq(fabs(num(x, r, 2) - num(y, r, 2)), 1e-4, "row %zu: %g vs %g", r, num(x, r, 2), num(y, r, 2));
+  csv_free(x), csv_free(y), proc_free(&a), proc_free(&b);
+}
+
+Test(backends, relative_agrees_with_reference) {
+  proc a, b;
+  csv *x = relative_csv(config("llama2-7b.ini"), "reference", "", &a);
+  csv *y = relative_csv(config("llama2-7b.ini"), "openmp", "", &b);
+  cr_assert_eq(x->rows, y->rows);
+  for (size_t r = 0; r < x->rows; r++) {
+    cr_expect_eq(num(x, r, 3), num(y, r, 3), "float64 column is the backend-independent reference");
+    cr_expect_lt(num(y, r, 4), 2e-4, "openmp t = %s: %g", y->cell[r][0], num(y, r, 4));
+  }
+  csv_free(x), csv_free(y), proc_free(&a), proc_free(&b);
+}
