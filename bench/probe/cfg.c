@@ -158,18 +158,17 @@ int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_
   size_t n = strlen(scheme_text) + 512;
   char *text = malloc(n);
   if (!text) return PE_ENOMEM;
-  /* One key at position L-1: the scheme sees L = position_offset + seq_len
-   * (NUMERICS.md), and nothing big is allocated whatever L is. */
+  /* The scheme sees L = position_offset + seq_len (NUMERICS.md); tables
+   * only, so nothing is allocated for inputs whatever L is. */
   snprintf(text, n,
-           "[workload]\nhead_dim = %u\nq_heads = %u\nkv_heads = %u\nseq_len = 1\n"
-           "position_offset = %llu\n[run]\nverify = false\n[scheme]\n%s",
-           pc->head_dim, pc->q_heads, pc->q_heads, (unsigned long long)(L ? L - 1 : 0),
-           scheme_text);
+           "[workload]\nhead_dim = %u\nq_heads = %u\nkv_heads = %u\nseq_len = %llu\nq_len = 1\n"
+           "[scheme]\n%s",
+           pc->head_dim, pc->q_heads, pc->q_heads, (unsigned long long)(L ? L : 1), scheme_text);
   pe_config *cfg;
   int rc = pe_config_parse(ctx, text, pc->path, NULL, &cfg);
   free(text);
   if (rc) return rc;
-  rc = pe_workload_build(ctx, cfg, out);
+  rc = pe_workload_build_tables(ctx, cfg, out);
   pe_config_free(cfg);
   return rc;
 }

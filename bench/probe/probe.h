@@ -98,8 +98,8 @@ int ini_get(const char *text, const char *section, const char *key, char *buf, s
  * default; 1 when either exists. */
 int scheme_param(pe_ctx *ctx, const char *plugin, const char *scheme_text, const char *key,
                  double *out);
-/* Build a tiny workload (1 token at position L-1, so the scheme sees L)
- * with `scheme_text` as its [scheme] section. */
+/* The scheme tables at context length L (seq_len = L, no inputs:
+ * pe_workload_build_tables) with `scheme_text` as the [scheme] section. */
 int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_t L,
               pe_workload **out);
 /* [scheme] text for plugin `name` with the keys it declares copied from the
