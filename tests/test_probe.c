@@ -56,6 +56,7 @@ static proc probe(const char *fmt, ...) {
   FILE *ef = fopen(errpath, "r");
   p.err = ef ? slurp(ef) : strdup("");
   if (ef) fclose(ef);
+  for (size_t n = strlen(p.err); n && p.err[n - 1] == '\n';) p.err[--n] = '\0';
   unlink(errpath);
   return p;
 }
