@@ -113,8 +113,7 @@ static int run(pe_ctx *ctx, const probe_opts *o, probe_doc *d) {
   size_t n = 0;
   int rc = load_curves(ctx, o, &pc, L, cv, &n);
   if (rc == 0) {
-    doc_head(d, "decay: %s, schemes at L = %llu%s\n", o->config, (unsigned long long)L,
-             o->compare ? "" : "");
+    doc_head(d, "decay: %s, schemes at L = %llu\n", o->config, (unsigned long long)L);
     if (o->compare)
       doc_head(d, "compared with the config's parameters where declared, factor %g, L_train %llu\n",
                probe_factor(o, &pc), (unsigned long long)pc.L_train);

@@ -114,14 +114,26 @@ static void write_report(FILE *fp, const probe_doc *d, const probe_opts *o) {
   } else {
     fwrite(d->head, 1, d->head_len, fp);
     const ptab *v = d->view.ncols ? &d->view : &d->data;
-    if (v->ncols) pt_print(fp, v);
+    if (v->nrows) pt_print(fp, v);
     fwrite(d->foot, 1, d->foot_len, fp);
   }
+}
+
+static int emit_plot(const probe_doc *d, const probe_opts *o) {
+  if (!d->plot.ns) return probe_fail(o, 1, "--plot: this probe has nothing to plot here");
+  size_t len;
+  char *svg = svg_render(&d->plot, &len);
+  int rc = 0;
+  if (!svg || probe_write_file(o->plot, svg, len) != 0)
+    rc = probe_fail(o, 1, "--plot %s: %s", o->plot, svg ? strerror(errno) : "out of memory");
+  free(svg);
+  return rc;
 }
 
 int doc_emit(const probe_doc *d, const probe_opts *o) {
   fflush(d->head_fp);
   fflush(d->foot_fp);
+  if (o->plot && emit_plot(d, o) != 0) return 1; /* before the report: all or nothing */
   char *buf = NULL;
   size_t len = 0;
   FILE *fp = open_memstream(&buf, &len);
@@ -133,12 +145,5 @@ int doc_emit(const probe_doc *d, const probe_opts *o) {
   else if (probe_write_file(o->output, buf, len) != 0)
     rc = probe_fail(o, 1, "--output %s: %s", o->output, strerror(errno));
   free(buf);
-  if (rc == 0 && o->plot) {
-    if (!d->plot.ns) return probe_fail(o, 1, "--plot: this probe has nothing to plot here");
-    char *svg = svg_render(&d->plot, &len);
-    if (!svg || probe_write_file(o->plot, svg, len) != 0)
-      rc = probe_fail(o, 1, "--plot %s: %s", o->plot, svg ? strerror(errno) : "out of memory");
-    free(svg);
-  }
   return rc;
 }
