@@ -1,37 +1,48 @@
-/* pe-bench: run an INI workload on backends, verify each against the
- * float64 oracle, time it, report.  See `pe-bench --help`. */
-#include <libpe.h>
+/* pe-bench: run an INI workload or a sweep of them on backends, verify each
+ * against the float64 oracle and the other backends, time it, report;
+ * compare reports.  See `pe-bench --help`; the parts are in bench/bench_*.c. */
+#include "bench.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
-#define MAX_BACKENDS 64
+#define MAX_BACKENDS BENCH_MAX_BACKENDS
 
 static void usage(FILE *fp) {
-  fputs("usage: pe-bench CONFIG [options]    run a workload, verify, time, report\n"
+  fputs("usage: pe-bench CONFIG [options]    run a workload or a sweep, verify, time, report\n"
+        "       pe-bench compare A.json B.json [--threshold PCT]\n"
+        "                                     side by side, ratios, regressions\n"
         "       pe-bench list                 plugins found, versions, parameters\n"
         "       pe-bench devices [BACKEND]... devices each backend can use\n"
         "\n"
         "options:\n"
         "  -b, --backend NAME      run this backend (a [backend.LABEL] label or a plugin\n"
-        "                          name/path; repeatable).  Default: the config's backend\n"
-        "                          sections, or every backend plugin found\n"
+        "                          name/path; repeatable).  Default: [sweep] backend, else\n"
+        "                          the config's backend sections, else every backend found\n"
         "  -f, --format FMT        table (default), csv or json\n"
-        "  -o, --output FILE       write the report to FILE atomically (default: stdout)\n"
-        "  -s, --save-output DIR   write each backend's output to DIR/LABEL.npy\n"
+        "  -o, --output FILE       write the report to FILE atomically, after every cell\n"
+        "                          (default: stdout at the end)\n"
+        "  -r, --resume            with --output FILE (json): keep its results, run only the\n"
+        "                          (cell, backend) pairs it lacks or that failed\n"
+        "  -s, --save-output DIR   write each backend's output to DIR/LABEL.npy (in a sweep\n"
+        "                          DIR/CELL/LABEL.npy)\n"
+        "  -p, --plot DIR          write SVG charts to DIR (time, GFLOP/s, error vs position)\n"
         "      --set SEC.KEY=VAL   override a config key, e.g. --set workload.seq_len=8192\n"
+        "  -n, --dry-run           check every cell of the sweep, list them, run nothing\n"
+        "      --no-roofline       skip measuring the CPU's FMA peak and copy bandwidth\n"
+        "      --no-progress       no progress line (there is none unless stderr is a terminal)\n"
         "  -h, --help              this text\n"
         "  -V, --version           library and plugin ABI versions\n"
         "\n"
-        "Plugins are searched in PE_PLUGIN_PATH (colon-separated), then the installed\n"
-        "plugin directory.  Exit status: 0 when every requested run succeeded and\n"
-        "verified; 1 when a run failed, did not verify, or a requested backend is\n"
-        "unsupported; 2 for usage, config and input errors.\n",
+        "A config's [sweep] section runs the cartesian product of its value lists\n"
+        "(docs/CONFIG.md); docs/RESULTS.md describes the report formats.  Plugins are\n"
+        "searched in PE_PLUGIN_PATH (colon-separated), then the installed plugin\n"
+        "directory.  Exit status: 0 when every requested run succeeded, verified and\n"
+        "agreed with the other backends; 1 when one failed, did not verify, disagreed,\n"
+        "or a requested backend is unsupported; 2 for usage, config and input errors;\n"
+        "128+N when interrupted by signal N.\n",
         fp);
 }
 
@@ -124,61 +135,24 @@ static int cmd_devices(pe_ctx *ctx, int argc, char **argv) {
   return rc;
 }
 
-static int apply_set(pe_ctx *ctx, pe_config *cfg, const char *arg) {
-  const char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
-  if (!dot || !eq || dot > eq) {
-    fprintf(stderr, "pe-bench: --set %s: expected SECTION.KEY=VALUE\n", arg);
-    return 2;
-  }
-  char section[128], key[128];
-  snprintf(section, sizeof section, "%.*s", (int)(dot - arg), arg);
-  snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
-  if (pe_config_set(ctx, cfg, section, key, eq + 1) != 0) {
-    fprintf(stderr, "pe-bench: --set %s: %s\n", arg, pe_ctx_error(ctx));
-    return 2;
-  }
-  return 0;
-}
-
-static int save_output(pe_ctx *ctx, const char *dir, const pe_workload *w, const pe_result *r) {
-  const pe_workload_info *in = pe_workload_get_info(w);
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-    fprintf(stderr, "pe-bench: --save-output %s: %s\n", dir, strerror(errno));
-    return 1;
-  }
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s.npy", dir, r->label);
-  uint64_t shape[4] = {in->batch, in->q_heads, in->q_len, in->head_dim};
-  if (pe_npy_write(ctx, path, r->output, 4, shape) != 0) {
-    fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(ctx));
-    return 1;
-  }
-  return 0;
-}
-
-typedef struct options {
-  const char *config;
-  names backends;
-  bool explicit_backends;
-  int format;
-  const char *output, *save_dir;
-  const char *sets[64];
-  size_t n_sets;
-} options;
-
-static int parse_args(int argc, char **argv, options *o) {
+static int parse_args(int argc, char **argv, bench_opts *o) {
+  enum { OPT_SET = 256, OPT_NO_ROOFLINE, OPT_NO_PROGRESS };
   static const struct option longopts[] = {
-      {"backend", required_argument, NULL, 'b'}, {"format", required_argument, NULL, 'f'},
-      {"output", required_argument, NULL, 'o'},  {"save-output", required_argument, NULL, 's'},
-      {"set", required_argument, NULL, 'S'},     {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
+      {"backend", required_argument, NULL, 'b'},  {"format", required_argument, NULL, 'f'},
+      {"output", required_argument, NULL, 'o'},   {"save-output", required_argument, NULL, 's'},
+      {"set", required_argument, NULL, OPT_SET},  {"resume", no_argument, NULL, 'r'},
+      {"plot", required_argument, NULL, 'p'},     {"dry-run", no_argument, NULL, 'n'},
+      {"no-roofline", no_argument, NULL, OPT_NO_ROOFLINE},
+      {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+      {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0}};
   o->format = PE_FORMAT_TABLE;
-  for (int c; (c = getopt_long(argc, argv, "b:f:o:s:hV", longopts, NULL)) != -1;) {
+  o->progress = isatty(STDERR_FILENO);
+  for (int c; (c = getopt_long(argc, argv, "b:f:o:s:p:rnhV", longopts, NULL)) != -1;) {
     switch (c) {
     case 'b':
-      if (o->backends.n == MAX_BACKENDS) return fprintf(stderr, "pe-bench: too many --backend\n"), 2;
-      o->backends.v[o->backends.n++] = strdup(optarg);
-      o->explicit_backends = true;
+      if (o->n_backends == BENCH_MAX_BACKENDS) return fprintf(stderr, "pe-bench: too many --backend\n"), 2;
+      o->backends[o->n_backends++] = optarg;
       break;
     case 'f':
       if ((o->format = pe_format_parse(optarg)) < 0)
@@ -186,8 +160,13 @@ static int parse_args(int argc, char **argv, options *o) {
       break;
     case 'o': o->output = optarg; break;
     case 's': o->save_dir = optarg; break;
-    case 'S':
-      if (o->n_sets == 64) return fprintf(stderr, "pe-bench: too many --set\n"), 2;
+    case 'p': o->plot_dir = optarg; break;
+    case 'r': o->resume = true; break;
+    case 'n': o->dry_run = true; break;
+    case OPT_NO_ROOFLINE: o->no_roofline = true; break;
+    case OPT_NO_PROGRESS: o->progress = false; break;
+    case OPT_SET:
+      if (o->n_sets == BENCH_MAX_SETS) return fprintf(stderr, "pe-bench: too many --set\n"), 2;
       o->sets[o->n_sets++] = optarg;
       break;
     case 'h': usage(stdout); exit(0);
@@ -205,58 +184,8 @@ static int parse_args(int argc, char **argv, options *o) {
   return 0;
 }
 
-static int run_config(pe_ctx *ctx, options *o) {
-  pe_config *cfg;
-  if (pe_config_load(ctx, o->config, &cfg) != 0) {
-    fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(ctx));
-    return 2;
-  }
-  int rc = 0;
-  for (size_t i = 0; i < o->n_sets && rc == 0; i++) rc = apply_set(ctx, cfg, o->sets[i]);
-  pe_workload *w = NULL;
-  if (rc == 0 && pe_workload_build(ctx, cfg, &w) != 0) {
-    fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(ctx));
-    rc = 2;
-  }
-  if (rc == 0 && !o->explicit_backends) {
-    for (size_t i = 0; i < pe_config_backend_count(cfg) && o->backends.n < MAX_BACKENDS; i++)
-      o->backends.v[o->backends.n++] = strdup(pe_config_backend_label(cfg, i));
-    o->explicit_backends = o->backends.n > 0;
-    if (!o->backends.n) pe_plugin_scan(ctx, collect_backend, &o->backends);
-    if (!o->backends.n) {
-      fprintf(stderr, "pe-bench: no backend plugin found (set PE_PLUGIN_PATH)\n");
-      rc = 2;
-    }
-  }
-  pe_result *results[MAX_BACKENDS] = {0};
-  size_t n = 0;
-  for (size_t i = 0; rc == 0 && i < o->backends.n; i++, n++) {
-    int st = pe_run(ctx, w, cfg, o->backends.v[i], &results[i]);
-    if (!results[i]) {
-      fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(ctx));
-      rc = 1;
-      break;
-    }
-    bool counts = o->explicit_backends || results[i]->status != PE_RUN_UNSUPPORTED;
-    if (st != 0) fprintf(stderr, "pe-bench: %s: %s: %s\n", results[i]->label,
-                         pe_run_status_name(results[i]->status), results[i]->message);
-    if (st != 0 && counts) rc = 1;
-    if (results[i]->status == PE_RUN_OK && o->save_dir && results[i]->output &&
-        save_output(ctx, o->save_dir, w, results[i]) != 0)
-      rc = 1;
-  }
-  if (w && n && pe_report_write(ctx, cfg, w, (const pe_result *const *)results, n, o->format,
-                                o->output) != 0) {
-    fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(ctx));
-    rc = rc ? rc : 1;
-  }
-  for (size_t i = 0; i < n; i++) pe_result_free(results[i]);
-  pe_workload_free(w);
-  pe_config_free(cfg);
-  return rc;
-}
-
 int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "compare")) return bench_compare(argc - 1, argv + 1);
   pe_ctx *ctx;
   if (pe_ctx_new(&ctx) != 0) {
     fprintf(stderr, "pe-bench: cannot create a libpe context\n");
@@ -266,10 +195,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "list")) rc = cmd_list(ctx);
   else if (argc >= 2 && !strcmp(argv[1], "devices")) rc = cmd_devices(ctx, argc - 2, argv + 2);
   else {
-    options o = {0};
+    bench_opts o = {0};
     rc = parse_args(argc, argv, &o);
-    if (rc == 0) rc = run_config(ctx, &o);
-    for (size_t i = 0; i < o.backends.n; i++) free(o.backends.v[i]);
+    if (rc == 0) rc = bench_run(ctx, &o);
   }
   pe_ctx_free(ctx);
   return rc;

@@ -194,22 +194,43 @@ static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *i
   fputs("  ]\n}\n", fp);
 }
 
+int pe_write_atomic(pe_ctx *ctx, const char *path, pe_write_fn fn, void *user) {
+  if (!path) {
+    int rc = fn(user, stdout);
+    fflush(stdout);
+    if (rc == 0 && ferror(stdout)) rc = pe__fail(ctx, PE_EIO, "write to stdout failed");
+    return rc;
+  }
+  pe__atomic_file af;
+  int rc = pe__atomic_open(ctx, path, &af);
+  if (rc) return rc;
+  if ((rc = fn(user, af.fp)) != 0) {
+    pe__atomic_abort(&af);
+    return pe__fail(ctx, rc < 0 ? rc : PE_EIO, "%s: not written (the writer failed)", path);
+  }
+  return pe__atomic_commit(ctx, &af);
+}
+
+typedef struct report_job {
+  const pe_config *cfg;
+  const pe_workload_info *in;
+  const pe_result *const *results;
+  size_t n;
+  int format;
+} report_job;
+
+static int write_report(void *user, FILE *fp) {
+  const report_job *j = user;
+  if (j->format == PE_FORMAT_TABLE) write_table(fp, j->cfg, j->in, j->results, j->n);
+  else if (j->format == PE_FORMAT_CSV) write_csv(fp, j->cfg, j->in, j->results, j->n);
+  else write_json(fp, j->cfg, j->in, j->results, j->n);
+  return 0;
+}
+
 int pe_report_write(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w,
                     const pe_result *const *results, size_t n, int format, const char *path) {
   if (format < PE_FORMAT_TABLE || format > PE_FORMAT_JSON)
     return pe__fail(ctx, PE_EINVAL, "unknown report format %d", format);
-  pe__atomic_file af = {0};
-  FILE *fp = stdout;
-  if (path) {
-    int rc = pe__atomic_open(ctx, path, &af);
-    if (rc) return rc;
-    fp = af.fp;
-  }
-  const pe_workload_info *in = pe_workload_get_info(w);
-  if (format == PE_FORMAT_TABLE) write_table(fp, cfg, in, results, n);
-  else if (format == PE_FORMAT_CSV) write_csv(fp, cfg, in, results, n);
-  else write_json(fp, cfg, in, results, n);
-  if (path) return pe__atomic_commit(ctx, &af);
-  fflush(stdout);
-  return ferror(stdout) ? pe__fail(ctx, PE_EIO, "write to stdout failed") : 0;
+  report_job job = {cfg, pe_workload_get_info(w), results, n, format};
+  return pe_write_atomic(ctx, path, write_report, &job);
 }

@@ -262,6 +262,14 @@ PE_EXTERN int pe_report_write(pe_ctx *ctx, const pe_config *cfg,
                               const pe_workload *w,
                               const pe_result *const *results, size_t n,
                               int format, const char *path);
+/* Write a file atomically: `fn` writes the content into a temporary file
+ * beside `path`, which then replaces `path` (fsync + rename), so a reader
+ * or an interrupted run never sees a partial file.  When `fn` returns
+ * non-zero or a write fails, `path` is left as it was.  `path` NULL: `fn`
+ * writes to stdout. */
+typedef int (*pe_write_fn)(void *user, FILE *fp);
+PE_EXTERN int pe_write_atomic(pe_ctx *ctx, const char *path, pe_write_fn fn,
+                              void *user);
 
 /* ---- .npy files --------------------------------------------------------- */
 typedef struct pe_tensor {

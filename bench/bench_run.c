@@ -1,0 +1,463 @@
+/* `pe-bench CONFIG`: expand the config's [sweep] into cells, check every
+ * cell before running any, run each cell on every backend, compare the
+ * backends' outputs with each other, and write the report after every cell
+ * (atomically), so an interrupted run leaves a complete report of the cells
+ * done and --resume carries on from it. */
+#include "bench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct run_state {
+  pe_ctx *ctx;
+  bench_opts *o;
+  pe_config *cfg;
+  pe_sweep *sw;
+  char *backends[BENCH_MAX_BACKENDS]; /* labels or plugin names */
+  size_t n_backends;
+  bool explicit_backends; /* unsupported counts as a failure */
+  bench_doc doc;
+  size_t cell, skipped;
+} run_state;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) { interrupted = sig; }
+
+static void catch_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = (int)SA_RESETHAND; /* a second ^C ends the run at once */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- messages and progress --------------------------------------------------- */
+static void progress_clear(const run_state *st) {
+  if (st->o->progress) fputs("\r\033[K", stderr);
+}
+
+static void progress(const run_state *st, const char *cell, const char *backend) {
+  if (!st->o->progress) return;
+  fprintf(stderr, "\r\033[K[%zu/%zu] %.60s%s%s", st->cell + 1, pe_sweep_cell_count(st->sw), cell,
+          cell[0] ? ": " : "", backend);
+  fflush(stderr);
+}
+
+static void say(const run_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const run_state *st, const char *fmt, ...) {
+  progress_clear(st);
+  fputs("pe-bench: ", stderr);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+static int apply_set(pe_ctx *ctx, pe_config *cfg, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  const char *dot = eq ? memchr(arg, '.', (size_t)(eq - arg)) : NULL;
+  if (!dot) {
+    fprintf(stderr, "pe-bench: --set %s: expected SECTION.KEY=VALUE\n", arg);
+    return 2;
+  }
+  char section[128], key[128];
+  snprintf(section, sizeof section, "%.*s", (int)(dot - arg), arg);
+  snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+  if (pe_config_set(ctx, cfg, section, key, eq + 1) != 0) {
+    fprintf(stderr, "pe-bench: --set %s: %s\n", arg, pe_ctx_error(ctx));
+    return 2;
+  }
+  return 0;
+}
+
+static void add_backend(run_state *st, const char *name) {
+  char *copy = strdup(name);
+  if (copy && st->n_backends < BENCH_MAX_BACKENDS) st->backends[st->n_backends++] = copy;
+  else free(copy);
+}
+
+static void collect_backend(void *user, const char *path, const pe_plugin *p, int status,
+                            const char *error) {
+  if (!p) {
+    fprintf(stderr, "pe-bench: skipping %s: %s (%s)\n", path, error, pe_err_name(status));
+    return;
+  }
+  const pe_plugin_desc *d = pe_plugin_descriptor(p);
+  if (d->kind == PE_PLUGIN_BACKEND) add_backend(user, d->name);
+}
+
+/* --backend, else [sweep] backend, else the config's backend sections
+ * (all of these are asked for by name), else every backend found. */
+static int pick_backends(run_state *st) {
+  const bench_opts *o = st->o;
+  size_t in_sweep = pe_sweep_backend_count(st->sw);
+  if (o->n_backends)
+    for (size_t i = 0; i < o->n_backends; i++) add_backend(st, o->backends[i]);
+  else if (in_sweep)
+    for (size_t i = 0; i < in_sweep; i++) add_backend(st, pe_sweep_backend(st->sw, i));
+  else
+    for (size_t i = 0; i < pe_config_backend_count(st->cfg); i++)
+      add_backend(st, pe_config_backend_label(st->cfg, i));
+  st->explicit_backends = st->n_backends > 0;
+  if (!st->n_backends) pe_plugin_scan(st->ctx, collect_backend, st);
+  if (st->n_backends) return 0;
+  fprintf(stderr, "pe-bench: no backend plugin found (set PE_PLUGIN_PATH)\n");
+  return 2;
+}
+
+/* Build every cell's config once: a bad value anywhere stops the run
+ * before the first benchmark. */
+static int check_cells(run_state *st) {
+  for (size_t c = 0; c < pe_sweep_cell_count(st->sw); c++) {
+    pe_config *cell;
+    if (pe_sweep_cell(st->ctx, st->sw, c, &cell) != 0) {
+      fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
+      return 2;
+    }
+    pe_config_free(cell);
+  }
+  return 0;
+}
+
+static char *cell_label(const pe_sweep *sw, size_t c) {
+  size_t n = pe_sweep_cell_label(sw, c, NULL, 0);
+  char *s = malloc(n + 1);
+  if (s) pe_sweep_cell_label(sw, c, s, n + 1);
+  return s;
+}
+
+static int dry_run(run_state *st) {
+  size_t n = pe_sweep_cell_count(st->sw);
+  printf("%s: %zu cell%s x %zu backend%s, every cell checked\n", st->o->config, n,
+         n == 1 ? "" : "s", st->n_backends, st->n_backends == 1 ? "" : "s");
+  printf("backends:");
+  for (size_t i = 0; i < st->n_backends; i++) printf(" %s", st->backends[i]);
+  printf("%s\n", st->explicit_backends ? "" : " (every backend found)");
+  for (size_t c = 0; c < n; c++) {
+    char *label = cell_label(st->sw, c);
+    printf("  %zu: %s\n", c + 1, label && label[0] ? label : "(the config as written)");
+    free(label);
+  }
+  return 0;
+}
+
+static int init_doc(run_state *st) {
+  bench_doc *d = &st->doc;
+  bench_machine_describe(&d->machine);
+  d->config_name = strdup(st->o->config);
+  d->config_text = strdup(pe_config_text(st->cfg));
+  d->keys = calloc(pe_sweep_key_count(st->sw) + 1, sizeof *d->keys);
+  d->sets = calloc(st->o->n_sets + 1, sizeof *d->sets);
+  if (!d->config_name || !d->config_text || !d->keys || !d->sets) return 2;
+  for (size_t k = 0; k < pe_sweep_key_count(st->sw); k++)
+    if (!(d->keys[d->n_keys++] = strdup(pe_sweep_key(st->sw, k)))) return 2;
+  for (size_t k = 0; k < st->o->n_sets; k++)
+    if (!(d->sets[d->n_sets++] = strdup(st->o->sets[k]))) return 2;
+  return 0;
+}
+
+/* ---- --resume ----------------------------------------------------------------- */
+static bool same_sets(const bench_doc *a, const bench_doc *b) {
+  if (a->n_sets != b->n_sets) return false;
+  for (size_t i = 0; i < a->n_sets; i++)
+    if (strcmp(a->sets[i], b->sets[i])) return false;
+  return true;
+}
+
+/* Why `old` cannot be resumed into `d`, or NULL. */
+static const char *resume_mismatch(const bench_doc *d, const bench_doc *old) {
+  if (strcmp(old->config_text, d->config_text)) return "was written for another config text";
+  if (!same_sets(d, old)) return "was written with other --set overrides";
+  if (strcmp(old->machine.cpu, d->machine.cpu) || old->machine.cores != d->machine.cores)
+    return "was written on another machine (compare them instead)";
+  return NULL;
+}
+
+/* Keep the old results that need no rerun (ok, unsupported) and the
+ * comparisons between them. */
+static int carry_over(bench_doc *d, const bench_doc *old) {
+  for (size_t i = 0; i < old->n_recs; i++) {
+    const bench_rec *r = &old->recs[i];
+    if (!strcmp(r->status, "failed")) continue;
+    bench_rec *n = bench_doc_add_rec(d, r->cell);
+    if (!n) return 2;
+    char *cell = n->cell;
+    *n = *r;
+    n->cell = cell;
+    n->err_pos = n->err_max = NULL;
+    n->n_err = 0;
+  }
+  for (size_t i = 0; i < old->n_agree; i++) {
+    const bench_agree *a = &old->agree[i];
+    if (!bench_doc_find(d, a->cell, a->a) || !bench_doc_find(d, a->cell, a->b)) continue;
+    bench_agree *n = bench_doc_add_agree(d, a->cell);
+    if (!n) return 2;
+    char *cell = n->cell;
+    *n = *a;
+    n->cell = cell;
+  }
+  return 0;
+}
+
+static int resume(run_state *st) {
+  const char *path = st->o->output;
+  if (!path || st->o->format != PE_FORMAT_JSON) {
+    fprintf(stderr, "pe-bench: --resume needs --output FILE and --format json\n");
+    return 2;
+  }
+  if (access(path, F_OK) != 0) return 0; /* nothing to resume: a fresh run */
+  bench_doc old;
+  char err[1024];
+  if (bench_read_json(path, &old, err, sizeof err) != 0) {
+    fprintf(stderr, "pe-bench: --resume: %s\n", err);
+    return 2;
+  }
+  const char *why = resume_mismatch(&st->doc, &old);
+  int rc = why ? 2 : carry_over(&st->doc, &old);
+  if (why) fprintf(stderr, "pe-bench: --resume: %s %s; use another --output\n", path, why);
+  bench_doc_free(&old);
+  return rc;
+}
+
+/* ---- one cell ----------------------------------------------------------------- */
+static void fill_work(bench_rec *rec, const pe_workload_info *in) {
+  bench_work *w = &rec->work;
+  rec->has_work = true;
+  snprintf(w->op, sizeof w->op, "%s", in->op == PE_OP_ENCODE ? "encode" : "attention");
+  w->batch = in->batch, w->q_heads = in->q_heads, w->kv_heads = in->kv_heads;
+  w->head_dim = in->head_dim, w->q_len = in->q_len, w->seq_len = in->kv_len;
+  w->position_offset = in->position_offset, w->window = in->window, w->causal = in->causal;
+  w->softmax_scale = in->softmax_scale, w->flops = in->flops, w->bytes = in->bytes;
+  snprintf(w->inputs, sizeof w->inputs, "%s", in->inputs ? in->inputs : "");
+  snprintf(w->scheme, sizeof w->scheme, "%s", in->scheme ? in->scheme : "");
+  snprintf(w->note, sizeof w->note, "%s", in->scheme_note ? in->scheme_note : "");
+  w->attention_factor = in->tables ? in->tables->attention_factor : NAN;
+}
+
+static void fill_result(bench_rec *rec, const pe_result *r) {
+  snprintf(rec->backend, sizeof rec->backend, "%s", r->label);
+  snprintf(rec->plugin, sizeof rec->plugin, "%s", r->backend);
+  snprintf(rec->device, sizeof rec->device, "%s", r->device.name);
+  snprintf(rec->driver, sizeof rec->driver, "%s", r->device.driver);
+  snprintf(rec->details, sizeof rec->details, "%s", r->device.details);
+  snprintf(rec->status, sizeof rec->status, "%s", pe_run_status_name(r->status));
+  snprintf(rec->message, sizeof rec->message, "%s", r->message);
+  rec->device_type = r->device.type;
+  rec->t_min = r->time_min_ms, rec->t_median = r->time_median_ms, rec->t_max = r->time_max_ms;
+  rec->device_ms = r->device_median_ms >= 0 ? r->device_median_ms : NAN;
+  rec->prepare_ms = r->prepare_ms, rec->warmup = r->warmup, rec->iterations = r->iterations;
+  rec->gflops = r->gflops, rec->gbps = r->gbps, rec->tolerance = r->tolerance;
+  rec->max_abs_err = r->max_abs_err, rec->rms_err = r->rms_err, rec->verified = r->verified;
+  rec->verified_rows = r->verified_rows, rec->total_rows = r->total_rows;
+}
+
+/* A failed record for a backend of a cell that could not be built. */
+static void add_failed(run_state *st, const char *cell, const char *backend, const char *why) {
+  bench_rec *rec = bench_doc_add_rec(&st->doc, cell);
+  if (!rec) return;
+  snprintf(rec->backend, sizeof rec->backend, "%s", backend);
+  snprintf(rec->status, sizeof rec->status, "failed");
+  snprintf(rec->message, sizeof rec->message, "%s", why);
+}
+
+static bool needs_run(const run_state *st, const char *cell, const char *backend) {
+  return !bench_doc_find(&st->doc, cell, backend);
+}
+
+static void note_plugins(run_state *st, const pe_result *r, const pe_workload_info *in) {
+  const pe_plugin *p;
+  if (in && pe_plugin_load(st->ctx, in->scheme, PE_PLUGIN_SCHEME, &p) == 0)
+    bench_machine_add_plugin(&st->doc.machine, p);
+  if (r->status != PE_RUN_FAILED || r->device.name[0])
+    if (pe_plugin_load(st->ctx, r->backend, PE_PLUGIN_BACKEND, &p) == 0)
+      bench_machine_add_plugin(&st->doc.machine, p);
+}
+
+/* Names in paths: '/' -> '_', ' ' -> ','. */
+static void path_safe(char *s) {
+  for (; *s; s++)
+    if (*s == '/' || *s == ' ') *s = *s == '/' ? '_' : ',';
+}
+
+/* DIR/LABEL.npy, or DIR/CELL/LABEL.npy in a sweep. */
+static int save_output(run_state *st, const char *cell, const pe_workload_info *in,
+                       const pe_result *r) {
+  char sub[1024], name[128], path[4096];
+  snprintf(sub, sizeof sub, "%s%s", cell, cell[0] ? "/" : "");
+  snprintf(name, sizeof name, "%s", r->label);
+  path_safe(sub);
+  path_safe(name);
+  snprintf(path, sizeof path, "%s/%s", st->o->save_dir, sub);
+  mkdir(st->o->save_dir, 0755);
+  if (cell[0]) mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/%s%s.npy", st->o->save_dir, sub, name);
+  uint64_t shape[4] = {in->batch, in->q_heads, in->q_len, in->head_dim};
+  if (pe_npy_write(st->ctx, path, r->output, 4, shape) == 0) return 0;
+  say(st, "--save-output: %s", pe_ctx_error(st->ctx));
+  return 1;
+}
+
+static void run_backend(run_state *st, const char *cell, pe_config *cc, const pe_workload *w,
+                        const char *backend, bench_output *out) {
+  progress(st, cell, backend);
+  pe_result *r = NULL;
+  int rc = pe_run(st->ctx, w, cc, backend, &r);
+  if (!r) return add_failed(st, cell, backend, pe_ctx_error(st->ctx));
+  bench_rec *rec = bench_doc_add_rec(&st->doc, cell);
+  if (!rec) return pe_result_free(r);
+  const pe_workload_info *in = pe_workload_get_info(w);
+  fill_result(rec, r);
+  fill_work(rec, in);
+  bench_roofline_fractions(&st->doc.machine, rec);
+  note_plugins(st, r, in);
+  if (rc != 0)
+    say(st, "%s%s%s: %s: %s", cell, cell[0] ? " " : "", r->label, pe_run_status_name(r->status),
+        r->message);
+  if (rc == 0 && st->o->save_dir && save_output(st, cell, in, r))
+    snprintf(rec->status, sizeof rec->status, "failed");
+  out->r = r;
+  out->rec = rec;
+}
+
+/* Pointers into doc.recs move as it grows: find the records again. */
+static void relink(run_state *st, const char *cell, bench_output *outs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (outs[i].r) outs[i].rec = bench_doc_find(&st->doc, cell, outs[i].r->label);
+}
+
+static void compare_cell(run_state *st, const char *cell, const pe_workload *w,
+                         bench_output *outs, size_t n) {
+  relink(st, cell, outs, n);
+  if (st->o->plot_dir && bench_position_errors(st->ctx, w, outs, n) != 0)
+    say(st, "error vs position: %s", pe_ctx_error(st->ctx));
+  if (bench_agreement(&st->doc, cell, outs, n)) return;
+  progress_clear(st);
+  fprintf(stderr, "pe-bench: %s%sthe backends' outputs disagree beyond the tolerance:\n", cell,
+          cell[0] ? ": " : "");
+  bench_print_matrix(stderr, &st->doc, cell);
+}
+
+static void run_cell(run_state *st, const char *cell) {
+  size_t todo = 0;
+  for (size_t b = 0; b < st->n_backends; b++) todo += needs_run(st, cell, st->backends[b]);
+  if (!todo) {
+    st->skipped++;
+    return;
+  }
+  pe_config *cc = NULL;
+  pe_workload *w = NULL;
+  int rc = pe_sweep_cell(st->ctx, st->sw, st->cell, &cc);
+  if (rc == 0) rc = pe_workload_build(st->ctx, cc, &w);
+  if (rc) say(st, "%s", pe_ctx_error(st->ctx));
+  bench_output outs[BENCH_MAX_BACKENDS] = {{0}};
+  size_t n = 0;
+  for (size_t b = 0; b < st->n_backends && !interrupted; b++) {
+    if (!needs_run(st, cell, st->backends[b])) continue;
+    if (rc) add_failed(st, cell, st->backends[b], pe_ctx_error(st->ctx));
+    else run_backend(st, cell, cc, w, st->backends[b], &outs[n++]);
+  }
+  if (w && !interrupted) compare_cell(st, cell, w, outs, n);
+  for (size_t i = 0; i < n; i++) pe_result_free((pe_result *)outs[i].r);
+  pe_workload_free(w);
+  pe_config_free(cc);
+}
+
+/* ---- the run -------------------------------------------------------------------- */
+static int checkpoint(run_state *st) {
+  if (!st->o->output) return 0;
+  if (bench_write(st->ctx, &st->doc, st->o->format, st->o->output) == 0) return 0;
+  progress_clear(st);
+  fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
+  return 1;
+}
+
+static int run_cells(run_state *st) {
+  size_t n = pe_sweep_cell_count(st->sw);
+  for (st->cell = 0; st->cell < n && !interrupted; st->cell++) {
+    char *cell = cell_label(st->sw, st->cell);
+    if (!cell) return 2;
+    run_cell(st, cell);
+    free(cell);
+    if (checkpoint(st)) return 1;
+  }
+  progress_clear(st);
+  if (st->skipped)
+    fprintf(stderr, "pe-bench: --resume: %zu of %zu cells were already done in %s\n", st->skipped,
+            n, st->o->output);
+  return 0;
+}
+
+static int final_status(run_state *st) {
+  int rc = 0;
+  for (size_t i = 0; i < st->doc.n_recs; i++)
+    if (bench_rec_failed(&st->doc.recs[i], st->explicit_backends)) rc = 1;
+  if (interrupted) {
+    fprintf(stderr, "pe-bench: interrupted after %zu of %zu cells%s\n", st->cell,
+            pe_sweep_cell_count(st->sw), st->o->output ? "; --resume carries on" : "");
+    return 128 + (int)interrupted;
+  }
+  return rc;
+}
+
+static int report(run_state *st) {
+  int rc = 0;
+  if (!st->o->output && bench_write(st->ctx, &st->doc, st->o->format, NULL) != 0) rc = 1;
+  else if (st->o->output && checkpoint(st)) return 1;
+  if (rc) fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
+  char err[1024];
+  if (st->o->plot_dir && bench_plot(st->ctx, &st->doc, st->o->plot_dir, err, sizeof err) != 0) {
+    fprintf(stderr, "pe-bench: --plot %s: %s\n", st->o->plot_dir, err);
+    rc = 1;
+  }
+  return rc;
+}
+
+static int setup(run_state *st) {
+  bench_opts *o = st->o;
+  if (pe_config_load(st->ctx, o->config, &st->cfg) != 0) {
+    fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
+    return 2;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < o->n_sets && rc == 0; i++) rc = apply_set(st->ctx, st->cfg, o->sets[i]);
+  if (rc == 0 && pe_sweep_expand(st->ctx, st->cfg, &st->sw) != 0) {
+    fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
+    rc = 2;
+  }
+  if (rc == 0) rc = check_cells(st);
+  if (rc == 0) rc = pick_backends(st);
+  return rc;
+}
+
+static int run_all(run_state *st) {
+  int rc = init_doc(st);
+  if (rc == 0 && st->o->resume) rc = resume(st);
+  if (rc) return rc;
+  if (!st->o->no_roofline) bench_machine_roofline(&st->doc.machine);
+  for (size_t i = 0; i < st->doc.n_recs; i++)
+    bench_roofline_fractions(&st->doc.machine, &st->doc.recs[i]);
+  catch_signals();
+  if ((rc = run_cells(st)) == 0 && (rc = report(st)) == 0) rc = final_status(st);
+  return rc;
+}
+
+int bench_run(pe_ctx *ctx, bench_opts *o) {
+  run_state st = {.ctx = ctx, .o = o};
+  int rc = setup(&st);
+  if (rc == 0) rc = o->dry_run ? dry_run(&st) : run_all(&st);
+  for (size_t i = 0; i < st.n_backends; i++) free(st.backends[i]);
+  bench_doc_free(&st.doc);
+  pe_sweep_free(st.sw);
+  pe_config_free(st.cfg);
+  return rc;
+}

@@ -1,0 +1,239 @@
+/* Reports for people (table, agreement matrices) and for spreadsheets
+ * (CSV, RFC 4180), and the atomic write of any format. */
+#include "bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- CSV ------------------------------------------------------------------- */
+/* The columns of the single-config CSV first, in their old order. */
+static const char csv_header[] =
+    "config,scheme,op,batch,q_heads,kv_heads,head_dim,q_len,seq_len,position_offset,causal,"
+    "window,backend,plugin,device,status,time_min_ms,time_median_ms,time_max_ms,"
+    "device_median_ms,prepare_ms,gflops,gbps,max_abs_err,rms_err,verified_rows,total_rows,"
+    "message,cell,driver,device_type,tolerance,verified,fraction_of_peak,fraction_of_bandwidth,"
+    "agree_max_abs,agree_rms,machine_cpu,machine_cores,machine_os,compiler,libpe_version,"
+    "created,config_text\n";
+
+/* A quoted field and its separator; quotes doubled, newlines kept
+ * (RFC 4180). */
+static void csv_field(FILE *fp, const char *s, char end) {
+  fputc('"', fp);
+  for (const char *p = s ? s : ""; *p; p++) {
+    if (*p == '"') fputc('"', fp);
+    fputc(*p, fp);
+  }
+  fputc('"', fp);
+  fputc(end, fp);
+}
+
+static void csv_str(FILE *fp, const char *s) { csv_field(fp, s, ','); }
+
+static void csv_num(FILE *fp, double v) {
+  char buf[40];
+  fprintf(fp, "%s,", bench_num(buf, sizeof buf, v, ""));
+}
+
+static void csv_nums(FILE *fp, const double *v, size_t n) {
+  for (size_t i = 0; i < n; i++) csv_num(fp, v[i]);
+}
+
+static void csv_rec(FILE *fp, const bench_doc *d, const bench_rec *r) {
+  const bench_work *w = &r->work;
+  csv_str(fp, d->config_name);
+  csv_str(fp, w->scheme);
+  csv_str(fp, w->op);
+  const double shape[] = {(double)w->batch, (double)w->q_heads, (double)w->kv_heads,
+                          (double)w->head_dim, (double)w->q_len, (double)w->seq_len,
+                          (double)w->position_offset, w->causal, (double)w->window};
+  if (r->has_work) csv_nums(fp, shape, 9);
+  else fputs(",,,,,,,,,", fp);
+  csv_str(fp, r->backend);
+  csv_str(fp, r->plugin);
+  csv_str(fp, r->device);
+  csv_str(fp, r->status);
+  const double stats[] = {r->t_min, r->t_median, r->t_max, r->device_ms, r->prepare_ms,
+                          r->gflops, r->gbps, r->max_abs_err, r->rms_err,
+                          (double)r->verified_rows, (double)r->total_rows};
+  csv_nums(fp, stats, 11);
+  csv_str(fp, r->message);
+  csv_str(fp, r->cell);
+  csv_str(fp, r->driver);
+  fprintf(fp, "%u,", r->device_type);
+  const double more[] = {r->tolerance, r->verified, r->frac_peak, r->frac_bandwidth,
+                         r->agree_max_abs, r->agree_rms};
+  csv_nums(fp, more, 6);
+  const bench_machine *m = &d->machine;
+  csv_str(fp, m->cpu);
+  fprintf(fp, "%u,", m->cores);
+  csv_str(fp, m->os);
+  csv_str(fp, m->compiler);
+  csv_str(fp, m->libpe_version);
+  csv_str(fp, m->created);
+  csv_field(fp, d->config_text, '\n');
+}
+
+int bench_write_csv(FILE *fp, const bench_doc *d) {
+  fputs(csv_header, fp);
+  for (size_t i = 0; i < d->n_recs; i++) csv_rec(fp, d, &d->recs[i]);
+  return ferror(fp) ? -1 : 0;
+}
+
+/* ---- agreement matrices ------------------------------------------------------ */
+static const bench_agree *find_pair(const bench_doc *d, const char *cell, const char *a,
+                                    const char *b) {
+  for (size_t i = 0; i < d->n_agree; i++) {
+    const bench_agree *g = &d->agree[i];
+    if (strcmp(g->cell, cell)) continue;
+    if ((!strcmp(g->a, a) && !strcmp(g->b, b)) || (!strcmp(g->a, b) && !strcmp(g->b, a))) return g;
+  }
+  return NULL;
+}
+
+/* The backends of a cell that take part in its comparisons. */
+static size_t matrix_backends(const bench_doc *d, const char *cell, const bench_rec **out,
+                              size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_recs && n < cap; i++) {
+    const bench_rec *r = &d->recs[i];
+    bool paired = false;
+    for (size_t j = 0; j < d->n_agree && !paired; j++)
+      paired = !strcmp(d->agree[j].cell, cell) &&
+               (!strcmp(d->agree[j].a, r->backend) || !strcmp(d->agree[j].b, r->backend));
+    if (!strcmp(r->cell, cell) && paired) out[n++] = r;
+  }
+  return n;
+}
+
+static void matrix_entry(FILE *fp, double max_abs, double rms, bool bad) {
+  char e[48];
+  snprintf(e, sizeof e, "%.1e/%.1e%s", max_abs, rms, bad ? " !" : "");
+  fprintf(fp, " %-19s", e);
+}
+
+void bench_print_matrix(FILE *fp, const bench_doc *d, const char *cell) {
+  const bench_rec *rs[BENCH_MAX_BACKENDS];
+  size_t n = matrix_backends(d, cell, rs, BENCH_MAX_BACKENDS);
+  if (n < 2) return;
+  fprintf(fp, "agreement%s%s: max abs / rms difference of the outputs (tolerance %.1e; "
+          "! = beyond)\n%-16s %-19s", cell[0] ? ", " : "", cell, rs[0]->tolerance, "", "oracle");
+  for (size_t j = 0; j < n; j++) fprintf(fp, " %-19.19s", rs[j]->backend);
+  fputc('\n', fp);
+  for (size_t i = 0; i < n; i++) {
+    fprintf(fp, "%-16.16s", rs[i]->backend);
+    if (rs[i]->verified)
+      matrix_entry(fp, rs[i]->max_abs_err, rs[i]->rms_err, !(rs[i]->max_abs_err <= rs[i]->tolerance));
+    else
+      fprintf(fp, " %-19s", "not verified");
+    for (size_t j = 0; j < n; j++) {
+      const bench_agree *g = i == j ? NULL : find_pair(d, cell, rs[i]->backend, rs[j]->backend);
+      if (g) matrix_entry(fp, g->max_abs, g->rms, !g->ok);
+      else fprintf(fp, " %-19s", "-");
+    }
+    fputc('\n', fp);
+  }
+}
+
+/* ---- table ------------------------------------------------------------------- */
+static void table_header(FILE *fp, const bench_doc *d) {
+  const bench_machine *m = &d->machine;
+  fprintf(fp, "config    %s\n", d->config_name ? d->config_name : "");
+  fprintf(fp, "machine   %s, %u CPUs, %s, %s, libpe %s\n", m->cpu, m->cores, m->os, m->compiler,
+          m->libpe_version);
+  if (m->has_roofline)
+    fprintf(fp, "roofline  fp32 FMA peak %.1f GFLOP/s (%s, %u threads), copy %.1f GB/s\n",
+            m->peak_gflops, m->isa, m->roof_threads, m->copy_gbps);
+  if (d->n_keys) {
+    fprintf(fp, "sweep    ");
+    for (size_t i = 0; i < d->n_keys; i++) fprintf(fp, " %s", d->keys[i]);
+    fputc('\n', fp);
+    return;
+  }
+  const bench_rec *r = d->n_recs && d->recs[0].has_work ? &d->recs[0] : NULL;
+  if (!r) return;
+  const bench_work *w = &r->work;
+  fprintf(fp, "workload  %s: B=%llu Hq=%llu Hkv=%llu D=%llu Sq=%llu Skv=%llu offset=%llu %s", w->op,
+          (unsigned long long)w->batch, (unsigned long long)w->q_heads,
+          (unsigned long long)w->kv_heads, (unsigned long long)w->head_dim,
+          (unsigned long long)w->q_len, (unsigned long long)w->seq_len,
+          (unsigned long long)w->position_offset, w->causal ? "causal" : "bidirectional");
+  if (w->window) fprintf(fp, " window=%llu", (unsigned long long)w->window);
+  fprintf(fp, "\nscheme    %s (%s)\ninputs    %s\nwork      %.4g GFLOP, %.4g MB per run\n",
+          w->scheme, w->note, w->inputs, w->flops * 1e-9, w->bytes * 1e-6);
+}
+
+static int cell_width(const bench_doc *d) {
+  size_t w = 4;
+  for (size_t i = 0; i < d->n_recs; i++)
+    if (strlen(d->recs[i].cell) > w) w = strlen(d->recs[i].cell);
+  return (int)(w > 60 ? 60 : w);
+}
+
+static void percent(char *buf, size_t size, double f) {
+  if (isfinite(f)) snprintf(buf, size, "%.1f%%", 100 * f);
+  else snprintf(buf, size, "-");
+}
+
+static void table_row(FILE *fp, const bench_rec *r, int cw) {
+  if (cw) fprintf(fp, "%-*.*s ", cw, cw, r->cell);
+  fprintf(fp, "%-12.12s %-11s ", r->backend, r->status);
+  if (!bench_rec_ok(r) && r->t_median == 0) {
+    fprintf(fp, "%10s %10s %10s %7s %9s %9s %9s  %s\n", "-", "-", "-", "-", "-", "-", "-",
+            r->device[0] ? r->device : "-");
+    return;
+  }
+  bool attn = !r->has_work || !strcmp(r->work.op, "attention");
+  char peak[16], agree[16];
+  percent(peak, sizeof peak, attn ? r->frac_peak : r->frac_bandwidth);
+  if (isfinite(r->agree_max_abs)) snprintf(agree, sizeof agree, "%.2e", r->agree_max_abs);
+  else snprintf(agree, sizeof agree, "-");
+  fprintf(fp, "%10.3f %10.3f %10.2f %7s %9.2e %9.2e %9s  %s\n", r->t_min, r->t_median,
+          attn ? r->gflops : r->gbps, peak, r->max_abs_err, r->rms_err, agree,
+          r->device[0] ? r->device : "-");
+}
+
+static void table_notes(FILE *fp, const bench_doc *d) {
+  for (size_t i = 0; i < d->n_recs; i++) {
+    const bench_rec *r = &d->recs[i];
+    if (bench_rec_ok(r) && r->verified) continue;
+    fprintf(fp, "%s%s%s: %s: %s\n", r->cell, r->cell[0] ? " " : "", r->backend, r->status,
+            r->message[0] ? r->message : "not verified ([run] verify = false)");
+  }
+}
+
+int bench_write_table(FILE *fp, const bench_doc *d) {
+  table_header(fp, d);
+  int cw = d->n_keys ? cell_width(d) : 0;
+  fputc('\n', fp);
+  if (cw) fprintf(fp, "%-*s ", cw, "cell");
+  fprintf(fp, "%-12s %-11s %10s %10s %10s %7s %9s %9s %9s  %s\n", "backend", "status", "min ms",
+          "median ms", "GFLOP/s", "%peak", "max err", "rms err", "agree", "device");
+  for (size_t i = 0; i < d->n_recs; i++) table_row(fp, &d->recs[i], cw);
+  fputc('\n', fp);
+  table_notes(fp, d);
+  for (size_t i = 0; i < d->n_recs; i++) {
+    bool first = true; /* one matrix per cell */
+    for (size_t j = 0; j < i && first; j++) first = strcmp(d->recs[j].cell, d->recs[i].cell) != 0;
+    if (first) bench_print_matrix(fp, d, d->recs[i].cell);
+  }
+  return ferror(fp) ? -1 : 0;
+}
+
+/* ---- atomic write ------------------------------------------------------------ */
+typedef struct write_job {
+  const bench_doc *d;
+  int format;
+} write_job;
+
+static int write_any(void *user, FILE *fp) {
+  const write_job *j = user;
+  if (j->format == PE_FORMAT_JSON) return bench_write_json(fp, j->d);
+  if (j->format == PE_FORMAT_CSV) return bench_write_csv(fp, j->d);
+  return bench_write_table(fp, j->d);
+}
+
+int bench_write(pe_ctx *ctx, const bench_doc *d, int format, const char *path) {
+  write_job job = {d, format};
+  return pe_write_atomic(ctx, path, write_any, &job);
+}
