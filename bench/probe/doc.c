@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void doc_init(probe_doc *d, const char *probe) {
@@ -62,7 +63,19 @@ void doc_str(probe_doc *d, const char *key, const char *fmt, ...) {
   if (!kv->text[0]) snprintf(kv->text, sizeof kv->text, " "); /* stays text */
 }
 
+/* Devices and pipes (/dev/null, /dev/stdout) are written in place: a
+ * rename would replace them. */
+static int write_in_place(const char *path, const char *data, size_t len) {
+  FILE *fp = fopen(path, "w");
+  if (!fp) return -1;
+  size_t w = fwrite(data, 1, len, fp);
+  int err = fclose(fp) != 0 || w != len;
+  return err ? -1 : 0;
+}
+
 int probe_write_file(const char *path, const char *data, size_t len) {
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, data, len);
   size_t n = strlen(path) + 16;
   char *tmp = malloc(n);
   if (!tmp) return -1;
