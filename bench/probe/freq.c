@@ -64,8 +64,8 @@ static void summary(probe_doc *d, const freq_ctx *f) {
            (unsigned long long)pc->L_train, f->full, R / 2);
   if (f->s > 1)
     doc_foot(d, "bands vs rope (factor s = %g): %d untouched (ratio 1), %d ramped, %d interpolated "
-                "(ratio 1/s)%s\n", f->s, f->counts[0], f->counts[1], f->counts[2],
-             f->other ? ", others outside [1/s, 1]" : "");
+                "(ratio 1/s), %d with a ratio outside [1/s, 1]\n", f->s, f->counts[0], f->counts[1],
+             f->counts[2], f->other);
   else
     doc_foot(d, "bands vs rope: %d untouched (ratio 1), %d changed\n", f->counts[0], R / 2 - f->counts[0]);
   doc_foot(d, "pairs whose angle at L = %llu exceeds any angle seen in training (and had no full turn): %d\n",
