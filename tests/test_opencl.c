@@ -187,17 +187,12 @@ Test(opencl_oracle, rope_causal_window_across_tiles, .timeout = 300) {
          "opencl");
 }
 
-Test(opencl_oracle, sinusoidal_odd_head_dim, .timeout = 300) {
-  oracle("[workload]\nq_heads = 2\nhead_dim = 20\nq_len = 2\nseq_len = 70\n"
-         "causal = true\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 17\n",
-         "opencl");
-}
-
-Test(opencl_oracle, none_noncausal_d128, .timeout = 300) {
-  oracle("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 128\nq_len = 5\n"
-         "seq_len = 129\ncausal = false\n[scheme]\nplugin = none\n" RUN1
-         "seed = 18\n",
-         "opencl");
+Test(opencl_oracle, sinusoidal_odd_head_dim_float4, .timeout = 300) {
+  oracle("[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 20\nq_len = 5\n"
+         "seq_len = 70\ncausal = false\n[scheme]\nplugin = sinusoidal\n" RUN1
+         "seed = 17\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+         "vector_width = 4\n",
+         "ocl");
 }
 
 /* The other kernel shape and other vector widths, forced by options. */
@@ -224,14 +219,6 @@ Test(opencl_oracle, cpu_kernel_float16_small_tiles_split, .timeout = 300) {
          "ocl");
 }
 
-Test(opencl_oracle, cpu_kernel_float4, .timeout = 300) {
-  oracle("[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 80\nq_len = 3\n"
-         "seq_len = 67\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
-         "seed = 22\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
-         "vector_width = 4\n",
-         "ocl");
-}
-
 /* ---- op = encode ----------------------------------------------------------- */
 Test(opencl_encode, rope_neox, .timeout = 300) {
   oracle("[workload]\nop = encode\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"
@@ -240,11 +227,11 @@ Test(opencl_encode, rope_neox, .timeout = 300) {
          "opencl");
 }
 
-Test(opencl_encode, interleaved_partial, .timeout = 300) {
+Test(opencl_encode, interleaved_partial_gpu_kernel, .timeout = 300) {
   oracle("[workload]\nop = encode\nq_heads = 2\nhead_dim = 24\nseq_len = 30\n"
          "[scheme]\nplugin = rope\nrotary_dim = 16\npairing = interleaved\n"
-         RUN1 "seed = 24\n",
-         "opencl");
+         RUN1 "seed = 24\n[backend.ocl]\nplugin = opencl\nkernel = gpu\n",
+         "ocl");
 }
 
 Test(opencl_encode, sinusoidal, .timeout = 300) {

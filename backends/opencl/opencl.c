@@ -367,8 +367,8 @@ static int select_device(const char *plat, const char *dev, ocl_devinfo *out,
   }
   if (!nc) {
     rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
-                         "unsupported: no device: no OpenCL platform matches "
-                         "platform = '%s' (available: %s)",
+                         "unsupported: platform = '%s' matches none of the "
+                         "OpenCL platforms (available: %s)",
                          plat, avail);
     goto done;
   }
@@ -383,8 +383,8 @@ static int select_device(const char *plat, const char *dev, ocl_devinfo *out,
     }
     if (!pick) {
       rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
-                           "unsupported: no device matches device = '%s'%s%s%s "
-                           "(available: %s)",
+                           "unsupported: device = '%s'%s%s%s matches none of "
+                           "the OpenCL devices (available: %s)",
                            dev, plat && *plat ? " in platform '" : "",
                            plat && *plat ? plat : "", plat && *plat ? "'" : "",
                            avail);
@@ -651,14 +651,14 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
   if (t->kind < PE_KIND_NONE || t->kind > PE_KIND_BIAS)
     return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
                            "unsupported: encoding kind %u", t->kind);
+  pl->variant = be->variant != VARIANT_AUTO ? be->variant
+                : (be->di.type & CL_DEVICE_TYPE_CPU) ? VARIANT_CPU
+                                                     : VARIANT_GPU;
   if (t->op == PE_OP_ENCODE) return 0;
   if (t->op != PE_OP_ATTENTION)
     return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
                            "unsupported: op %u", t->op);
 
-  pl->variant = be->variant != VARIANT_AUTO ? be->variant
-                : (be->di.type & CL_DEVICE_TYPE_CPU) ? VARIANT_CPU
-                                                     : VARIANT_GPU;
   const size_t lmem = (size_t)be->di.local_mem;
   if (pl->variant == VARIANT_CPU) {
     int vw = be->vector_width;
@@ -1005,9 +1005,11 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
   const double build_ms = now_ms() - t0;
 
   /* ---- kernels ---- */
-  const char *kname = pl.op == PE_OP_ENCODE       ? "pe_encode"
-                      : pl.variant == VARIANT_CPU ? "pe_attn_cpu"
-                                                  : "pe_attn_gpu";
+  const char *kname =
+      pl.op == PE_OP_ENCODE
+          ? (pl.variant == VARIANT_CPU ? "pe_encode_cpu" : "pe_encode_gpu")
+      : pl.variant == VARIANT_CPU ? "pe_attn_cpu"
+                                  : "pe_attn_gpu";
   r->kmain = clCreateKernel(r->prog, kname, &e);
   if (!r->kmain) {
     rc = cl_fail(err, err_size, e, "clCreateKernel", be->di.name);
@@ -1081,12 +1083,17 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
       run_release(r);
       return rc;
     }
-    const size_t rows = (size_t)pl.B * pl.HQ * pl.SQ +
-                        (size_t)pl.B * pl.HKV * pl.SKV;
+    /* cpu: a work-item per row; gpu: a work-item per element */
+    const size_t items = ((size_t)pl.B * pl.HQ * pl.SQ +
+                          (size_t)pl.B * pl.HKV * pl.SKV) *
+                         (pl.variant == VARIANT_CPU ? 1u : (size_t)pl.D);
     r->lsz_main = (size_t)pl.wg_small;
-    r->gsz_main = (rows + r->lsz_main - 1) / r->lsz_main * r->lsz_main;
-    pe_ocl_fmt(variant_text, sizeof variant_text, "encode, work-group %zu",
-             r->lsz_main);
+    r->gsz_main = (items + r->lsz_main - 1) / r->lsz_main * r->lsz_main;
+    pe_ocl_fmt(variant_text, sizeof variant_text,
+               "encode %s, work-group %zu",
+               pl.variant == VARIANT_CPU ? "cpu (a row per work-item)"
+                                         : "gpu (an element per work-item)",
+               r->lsz_main);
   } else {
     const size_t nrows = (size_t)pl.B * pl.HQ * pl.SQ;
     if ((rc = make_buffer(r, &r->v, nk * f, task->v, ro, "v", err,
