@@ -316,6 +316,10 @@ int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
 }
 
 const char *pe_config_name(const pe_config *cfg) { return cfg->name; }
+const char *pe_config_get(const pe_config *cfg, const char *section, const char *key) {
+  const pe__entry *e = pe__config_find(cfg, section, key);
+  return e ? e->value : NULL;
+}
 const char *pe_config_text(const pe_config *cfg) { return cfg->text; }
 size_t pe_config_backend_count(const pe_config *cfg) { return cfg->n_backends; }
 const char *pe_config_backend_label(const pe_config *cfg, size_t i) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *pe__strdup(const char *s) { return s ? pe__strndup(s, strlen(s)) : NULL; }
@@ -56,8 +57,20 @@ char *pe__dirname(const char *path) {
   return pe__strndup(path, (size_t)(slash - path));
 }
 
+/* Devices and pipes (/dev/null, /dev/stdout, a FIFO) are written in place:
+ * renaming over them would replace the special file. */
+static bool is_special(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 int pe__atomic_open(pe_ctx *ctx, const char *path, pe__atomic_file *af) {
   memset(af, 0, sizeof *af);
+  if (is_special(path)) {
+    if (!(af->fp = fopen(path, "wb")))
+      return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
+    return 0;
+  }
   af->path = pe__strdup(path);
   af->tmp_path = pe__asprintf("%s.tmp.XXXXXX", path);
   if (!af->path || !af->tmp_path) {
@@ -83,6 +96,11 @@ int pe__atomic_open(pe_ctx *ctx, const char *path, pe__atomic_file *af) {
 }
 
 int pe__atomic_commit(pe_ctx *ctx, pe__atomic_file *af) {
+  if (!af->tmp_path) { /* a special file written in place */
+    int bad = ferror(af->fp) | (fclose(af->fp) != 0);
+    af->fp = NULL;
+    return bad ? pe__fail(ctx, PE_EIO, "write failed") : 0;
+  }
   int bad = ferror(af->fp);
   bad |= fflush(af->fp) != 0;
   bad |= fsync(fileno(af->fp)) != 0;

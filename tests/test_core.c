@@ -555,3 +555,39 @@ Test(run, tables_only_workload) {
   pe_config_free(cfg);
   pe_ctx_free(ctx);
 }
+
+/* Reports to a FIFO (or /dev/null) are written in place: an atomic rename
+ * would replace the special file with a regular one. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+Test(run, report_to_fifo_keeps_the_fifo) {
+  make_tmpdir();
+  char fifo[512];
+  snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  pid_t child = fork();
+  if (child == 0) { /* drain the FIFO */
+    FILE *fp = fopen(fifo, "r");
+    char buf[4096];
+    while (fp && fread(buf, 1, sizeof buf, fp) > 0) {}
+    _exit(0);
+  }
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, BASE, "f.ini", NULL, &cfg), 0);
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0);
+  pe_result *r;
+  cr_assert_eq(pe_run(ctx, w, cfg, "reference", &r), 0);
+  cr_expect_eq(pe_report_write(ctx, cfg, w, (const pe_result *const *)&r, 1, PE_FORMAT_CSV, fifo), 0,
+               "%s", pe_ctx_error(ctx));
+  waitpid(child, NULL, 0);
+  struct stat st;
+  cr_expect(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO was replaced");
+  cr_expect_str_eq(pe_config_get(cfg, "scheme", "plugin"), "rope");
+  cr_expect_null(pe_config_get(cfg, "scheme", "base"));
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}

@@ -103,6 +103,10 @@ PE_EXTERN void pe_config_free(pe_config *cfg);
 PE_EXTERN int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
                             const char *key, const char *value);
 PE_EXTERN const char *pe_config_name(const pe_config *cfg);
+/* The value of `key` in `section` as written (continuations joined), or
+ * NULL when the config does not set it. */
+PE_EXTERN const char *pe_config_get(const pe_config *cfg, const char *section,
+                                    const char *key);
 PE_EXTERN const char *pe_config_text(const pe_config *cfg); /* verbatim */
 /* Backend sections in file order: labels ("openmp", "fast" for
  * [backend.fast]) and their plugin names. */
