@@ -30,13 +30,19 @@ static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig) { interrupted = sig; }
 
+/* SIGINT and SIGTERM end the run after the current backend run, with the
+ * report written; a signal ignored on entry (nohup, a background job)
+ * stays ignored. */
 static void catch_signals(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sa.sa_flags = (int)SA_RESETHAND; /* a second ^C ends the run at once */
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  static const int sigs[] = {SIGINT, SIGTERM};
+  for (size_t i = 0; i < 2; i++) {
+    struct sigaction sa, old;
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = (int)SA_RESETHAND; /* a second one ends the run at once */
+    sigaction(sigs[i], &sa, NULL);
+  }
 }
 
 /* ---- messages and progress --------------------------------------------------- */

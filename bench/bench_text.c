@@ -133,6 +133,11 @@ void bench_print_matrix(FILE *fp, const bench_doc *d, const char *cell) {
     }
     fputc('\n', fp);
   }
+  for (size_t i = 0; i < n; i++)
+    if (rs[i]->verified && rs[i]->verified_rows < rs[i]->total_rows)
+      fprintf(fp, "(%s: the oracle checked %llu of %llu query rows per head; the backends are "
+              "compared on all)\n", rs[i]->backend, (unsigned long long)rs[i]->verified_rows,
+              (unsigned long long)rs[i]->total_rows);
 }
 
 /* ---- table ------------------------------------------------------------------- */

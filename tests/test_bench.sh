@@ -1,0 +1,181 @@
+#!/bin/sh
+# pe-bench end to end (issue 8): sweeps, agreement between backends (a
+# deliberately wrong test backend must fail the run), the JSON contract,
+# CSV, compare, atomic writes and --resume under an interrupted run, the
+# progress line, plots, the shipped sweeps.  TAP; tiny shapes, the
+# reference backend and tests/.libs/wrong_backend.so.
+set -u
+build=${PE_TEST_BUILDDIR:-.}
+src=${PE_TEST_SRCDIR:-.}
+bench=$build/bench/pe-bench
+wrong=$build/tests/.libs/wrong_backend.so
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pe-bench-sweep.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
+check() { # check WHAT COMMAND...: ok when the command succeeds
+  what=$1; shift
+  if "$@"; then ok "$what"; else not_ok "$what"; sed 's/^/# /' "$tmp/err" 2>/dev/null | head -8; fi
+}
+# Run pe-bench with stdout in $tmp/out, stderr in $tmp/err; sets $rc.
+run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+has() { grep -q -- "$1" "$2"; }
+count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
+
+echo "1..34"
+
+base='[workload]
+head_dim = 8
+seq_len = 16
+q_heads = 2
+[scheme]
+plugin = rope
+[run]
+warmup = 0
+iterations = 1'
+printf '%s\n' "$base" >"$tmp/small.ini"
+printf '%s\n[scheme.pi]\nfactor = 2\n[backend.ref2]\nplugin = reference\n[sweep]\nseq_len = 8 16 32\nscheme.plugin = rope pi\nbackend = reference ref2\n' \
+  "$base" >"$tmp/sweep.ini"
+
+# ---- the single-config JSON contract -----------------------------------------
+run "$tmp/small.ini" --backend reference --format json
+check "single config: exit 0" [ "$rc" -eq 0 ]
+ok_fields=yes
+for f in '"results": \[' '"backend": "reference"' '"device": "' '"status": "ok"' \
+  '"time_ms": {"min": [0-9]' '"median": ' '"max": ' '"gflops": [0-9]' '"max_abs_err": [0-9]' \
+  '"rms_err": [0-9]' '"machine": {"cpu": ' '"config_text": "\[workload\]' '"fma_peak_gflops": [0-9]'; do
+  has "$f" "$tmp/out" || { ok_fields=no; echo "# missing $f"; }
+done
+check "single config: results carry backend, device, status, time_ms, gflops, errors; machine, config text, roofline" \
+  [ "$ok_fields" = yes ]
+
+# ---- sweeps --------------------------------------------------------------------
+run "$tmp/sweep.ini" --no-roofline --format json --output "$tmp/sweep.json"
+check "sweep: 6 cells x 2 backends run, exit 0" [ "$rc" -eq 0 ]
+check "sweep: 12 results, each with its cell" [ "$(count '"cell": {"seq_len": "' "$tmp/sweep.json")" -eq 18 ]
+run compare "$tmp/sweep.json" "$tmp/sweep.json"
+check "sweep: the JSON reads back through compare (12 matched, 0 regressions)" \
+  sh -c "[ $rc -eq 0 ] && grep -q '^12 matched, 0 regressions' '$tmp/out'"
+check "sweep: 6 agreement pairs, all ok" [ "$(count '"ok": true' "$tmp/sweep.json")" -eq 6 ]
+run "$tmp/sweep.ini" --no-roofline
+check "sweep: the table prints an agreement matrix per cell" \
+  sh -c "[ $rc -eq 0 ] && [ \$(grep -c '^agreement, seq_len=' '$tmp/out') -eq 6 ]"
+run "$tmp/sweep.ini" --no-roofline --dry-run
+check "sweep: --dry-run lists the cells and runs nothing" \
+  sh -c "[ $rc -eq 0 ] && grep -q '6 cells x 2 backends' '$tmp/out' && grep -q '6: seq_len=32 scheme.plugin=pi' '$tmp/out'"
+printf '%s\n[sweep]\nrun.seed = 1\nseq_len = 16 0\n' "$base" >"$tmp/bad.ini"
+run "$tmp/bad.ini" --backend reference
+check "sweep: an invalid value fails before running, naming the [sweep] line, key and value (exit 2)" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'cell 2 of 2 (run.seed=1 seq_len=0): .*bad.ini:12: \[workload\] seq_len = 0: out of range' '$tmp/err'"
+printf '%s\n[sweep]\nseq_len = 16\n  32\n' "$base" >"$tmp/cont.ini"
+run "$tmp/cont.ini" --backend reference --no-roofline --format csv
+check "sweep: values continue on indented lines" [ "$(count '"seq_len=[0-9]* *"' "$tmp/out")" -eq 2 ]
+
+# ---- agreement: the deliberately wrong backend --------------------------------
+agree_cfg() { # ERROR ROW: reference and the wrong backend; the oracle checks rows 0 and 15 only
+  printf '%s\nverify_rows = 2\n[backend.reference]\nplugin = reference\n[backend.wrong]\nplugin = %s\nerror = %s\nrow = %s\n' \
+    "$base" "$wrong" "$1" "$2" >"$tmp/agree.ini"
+}
+agree_cfg 1e-3 1
+run "$tmp/agree.ini" --no-roofline --format json --output "$tmp/agree.json"
+check "wrong backend in an unverified row: the run fails (exit 1)" [ "$rc" -eq 1 ]
+check "... though both runs verified against the oracle's sample" [ "$(count '"status": "ok"' "$tmp/agree.json")" -eq 2 ]
+check "... because the outputs disagree: said on stderr with the matrix" \
+  sh -c "grep -q 'disagree beyond the tolerance' '$tmp/err' && grep -q '^wrong .* !' '$tmp/err'"
+check "... and recorded in the JSON" has '"a": "reference", "b": "wrong", "max_abs": 0.00[0-9]*, .*"ok": false' "$tmp/agree.json"
+agree_cfg 1e-3 0
+run "$tmp/agree.ini" --no-roofline
+check "wrong backend in a verified row: failed verification (exit 1)" \
+  sh -c "[ $rc -eq 1 ] && grep -q 'wrong: failed: verification failed' '$tmp/err'"
+agree_cfg 0 1
+run "$tmp/agree.ini" --no-roofline
+check "the same backend made right agrees (exit 0)" [ "$rc" -eq 0 ]
+
+# ---- CSV -------------------------------------------------------------------------
+run "$tmp/sweep.ini" --no-roofline --format csv --output "$tmp/sweep.csv"
+check "CSV: the old columns first, then cell, machine and config text" \
+  sh -c "head -1 '$tmp/sweep.csv' | grep -q '^config,scheme,op,batch,.*,total_rows,message,cell,.*,machine_cpu,.*,config_text\$'"
+check "CSV: one row per result" [ "$(grep -c "^\"$tmp/sweep.ini\"," "$tmp/sweep.csv")" -eq 12 ]
+
+# ---- compare ----------------------------------------------------------------------
+awk '{ if (match($0, /"median": [0-9.e+-]+/)) { v = substr($0, RSTART + 10, RLENGTH - 10);
+       $0 = substr($0, 1, RSTART + 9) (v * 2) substr($0, RSTART + RLENGTH) } print }' \
+  "$tmp/sweep.json" >"$tmp/slow.json"
+run compare "$tmp/sweep.json" "$tmp/slow.json"
+check "compare: twice as slow is flagged, exit 1" \
+  sh -c "[ $rc -eq 1 ] && [ \$(grep -c 'REGRESSION +100.0%' '$tmp/out') -eq 12 ]"
+run compare "$tmp/sweep.json" "$tmp/slow.json" --threshold 150
+check "compare: not over a 150% threshold, exit 0" [ "$rc" -eq 0 ]
+run compare "$tmp/sweep.json" "$tmp/sweep.csv"
+check "compare: a file that is not our JSON is refused (exit 2, with where)" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'sweep.csv:1:1: invalid JSON' '$tmp/err'"
+
+# ---- atomic writes and --resume under an interrupted run ------------------------
+printf '%s\n[backend.slow]\nplugin = %s\nerror = 0\ndelay_ms = 120\n[sweep]\nseq_len = 8 9 10 11 12 13 14 15 16 17\n' \
+  "$base" "$wrong" >"$tmp/slow.ini"
+# Start a run, wait for its first checkpoint, send signal $1; sets $rc.
+interrupt() {
+  rm -f "$tmp/int.json"
+  "$bench" "$tmp/slow.ini" --no-roofline --format json --output "$tmp/int.json" 2>"$tmp/err" &
+  pid=$!
+  i=0
+  while [ ! -s "$tmp/int.json" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+  sleep 0.1
+  kill "-$1" "$pid"
+  wait "$pid" 2>/dev/null
+  rc=$?
+}
+interrupt KILL
+"$bench" compare "$tmp/int.json" "$tmp/int.json" >"$tmp/out" 2>"$tmp/err"
+done_cells=$(sed -n 's/^\([0-9]*\) matched.*/\1/p' "$tmp/out")
+check "killed mid-run: the output is a whole document" [ -n "$done_cells" ]
+check "... holding the cells done before the kill ($done_cells of 10)" \
+  sh -c "[ '${done_cells:-0}' -ge 1 ] && [ '${done_cells:-10}' -lt 10 ]"
+check "... and no truncated output file" sh -c "tail -c 3 '$tmp/int.json' | grep -q '}'"
+run "$tmp/slow.ini" --no-roofline --format json --output "$tmp/int.json" --resume
+check "--resume: finishes the run (exit 0), skipping the cells done" \
+  sh -c "[ $rc -eq 0 ] && grep -q '$done_cells of 10 cells were already done' '$tmp/err'"
+run compare "$tmp/int.json" "$tmp/int.json"
+check "--resume: the merged file holds all 10 cells" has '^10 matched' "$tmp/out"
+interrupt TERM
+check "SIGTERM: stops after the current run with status 143" \
+  sh -c "[ $rc -eq 143 ] && grep -q 'interrupted after' '$tmp/err'"
+run compare "$tmp/int.json" "$tmp/int.json"
+check "... its report written whole" [ "$rc" -eq 0 ]
+run "$tmp/small.ini" --backend reference --no-roofline --format json --output "$tmp/int.json" --resume
+check "--resume refuses a file written for another config (exit 2)" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'another config text' '$tmp/err'"
+
+# ---- progress line ------------------------------------------------------------------
+run "$tmp/sweep.ini" --no-roofline --format json
+check "no progress line when stderr is not a terminal" sh -c "! grep -q '\[1/6\]' '$tmp/err'"
+if command -v script >/dev/null 2>&1 && script -qec true /dev/null >/dev/null 2>&1; then
+  script -qec "'$bench' '$tmp/sweep.ini' --no-roofline --format json --output '$tmp/tty.json'" /dev/null \
+    >"$tmp/tty" 2>&1
+  check "a progress line on a terminal" grep -q '\[6/6\] seq_len=32 scheme.plugin=pi: ref2' "$tmp/tty"
+else
+  skip "no script(1) to run pe-bench on a terminal"
+fi
+
+# ---- plots -------------------------------------------------------------------------
+run "$tmp/sweep.ini" --no-roofline --format json --plot "$tmp/plots"
+check "--plot writes time.svg, gflops.svg and error.svg" \
+  sh -c "[ $rc -eq 0 ] && [ -s '$tmp/plots/time.svg' ] && [ -s '$tmp/plots/gflops.svg' ] && [ -s '$tmp/plots/error.svg' ]"
+if command -v rsvg-convert >/dev/null 2>&1; then
+  rendered=yes
+  for f in time gflops error; do
+    rsvg-convert "$tmp/plots/$f.svg" -o "$tmp/plots/$f.png" 2>"$tmp/err" && [ -s "$tmp/plots/$f.png" ] || rendered=no
+  done
+  check "the SVG charts render (rsvg-convert)" [ "$rendered" = yes ]
+else
+  skip "rsvg-convert not installed (Debian: librsvg2-bin)"
+fi
+
+# ---- shipped sweeps ----------------------------------------------------------------
+shipped=yes
+for f in "$src"/configs/sweeps/*.ini; do
+  "$bench" "$f" --dry-run >"$tmp/out" 2>"$tmp/err" || { shipped=no; echo "# $f:"; sed 's/^/# /' "$tmp/err"; }
+done
+check "every shipped sweep (configs/sweeps) checks out cell by cell" [ "$shipped" = yes ]
