@@ -24,6 +24,8 @@ typedef struct run_state {
   bool explicit_backends; /* unsupported counts as a failure */
   bench_doc doc;
   size_t cell, skipped;
+  size_t input_errors; /* cells whose workload could not be built */
+  bool fatal;          /* the single config's workload could not be built */
 } run_state;
 
 static volatile sig_atomic_t interrupted;
@@ -353,6 +355,20 @@ static void compare_cell(run_state *st, const char *cell, const pe_workload *w,
   bench_print_matrix(stderr, &st->doc, cell);
 }
 
+/* A cell whose workload cannot be built (inputs, memory limit): a config
+ * or input error.  A single config stops there with no report; a sweep
+ * records the cell's backends as failed and goes on. */
+static void cell_failed(run_state *st, const char *cell) {
+  say(st, "%s%s%s", cell, cell[0] ? ": " : "", pe_ctx_error(st->ctx));
+  if (!cell[0]) {
+    st->fatal = true;
+    return;
+  }
+  st->input_errors++;
+  for (size_t b = 0; b < st->n_backends; b++)
+    if (needs_run(st, cell, st->backends[b])) add_failed(st, cell, st->backends[b], pe_ctx_error(st->ctx));
+}
+
 static void run_cell(run_state *st, const char *cell) {
   size_t todo = 0;
   for (size_t b = 0; b < st->n_backends; b++) todo += needs_run(st, cell, st->backends[b]);
@@ -362,17 +378,16 @@ static void run_cell(run_state *st, const char *cell) {
   }
   pe_config *cc = NULL;
   pe_workload *w = NULL;
-  int rc = pe_sweep_cell(st->ctx, st->sw, st->cell, &cc);
-  if (rc == 0) rc = pe_workload_build(st->ctx, cc, &w);
-  if (rc) say(st, "%s", pe_ctx_error(st->ctx));
+  if (pe_sweep_cell(st->ctx, st->sw, st->cell, &cc) != 0 || pe_workload_build(st->ctx, cc, &w) != 0) {
+    cell_failed(st, cell);
+    pe_config_free(cc);
+    return;
+  }
   bench_output outs[BENCH_MAX_BACKENDS] = {{0}};
   size_t n = 0;
-  for (size_t b = 0; b < st->n_backends && !interrupted; b++) {
-    if (!needs_run(st, cell, st->backends[b])) continue;
-    if (rc) add_failed(st, cell, st->backends[b], pe_ctx_error(st->ctx));
-    else run_backend(st, cell, cc, w, st->backends[b], &outs[n++]);
-  }
-  if (w && !interrupted) compare_cell(st, cell, w, outs, n);
+  for (size_t b = 0; b < st->n_backends && !interrupted; b++)
+    if (needs_run(st, cell, st->backends[b])) run_backend(st, cell, cc, w, st->backends[b], &outs[n++]);
+  if (!interrupted) compare_cell(st, cell, w, outs, n);
   for (size_t i = 0; i < n; i++) pe_result_free((pe_result *)outs[i].r);
   pe_workload_free(w);
   pe_config_free(cc);
@@ -394,6 +409,7 @@ static int run_cells(run_state *st) {
     if (!cell) return 2;
     run_cell(st, cell);
     free(cell);
+    if (st->fatal) return 2;
     if (checkpoint(st)) return 1;
   }
   progress_clear(st);
@@ -407,6 +423,11 @@ static int final_status(run_state *st) {
   int rc = 0;
   for (size_t i = 0; i < st->doc.n_recs; i++)
     if (bench_rec_failed(&st->doc.recs[i], st->explicit_backends)) rc = 1;
+  if (st->input_errors) {
+    fprintf(stderr, "pe-bench: %zu cell%s could not be built (see above)\n", st->input_errors,
+            st->input_errors == 1 ? "" : "s");
+    rc = 2;
+  }
   if (interrupted) {
     fprintf(stderr, "pe-bench: interrupted after %zu of %zu cells%s\n", st->cell,
             pe_sweep_cell_count(st->sw), st->o->output ? "; --resume carries on" : "");

@@ -295,24 +295,12 @@ static int copy_config(const pe_sweep *sw, size_t cell, pe_config **out) {
   return 0;
 }
 
-/* The fixed sections, then the scheme's parameters. */
+/* The fixed sections, the scheme's parameters and its tables (no inputs:
+ * cheap at any length). */
 static int check_cell(pe_ctx *ctx, const pe_config *c) {
-  pe__settings s;
-  int rc = pe__settings_read(ctx, c, &s);
-  if (rc) return rc;
-  const pe_plugin *scheme;
-  rc = pe_plugin_load(ctx, s.scheme_plugin, PE_PLUGIN_SCHEME, &scheme);
-  if (rc) {
-    pe__fail_prefix(ctx, rc, "[scheme] plugin = %s", s.scheme_plugin);
-  } else {
-    char alt[160], owner[160];
-    snprintf(alt, sizeof alt, "scheme.%s", s.scheme_plugin);
-    snprintf(owner, sizeof owner, "scheme %s", scheme->desc.name);
-    pe__values v;
-    rc = pe__values_build(ctx, c, "scheme", alt, pe_plugin_params(scheme), owner, &v);
-    if (rc == 0) pe__values_free(&v);
-  }
-  pe__settings_free(&s);
+  pe_workload *w;
+  int rc = pe_workload_build_tables(ctx, c, &w);
+  if (rc == 0) pe_workload_free(w);
   return rc;
 }
 

@@ -206,7 +206,9 @@ Test(sweep, invalid_values_name_the_sweep_line_key_and_value) {
                     "(run.seed=1 scheme.base=-5): sweep.ini:12: [scheme] base = -5: out of range");
   expect_cell_error("[sweep]\nseq_lenn = 16\n", 0, PE_ECONFIG, "sweep.ini:11: [workload] unknown key 'seq_lenn'");
   expect_cell_error("[sweep]\nscheme.plugin = rope nosuch\n", 1, PE_ENOTFOUND,
-                    "(scheme.plugin=nosuch): [scheme] plugin = nosuch: no scheme plugin 'nosuch'");
+                    "(scheme.plugin=nosuch): sweep.ini: [scheme] plugin = nosuch: no scheme plugin 'nosuch'");
+  /* accepted by the parameter's range, refused by the scheme itself */
+  expect_cell_error("[sweep]\nscheme.rotary_dim = 4 12\n", 1, PE_ESCHEME, "(scheme.rotary_dim=12): sweep.ini: [scheme] rope:");
   expect_cell_error("[scheme.pi]\nfactor = 0.5\n[sweep]\nscheme.plugin = rope pi\n", 1, PE_ECONFIG,
                     "[scheme.pi] factor = 0.5: out of range");
   expect_cell_error("[sweep]\nq_len = 32\n", 0, PE_ECONFIG, "q_len = 32 exceeds seq_len = 16");

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..34"
+echo "1..35"
 
 base='[workload]
 head_dim = 8
@@ -69,6 +69,11 @@ printf '%s\n[sweep]\nrun.seed = 1\nseq_len = 16 0\n' "$base" >"$tmp/bad.ini"
 run "$tmp/bad.ini" --backend reference
 check "sweep: an invalid value fails before running, naming the [sweep] line, key and value (exit 2)" \
   sh -c "[ $rc -eq 2 ] && grep -q 'cell 2 of 2 (run.seed=1 seq_len=0): .*bad.ini:12: \[workload\] seq_len = 0: out of range' '$tmp/err'"
+printf '%s\n[sweep]\nrun.max_memory = 1G 1K\n' "$base" >"$tmp/mem.ini"
+run "$tmp/mem.ini" --backend reference --no-roofline --format json
+check "sweep: a cell whose workload cannot be built is recorded failed, the others run (exit 2)" \
+  sh -c "[ $rc -eq 2 ] && [ \$(grep -c '\"status\": \"ok\"' '$tmp/out') -eq 1 ] &&
+         grep -q '\"status\": \"failed\", \"message\": \".*more than max_memory' '$tmp/out'"
 printf '%s\n[sweep]\nseq_len = 16\n  32\n' "$base" >"$tmp/cont.ini"
 run "$tmp/cont.ini" --backend reference --no-roofline --format csv
 check "sweep: values continue on indented lines" [ "$(count '"seq_len=[0-9]* *"' "$tmp/out")" -eq 2 ]

@@ -152,9 +152,10 @@ PE_EXTERN size_t pe_sweep_backend_count(const pe_sweep *sw);
 PE_EXTERN const char *pe_sweep_backend(const pe_sweep *sw, size_t i);
 /* Build cell `cell`: a copy of the base config with the cell's values in
  * place, without [sweep] and without the [scheme.NAME] sections of other
- * schemes, checked like a loaded config plus the scheme's parameters
- * (which loads the scheme plugin).  An invalid value is an error naming
- * the cell, the [sweep] line, the key and the value. */
+ * schemes, checked like a loaded config plus the scheme's parameters and
+ * tables (pe_workload_build_tables: loads the scheme plugin, makes no
+ * inputs).  An invalid value is an error naming the cell, the [sweep]
+ * line, the key and the value. */
 PE_EXTERN int pe_sweep_cell(pe_ctx *ctx, const pe_sweep *sw, size_t cell,
                             pe_config **out);
 
