@@ -1,0 +1,79 @@
+/* openmp backend: the AVX2 + FMA path (8 floats a vector, 6x16
+ * micro-kernel: 12 accumulators, 2 loads and 6 broadcasts per 12 FMAs).
+ * Compiled with a per-file target so one build holds every path; the
+ * driver calls it only when __builtin_cpu_supports says the CPU has
+ * AVX2 and FMA.  kern_tmpl.h has the kernels. */
+#include <float.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "omp_internal.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))),          \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+typedef __m256 VF;
+#define W 8
+#define MR 6
+#define NV 2
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VBCAST(p) _mm256_broadcast_ss(p)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSUB(a, b) _mm256_sub_ps((a), (b))
+#define VMAX(a, b) _mm256_max_ps((a), (b))
+#define VEXP2(x) vexp2(x)
+#define VHSUM(v) vhsum(v)
+
+/* 2^x: round to nearest n, 2^f on [-1/2, 1/2] by the Cephes exp2f
+ * polynomial (relative error ~2e-7), times 2^n built in the exponent
+ * field.  x is clamped to [-127, 127]; n = -127 gives an exponent field of
+ * 0, i.e. exactly 0 (so -inf -> 0, and no denormals). */
+static inline __m256 vexp2(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-127.0f)),
+                    _mm256_set1_ps(127.0f));
+  const __m256 n =
+      _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(x, n);
+  __m256 y = _mm256_set1_ps(1.535336188319500e-4f);
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.339887440266574e-3f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(9.618437357674640e-3f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(5.550332471162809e-2f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.402264791363012e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(6.931472028550421e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static inline float vhsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
+                        _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+#define KERNELS_NAME omp_kernels_avx2
+#define KERNELS_STR "avx2"
+#define KERNELS_DETAIL "avx2-fma 6x16 micro-kernel"
+
+#include "kern_tmpl.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif

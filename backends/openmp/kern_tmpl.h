@@ -1,0 +1,580 @@
+/* openmp backend: the kernels, written once over a small vector layer and
+ * compiled per ISA by kern_scalar.c, kern_avx2.c and kern_avx512.c.
+ *
+ * The including file defines, before including this one:
+ *   VF                  the vector type (float for the scalar path)
+ *   W                   floats per vector
+ *   MR, NV              micro-tile: MR broadcast rows x NV vectors
+ *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VBCAST(p)
+ *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VEXP2(x) = 2^x
+ *     (0 for x <= -127, no NaN for -inf), VHSUM(v)
+ *   KERNELS_NAME        the omp_kernels object to define
+ *   KERNELS_STR         its option value, KERNELS_DETAIL its description
+ * and has every system header it needs included already (clang's
+ * `pragma clang attribute` applies to everything that follows).
+ *
+ * Attention works on the transposed score tile S^T = K' Q'^T (rows: keys,
+ * columns: queries), so that
+ *   - Q' is packed once per unit (rotated, scaled, transposed: Qt[d][i]),
+ *   - K' is used row-major as it comes (NONE, BIAS) or after a contiguous
+ *     rotate of the key block into scratch (ROTARY, ADDITIVE): the encoding
+ *     is fused into the attention pass, no rotated copy of K is written,
+ *   - the online softmax is column-wise, i.e. plain element-wise vector
+ *     max/exp/sum with no horizontal reductions,
+ *   - O is accumulated transposed (Ot[d][i] += V[n][d] * P^T[n][i]) with
+ *     V read in place through broadcasts, so any head_dim works untouched.
+ * Both products are MR x (NV*W) register-blocked outer-product kernels.
+ * Scores are in the base-2 domain: Q' carries softmax_scale * log2(e), the
+ * ALiBi slope carries log2(e), and the softmax uses 2^x.  Everything
+ * accumulates in float32 (NUMERICS.md: float32 or better). */
+
+#define OMP_ALWAYS_INLINE inline __attribute__((always_inline))
+#define OMP_ALIGN 16u /* floats: 64 bytes */
+#define DEC_BLOCK 32u /* decode: keys per sub-block (multiple of W) */
+
+static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Row stride of packed K rows and of the decode buffers. */
+static uint32_t padded_dim(const omp_plan *p) { return OMP_PADDED_DIM(p->d); }
+
+/* The positional encoding of one row: y = scale * enc(x) at table row
+ * `trow` (NUMERICS.md "Scheme kinds").  ROTARY tables already carry the
+ * attention factor a; dims R..D-1 pass through (times `scale` only). */
+static void rot_row(const omp_plan *p, const float *x, uint64_t trow,
+                    float scale, float *y) {
+  const uint32_t d = p->d;
+  uint32_t j = 0;
+  const VF vs = VSET1(scale);
+  if (p->kind == PE_KIND_ROTARY) {
+    const uint32_t half = p->rot_half;
+    const float *c = p->cos + trow * half;
+    const float *s = p->sin + trow * half;
+    if (!p->interleaved) { /* pair j = dims (j, j + R/2) */
+      for (; j + W <= half; j += W) {
+        VF x1 = VLOAD(x + j), x2 = VLOAD(x + j + half);
+        VF cv = VLOAD(c + j), sv = VLOAD(s + j);
+        VSTORE(y + j, VMUL(VSUB(VMUL(x1, cv), VMUL(x2, sv)), vs));
+        VSTORE(y + j + half, VMUL(VFMA(x1, sv, VMUL(x2, cv)), vs));
+      }
+      for (; j < half; j++) {
+        float x1 = x[j], x2 = x[j + half];
+        y[j] = (x1 * c[j] - x2 * s[j]) * scale;
+        y[j + half] = (x2 * c[j] + x1 * s[j]) * scale;
+      }
+    } else { /* pair j = dims (2j, 2j + 1) */
+      for (; j < half; j++) {
+        float x1 = x[2 * j], x2 = x[2 * j + 1];
+        y[2 * j] = (x1 * c[j] - x2 * s[j]) * scale;
+        y[2 * j + 1] = (x2 * c[j] + x1 * s[j]) * scale;
+      }
+    }
+    for (j = 2 * half; j < d; j++) y[j] = x[j] * scale;
+  } else if (p->kind == PE_KIND_ADDITIVE) {
+    const float *a = p->add + trow * d;
+    for (; j + W <= d; j += W)
+      VSTORE(y + j, VMUL(VADD(VLOAD(x + j), VLOAD(a + j)), vs));
+    for (; j < d; j++) y[j] = (x[j] + a[j]) * scale;
+  } else {
+    for (; j + W <= d; j += W) VSTORE(y + j, VMUL(VLOAD(x + j), vs));
+    for (; j < d; j++) y[j] = x[j] * scale;
+  }
+}
+
+/* K needs a rotated/added copy of each key block (else it is used in
+ * place). */
+static int k_needs_pack(const omp_plan *p) {
+  return p->kind == PE_KIND_ROTARY || p->kind == PE_KIND_ADDITIVE;
+}
+
+/* ---------------------------------------------------------------- prefill */
+
+/* Scratch layout (floats, each part rounded to 64 bytes):
+ *   Qt [d][bq], Ot [d][bq], S [bk][bq], Kp [bk][dp], m l alpha bias [bq],
+ *   row [dp]. */
+static size_t prefill_scratch(const omp_plan *p) {
+  const size_t bq = p->bq, bk = p->bk, dp = padded_dim(p);
+  return round_up(p->d * bq, OMP_ALIGN) * 2 + round_up(bk * bq, OMP_ALIGN) +
+         bk * dp + 4 * round_up(bq, OMP_ALIGN) + dp;
+}
+
+#define PRAGMA_UNROLL _Pragma("GCC unroll 16")
+
+/* S^T[r][0..NV*W) = sum_dd K'[r][dd] * Qt[dd][i..] for `nr` key rows. */
+static OMP_ALWAYS_INLINE void qk_tile(const int nr, const float *kp,
+                                      size_t kstride, const float *qt,
+                                      size_t bq, uint32_t d, float *s) {
+  VF acc[MR][NV];
+  PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
+    PRAGMA_UNROLL for (int v = 0; v < NV; v++) acc[r][v] = VZERO();
+  }
+  for (uint32_t dd = 0; dd < d; dd++) {
+    VF qv[NV];
+    PRAGMA_UNROLL for (int v = 0; v < NV; v++) qv[v] =
+        VLOAD(qt + dd * bq + v * W);
+    PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
+      VF kb = VBCAST(kp + r * kstride + dd);
+      PRAGMA_UNROLL for (int v = 0; v < NV; v++) acc[r][v] =
+          VFMA(kb, qv[v], acc[r][v]);
+    }
+  }
+  PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
+    PRAGMA_UNROLL for (int v = 0; v < NV; v++)
+        VSTORE(s + r * bq + v * W, acc[r][v]);
+  }
+}
+
+/* Ot[dd0 + r][i..] = alpha * Ot[..] + sum_n V[n][dd0 + r] * P^T[n][i..]
+ * for `nr` dims. */
+static OMP_ALWAYS_INLINE void pv_tile(const int nr, const float *pt,
+                                      size_t bq, const float *vp, uint32_t d,
+                                      uint32_t nk, const float *alpha,
+                                      float *ot) {
+  VF acc[MR][NV], al[NV];
+  PRAGMA_UNROLL for (int v = 0; v < NV; v++) al[v] = VLOAD(alpha + v * W);
+  PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
+    PRAGMA_UNROLL for (int v = 0; v < NV; v++) acc[r][v] =
+        VMUL(VLOAD(ot + r * bq + v * W), al[v]);
+  }
+  for (uint32_t n = 0; n < nk; n++) {
+    VF pv[NV];
+    PRAGMA_UNROLL for (int v = 0; v < NV; v++) pv[v] =
+        VLOAD(pt + n * bq + v * W);
+    PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
+      VF vb = VBCAST(vp + (size_t)n * d + r);
+      PRAGMA_UNROLL for (int v = 0; v < NV; v++) acc[r][v] =
+          VFMA(vb, pv[v], acc[r][v]);
+    }
+  }
+  PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
+    PRAGMA_UNROLL for (int v = 0; v < NV; v++)
+        VSTORE(ot + r * bq + v * W, acc[r][v]);
+  }
+}
+
+/* Dispatch a row count 1..MR to its constant-folded instance. */
+#if MR > 12
+#error "MR > 12 not supported by the dispatch below"
+#endif
+#define TILE_CASE(n, CALL)                                                   \
+  case n:                                                                    \
+    CALL(n);                                                                 \
+    break;
+#define TILE_SWITCH(nr, CALL)                                                \
+  switch (nr) {                                                              \
+    TILE_CASE(1, CALL)                                                       \
+    TILE_CASES_2(CALL)                                                       \
+  default:                                                                   \
+    break;                                                                   \
+  }
+#define TILE_CASES_2(CALL) TC_IF(2, CALL) TC_IF(3, CALL) TC_IF(4, CALL)     \
+  TC_IF(5, CALL) TC_IF(6, CALL) TC_IF(7, CALL) TC_IF(8, CALL)               \
+  TC_IF(9, CALL) TC_IF(10, CALL) TC_IF(11, CALL) TC_IF(12, CALL)
+/* Cases above MR compile to calls with nr > MR that are never taken; clamp
+ * the constant so the accumulator arrays are never overrun. */
+#define TC_IF(n, CALL) TILE_CASE(n, CALL)
+#define TC_N(n) ((n) <= MR ? (n) : MR)
+
+/* Prefetch distance (rows) for packing K. */
+#define PF_AHEAD 4u
+
+
+static void prefetch_lines(const float *x, size_t n) {
+  const char *c = (const char *)x;
+  for (size_t off = 0; off < n * sizeof(float); off += 64)
+    __builtin_prefetch(c + off, 0, 2);
+}
+
+/* The K row and the table row of key `key`. */
+static void prefetch_key(const omp_plan *p, const float *kbase, uint64_t key) {
+  prefetch_lines(kbase + key * p->d, p->d);
+  if (p->kind == PE_KIND_ROTARY) {
+    prefetch_lines(p->cos + key * p->rot_half, p->rot_half);
+    prefetch_lines(p->sin + key * p->rot_half, p->rot_half);
+  } else if (p->kind == PE_KIND_ADDITIVE) {
+    prefetch_lines(p->add + key * p->d, p->d);
+  }
+}
+
+static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
+                         uint64_t q0, uint32_t nq, float *scr) {
+  const uint32_t d = p->d, dp = padded_dim(p);
+  const size_t bq = p->bq, bk = p->bk;
+  const uint32_t G = NV * W;
+  float *qt = scr;
+  float *ot = qt + round_up(d * bq, OMP_ALIGN);
+  float *st = ot + round_up(d * bq, OMP_ALIGN);
+  float *kp = st + round_up(bk * bq, OMP_ALIGN);
+  float *mrow = kp + bk * dp;
+  float *lrow = mrow + round_up(bq, OMP_ALIGN);
+  float *alpha = lrow + round_up(bq, OMP_ALIGN);
+  float *biasrow = alpha + round_up(bq, OMP_ALIGN);
+  float *row = biasrow + round_up(bq, OMP_ALIGN);
+
+  const uint32_t kvh = h / p->group;
+  const float *qbase = p->q + ((uint64_t)b * p->hq + h) * p->sq * d;
+  const float *kbase = p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
+  const float *vbase = p->v + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
+  const int64_t skv = (int64_t)p->skv;
+  const int64_t win = (int64_t)p->window;
+  const int causal = p->causal != 0;
+  /* query i of this unit sits at key-coordinate row r0 + i */
+  const int64_t r0 = (int64_t)(p->skv - p->sq + q0);
+  const int64_t r1 = r0 + nq;
+  const size_t ncol = round_up(nq, G);
+  const int bias = p->kind == PE_KIND_BIAS;
+  const float slope2 = bias ? p->slopes2[h] : 0.0f;
+  const int pack = k_needs_pack(p);
+  /* K' encoded once per run by the pre-pass (see openmp.c), or NULL */
+  const float *kpre =
+      p->kprime ? p->kprime + ((uint64_t)b * p->hkv + kvh) * p->skv * dp
+                : NULL;
+
+  /* Q': encode, scale, transpose; zero the padding columns. */
+  for (uint32_t i = 0; i < nq; i++) {
+    rot_row(p, qbase + (q0 + i) * d, (uint64_t)(r0 + i), p->qscale, row);
+    for (uint32_t dd = 0; dd < d; dd++) qt[dd * bq + i] = row[dd];
+  }
+  for (uint32_t dd = 0; dd < d; dd++) {
+    for (size_t i = nq; i < ncol; i++) qt[dd * bq + i] = 0.0f;
+    for (size_t i = 0; i < ncol; i++) ot[dd * bq + i] = 0.0f;
+  }
+  for (size_t i = 0; i < ncol; i++) {
+    mrow[i] = -INFINITY;
+    lrow[i] = 0.0f;
+    biasrow[i] = -slope2 * (float)i;
+  }
+
+  /* Keys any query of the unit sees (NUMERICS.md "Attention"). */
+  int64_t nlo = 0, nhi = skv;
+  if (win) {
+    nlo = max64(0, r0 - win + 1);
+    if (!causal) nhi = min64(skv, r1 - 1 + win);
+  }
+  if (causal) nhi = min64(nhi, r1);
+
+  for (int64_t n0 = nlo; n0 < nhi; n0 += (int64_t)bk) {
+    const int64_t n1 = min64(n0 + (int64_t)bk, nhi);
+    const uint32_t nk = (uint32_t)(n1 - n0);
+    const float *vblk = vbase + (uint64_t)n0 * d;
+
+    /* K' of the block: encoded into scratch (fused: no rotated copy of K
+     * is ever written to memory), or K itself.  The rows a few steps ahead
+     * and the V rows are prefetched: K, V and the tables come from the
+     * shared cache or memory, and the micro-kernels should not wait. */
+    const float *kblk;
+    size_t kstride;
+    if (kpre) {
+      kblk = kpre + (uint64_t)n0 * dp;
+      kstride = dp;
+    } else if (pack) {
+      for (uint32_t n = 0; n < nk; n++) {
+        const uint64_t key = (uint64_t)n0 + n;
+        if (n + PF_AHEAD < nk) prefetch_key(p, kbase, key + PF_AHEAD);
+        prefetch_lines(vblk + (size_t)n * d, d);
+        rot_row(p, kbase + key * d, key, 1.0f, kp + (size_t)n * dp);
+      }
+      kblk = kp;
+      kstride = dp;
+    } else {
+      for (uint32_t n = 0; n < nk; n++) {
+        prefetch_lines(kbase + ((uint64_t)n0 + n) * d, d);
+        prefetch_lines(vblk + (size_t)n * d, d);
+      }
+      kblk = kbase + (uint64_t)n0 * d;
+      kstride = d;
+    }
+
+    /* The next block's K, table and V rows are prefetched into L2 while
+     * this block computes, a share per column group. */
+    const int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
+    const size_t ngroups = ncol / G;
+    const int64_t xper = (x1 - x0 + (int64_t)ngroups - 1) / (int64_t)ngroups;
+
+    /* One column group (G queries) at a time: S^T slice, mask, softmax and
+     * P^T V, all on the keys of the block this group can see. */
+    for (size_t i = 0; i < ncol; i += G) {
+      {
+        const int64_t xa = x0 + (int64_t)(i / G) * xper;
+        const int64_t xe = min64(xa + xper, x1);
+        for (int64_t key = xa; key < xe; key++) {
+          if (kpre)
+            prefetch_lines(kpre + (uint64_t)key * dp, d);
+          else
+            prefetch_key(p, kbase, (uint64_t)key);
+          prefetch_lines(vbase + (uint64_t)key * d, d);
+        }
+      }
+      const int64_t ga = r0 + (int64_t)i;                  /* first row */
+      const int64_t gb = min64(r0 + (int64_t)i + G, r1) - 1; /* last real */
+      if (gb < ga) break;
+      int64_t ka = n0, ke = n1; /* keys [ka, ke) seen by some row */
+      if (win) ka = max64(ka, ga - win + 1);
+      if (causal)
+        ke = min64(ke, gb + 1);
+      else if (win)
+        ke = min64(ke, gb + win);
+      if (ka >= ke) continue; /* fully masked: m, l, Ot unchanged */
+      const uint32_t a = (uint32_t)(ka - n0), e = (uint32_t)(ke - n0);
+      /* does every real row of the group see every key of [ka, ke)? */
+      int full = 1;
+      if (causal && ke - 1 > ga) full = 0;
+      if (win && (gb - ka >= win || ke - 1 - ga >= win)) full = 0;
+      float *sg = st + i;
+
+      /* S^T = K' Qt */
+      {
+        uint32_t n = a;
+        for (; n + MR <= e; n += MR)
+          qk_tile(MR, kblk + n * kstride, kstride, qt + i, bq, d,
+                  sg + n * bq);
+        if (n < e) {
+          const int nr = (int)(e - n);
+#define QK_CALL(c)                                                           \
+  qk_tile(TC_N(c), kblk + n * kstride, kstride, qt + i, bq, d, sg + n * bq)
+          TILE_SWITCH(nr, QK_CALL)
+#undef QK_CALL
+        }
+      }
+
+      /* ALiBi bias, then the mask of partly visible tiles. */
+      if (bias || !full) {
+        for (uint32_t n = a; n < e; n++) {
+          float *srow = sg + (size_t)n * bq;
+          const int64_t key = n0 + n;
+          if (bias) {
+            const VF base = VSET1(slope2 * (float)(key - r0));
+            for (uint32_t c = 0; c < G; c += W)
+              VSTORE(srow + c,
+                     VADD(VLOAD(srow + c), VADD(base, VLOAD(biasrow + i + c))));
+          }
+          if (!full) {
+            /* key `key` is seen by rows r with lo <= r < hi */
+            int64_t lo = ga, hi = ga + G;
+            if (causal)
+              lo = max64(lo, key);
+            else if (win)
+              lo = max64(lo, key - win + 1);
+            if (win) hi = min64(hi, key + win);
+            if (lo > hi) lo = hi;
+            for (int64_t r = ga; r < lo; r++) srow[r - ga] = -INFINITY;
+            for (int64_t r = hi; r < ga + G; r++) srow[r - ga] = -INFINITY;
+          }
+        }
+      }
+
+      /* Online softmax, column-wise: m, l, alpha; S^T becomes P^T. */
+      for (uint32_t c = 0; c < G; c += W) {
+        const VF mo = VLOAD(mrow + i + c);
+        VF mx = mo;
+        for (uint32_t n = a; n < e; n++)
+          mx = VMAX(mx, VLOAD(sg + (size_t)n * bq + c));
+        /* a column with no visible key yet keeps m = -inf; subtracting a
+         * finite stand-in makes every 2^x exactly 0 instead of NaN */
+        const VF ms = VMAX(mx, VSET1(-FLT_MAX));
+        VF sum = VZERO();
+        for (uint32_t n = a; n < e; n++) {
+          float *sp = sg + (size_t)n * bq + c;
+          VF x = VEXP2(VSUB(VLOAD(sp), ms));
+          VSTORE(sp, x);
+          sum = VADD(sum, x);
+        }
+        const VF al = VEXP2(VSUB(mo, ms));
+        VSTORE(alpha + i + c, al);
+        VSTORE(lrow + i + c, VFMA(VLOAD(lrow + i + c), al, sum));
+        VSTORE(mrow + i + c, mx);
+      }
+
+      /* Ot = alpha * Ot + V^T P^T */
+      {
+        const float *pa = sg + (size_t)a * bq;
+        const float *va = vblk + (size_t)a * d;
+        const uint32_t cnt = e - a;
+        uint32_t dd = 0;
+        for (; dd + MR <= d; dd += MR)
+          pv_tile(MR, pa, bq, va + dd, d, cnt, alpha + i, ot + dd * bq + i);
+        if (dd < d) {
+          const int nr = (int)(d - dd);
+#define PV_CALL(c)                                                           \
+  pv_tile(TC_N(c), pa, bq, va + dd, d, cnt, alpha + i, ot + dd * bq + i)
+          TILE_SWITCH(nr, PV_CALL)
+#undef PV_CALL
+        }
+      }
+    }
+  }
+
+  /* O = Ot^T / l; a row that saw no key (cannot happen for Sq <= Skv, but
+   * never NaN) is 0. */
+  float *obase = p->out0 + (((uint64_t)b * p->hq + h) * p->sq + q0) * d;
+  for (uint32_t i = 0; i < nq; i++) {
+    const float inv = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
+    float *orow = obase + (size_t)i * d;
+    for (uint32_t dd = 0; dd < d; dd++) orow[dd] = ot[dd * bq + i] * inv;
+  }
+}
+
+/* ----------------------------------------------------------------- decode */
+
+/* Scratch: q' [group][dp], K' block [DEC_BLOCK][dp], scores
+ * [group][DEC_BLOCK], o [group][dp], m and l [group]. */
+static size_t decode_scratch(const omp_plan *p) {
+  const size_t dp = padded_dim(p), g = p->group;
+  return g * dp + DEC_BLOCK * dp + g * DEC_BLOCK + g * dp + 2 * g;
+}
+
+static float dot_row(const float *a, const float *x, uint32_t d) {
+  VF acc0 = VZERO(), acc1 = VZERO();
+  uint32_t j = 0;
+  for (; j + 2 * W <= d; j += 2 * W) {
+    acc0 = VFMA(VLOAD(a + j), VLOAD(x + j), acc0);
+    acc1 = VFMA(VLOAD(a + j + W), VLOAD(x + j + W), acc1);
+  }
+  for (; j + W <= d; j += W) acc0 = VFMA(VLOAD(a + j), VLOAD(x + j), acc0);
+  float s = VHSUM(VADD(acc0, acc1));
+  for (; j < d; j++) s += a[j] * x[j];
+  return s;
+}
+
+/* o[0..d) += sum_n pr[n] * V[n][..] for n < cnt, o kept in registers over
+ * chunks of 4 vectors. */
+static void decode_pv(float *o, const float *pr, const float *vp, uint32_t d,
+                      uint32_t cnt) {
+  uint32_t j = 0;
+  for (; j + 4 * W <= d; j += 4 * W) {
+    VF a0 = VLOAD(o + j), a1 = VLOAD(o + j + W), a2 = VLOAD(o + j + 2 * W),
+       a3 = VLOAD(o + j + 3 * W);
+    for (uint32_t n = 0; n < cnt; n++) {
+      const float *vr = vp + (size_t)n * d + j;
+      const VF pb = VSET1(pr[n]);
+      a0 = VFMA(pb, VLOAD(vr), a0);
+      a1 = VFMA(pb, VLOAD(vr + W), a1);
+      a2 = VFMA(pb, VLOAD(vr + 2 * W), a2);
+      a3 = VFMA(pb, VLOAD(vr + 3 * W), a3);
+    }
+    VSTORE(o + j, a0);
+    VSTORE(o + j + W, a1);
+    VSTORE(o + j + 2 * W, a2);
+    VSTORE(o + j + 3 * W, a3);
+  }
+  for (; j + W <= d; j += W) {
+    VF a0 = VLOAD(o + j);
+    for (uint32_t n = 0; n < cnt; n++)
+      a0 = VFMA(VSET1(pr[n]), VLOAD(vp + (size_t)n * d + j), a0);
+    VSTORE(o + j, a0);
+  }
+  for (; j < d; j++) {
+    float a = o[j];
+    for (uint32_t n = 0; n < cnt; n++) a += pr[n] * vp[(size_t)n * d + j];
+    o[j] = a;
+  }
+}
+
+static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
+                         uint64_t n0, uint64_t n1, float *scr) {
+  const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
+  float *qr = scr;
+  float *kp = qr + (size_t)g * dp;
+  float *sc = kp + (size_t)DEC_BLOCK * dp;
+  float *o = sc + (size_t)g * DEC_BLOCK;
+  float *mj = o + (size_t)g * dp;
+  float *lj = mj + g;
+  const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
+  const int pack = k_needs_pack(p);
+  const int bias = p->kind == PE_KIND_BIAS;
+
+  for (uint32_t kvh = 0; kvh < p->hkv; kvh++) {
+    const float *kbase = p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
+    const float *vbase = p->v + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
+    for (uint32_t j = 0; j < g; j++) {
+      const uint32_t h = kvh * g + j;
+      rot_row(p, p->q + ((uint64_t)b * p->hq + h) * d, r, p->qscale,
+              qr + (size_t)j * dp);
+      mj[j] = -INFINITY;
+      lj[j] = 0.0f;
+      for (uint32_t dd = 0; dd < d; dd++) o[(size_t)j * dp + dd] = 0.0f;
+    }
+    for (uint64_t nb = n0; nb < n1; nb += DEC_BLOCK) {
+      const uint32_t cnt = (uint32_t)(n1 - nb < DEC_BLOCK ? n1 - nb
+                                                          : DEC_BLOCK);
+      const float *kb;
+      size_t ks;
+      if (pack) {
+        for (uint32_t n = 0; n < cnt; n++)
+          rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
+        kb = kp;
+        ks = dp;
+      } else {
+        kb = kbase + nb * d;
+        ks = d;
+      }
+      const float *vb = vbase + nb * d;
+      for (uint32_t j = 0; j < g; j++) {
+        float *s = sc + (size_t)j * DEC_BLOCK;
+        const float *qj = qr + (size_t)j * dp;
+        const float sl = bias ? p->slopes2[kvh * g + j] : 0.0f;
+        float mx = -INFINITY;
+        for (uint32_t n = 0; n < cnt; n++) {
+          float v = dot_row(qj, kb + n * ks, d);
+          if (bias) v += sl * (float)((int64_t)(nb + n) - (int64_t)r);
+          s[n] = v;
+          mx = v > mx ? v : mx;
+        }
+        for (uint32_t n = cnt; n < DEC_BLOCK; n++) s[n] = -INFINITY;
+        const float mnew = mx > mj[j] ? mx : mj[j];
+        if (mnew == -INFINITY) continue; /* nothing visible yet */
+        if (mnew != mj[j]) {
+          const float al = exp2f(mj[j] - mnew);
+          float *oj = o + (size_t)j * dp;
+          lj[j] *= al;
+          for (uint32_t dd = 0; dd < d; dd++) oj[dd] *= al;
+          mj[j] = mnew;
+        }
+        VF sum = VZERO();
+        const VF mv = VSET1(mnew);
+        for (uint32_t n = 0; n < DEC_BLOCK; n += W) {
+          VF e = VEXP2(VSUB(VLOAD(s + n), mv));
+          VSTORE(s + n, e);
+          sum = VADD(sum, e);
+        }
+        lj[j] += VHSUM(sum);
+        decode_pv(o + (size_t)j * dp, s, vb, d, cnt);
+      }
+    }
+    for (uint32_t j = 0; j < g; j++) {
+      const uint32_t h = kvh * g + j;
+      float *part =
+          p->partial + (((uint64_t)b * p->nchunks + c) * p->hq + h) * (d + 2);
+      part[0] = mj[j];
+      part[1] = lj[j];
+      for (uint32_t dd = 0; dd < d; dd++) part[2 + dd] = o[(size_t)j * dp + dd];
+    }
+  }
+}
+
+/* ----------------------------------------------------------------- encode */
+
+static void encode_rows(const omp_plan *p, int which, uint64_t r0,
+                        uint64_t r1) {
+  const uint32_t d = p->d;
+  const float *src = which ? p->k : p->q;
+  float *dst = which == 2 ? p->kprime : which ? p->out1 : p->out0;
+  const size_t stride = which == 2 ? padded_dim(p) : d;
+  const uint64_t len = which ? p->skv : p->sq;
+  const uint64_t shift = which ? 0 : p->skv - p->sq;
+  for (uint64_t r = r0; r < r1; r++)
+    rot_row(p, src + r * d, r % len + shift, 1.0f, dst + r * stride);
+}
+
+static size_t kern_scratch(const omp_plan *p) {
+  if (p->op == PE_OP_ATTENTION && p->sq == 1) return decode_scratch(p);
+  if (p->op == PE_OP_ATTENTION) return prefill_scratch(p);
+  return 0;
+}
+
+const omp_kernels KERNELS_NAME = {
+    KERNELS_STR, KERNELS_DETAIL, W,           NV * W,
+    kern_scratch, prefill_unit,  decode_chunk, encode_rows,
+};

@@ -1,0 +1,421 @@
+/* roofline: this machine's fp32 FMA peak (GFLOP/s) and STREAM-copy
+ * bandwidth (GB/s), measured with a given number of OpenMP threads, so
+ * that benchmark results can be read as a fraction of what the machine can
+ * do (make bench).
+ *
+ * FMA peak: every thread runs independent chains of vector FMAs (enough of
+ * them to cover the FMA latency on two pipes: 12 chains of 8 floats with
+ * AVX2+FMA, 24 chains of 16 floats with AVX-512F, picked at run time by
+ * __builtin_cpu_supports), counted as 2 flops per lane per FMA.  Best of
+ * several timed repetitions.
+ *
+ * STREAM copy: c[i] = a[i] over arrays far larger than the last-level
+ * cache (default 128 MiB each), split statically across the threads, pages
+ * first touched by the thread that uses them; counted as in STREAM: 2 x
+ * 4 bytes per element (read + write, the write-allocate read not counted).
+ * Regular (cached) stores, as STREAM's copy kernel is written; best of
+ * several repetitions.
+ *
+ * Output (one `key value` per line, easy to read from make):
+ *   isa avx2
+ *   threads 2
+ *   fma_peak_gflops 187.2
+ *   stream_copy_gbps 31.4
+ * or with --json one JSON object holding the same keys.
+ *
+ * `roofline --summary ROOFLINE.txt RESULT.json...` measures nothing: it
+ * reads a saved measurement and `pe-bench --format json` reports and
+ * prints every result as a fraction of the roofline: attention (q_len > 1)
+ * against the FMA peak, encode and decode (q_len == 1) against STREAM copy
+ * (make bench, bench/roofline.mk). */
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RL_X86 1
+#else
+#define RL_X86 0
+#endif
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------ FMA peak */
+
+/* Each returns the flops it performed; `seed` keeps the compiler from
+ * folding the chains, the result is written to `sink`. */
+#if RL_X86
+__attribute__((target("avx512f"))) static double fma_avx512(long iters,
+                                                             float seed,
+                                                             float *sink) {
+  __m512 a[24];
+  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+  for (int i = 0; i < 24; i++) a[i] = _mm512_set1_ps(seed + (float)i);
+  for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 24
+    for (int i = 0; i < 24; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+  }
+  __m512 s = a[0];
+  for (int i = 1; i < 24; i++) s = _mm512_add_ps(s, a[i]);
+  *sink = _mm512_reduce_add_ps(s);
+  return (double)iters * 24 * 16 * 2;
+}
+
+__attribute__((target("avx2,fma"))) static double fma_avx2(long iters,
+                                                           float seed,
+                                                           float *sink) {
+  __m256 a[12];
+  const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+  for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(seed + (float)i);
+  for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
+  }
+  __m256 s = a[0];
+  for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+  float tmp[8];
+  _mm256_storeu_ps(tmp, s);
+  *sink = tmp[0] + tmp[1] + tmp[2] + tmp[3] + tmp[4] + tmp[5] + tmp[6] +
+          tmp[7];
+  return (double)iters * 12 * 8 * 2;
+}
+#endif
+
+/* Portable: 8 independent scalar multiply-add chains. */
+static double fma_scalar(long iters, float seed, float *sink) {
+  float a[8];
+  for (int i = 0; i < 8; i++) a[i] = seed + (float)i;
+  for (long it = 0; it < iters; it++) {
+    for (int i = 0; i < 8; i++) a[i] = a[i] * 0.999999f + 1e-7f;
+  }
+  float s = 0;
+  for (int i = 0; i < 8; i++) s += a[i];
+  *sink = s;
+  return (double)iters * 8 * 2;
+}
+
+typedef double (*fma_fn)(long, float, float *);
+
+static double measure_fma(fma_fn fn, int threads, long iters, int reps) {
+  double best = 0.0;
+  for (int rep = 0; rep < reps; rep++) {
+    double flops = 0.0, t0 = 0.0, t1 = 0.0;
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+    {
+      float sink;
+      fn(iters / 16, 1.0f, &sink); /* warm the core's clock */
+#pragma omp barrier
+#pragma omp master
+      t0 = now_s();
+      flops += fn(iters, (float)omp_get_thread_num(), &sink);
+      if (sink == 12345.678f) flops += 1; /* keep `sink` alive */
+#pragma omp barrier
+#pragma omp master
+      t1 = now_s();
+    }
+    const double g = flops / (t1 - t0) * 1e-9;
+    if (g > best) best = g;
+  }
+  return best;
+}
+
+/* --------------------------------------------------------- STREAM copy */
+
+#if RL_X86
+__attribute__((target("avx2"))) static void copy_avx2(float *restrict c,
+                                                      const float *restrict a,
+                                                      size_t n) {
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    _mm256_store_ps(c + i, _mm256_load_ps(a + i));
+    _mm256_store_ps(c + i + 8, _mm256_load_ps(a + i + 8));
+    _mm256_store_ps(c + i + 16, _mm256_load_ps(a + i + 16));
+    _mm256_store_ps(c + i + 24, _mm256_load_ps(a + i + 24));
+  }
+  for (; i < n; i++) c[i] = a[i];
+}
+
+static void copy_sse(float *restrict c, const float *restrict a, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_store_ps(c + i, _mm_load_ps(a + i));
+    _mm_store_ps(c + i + 4, _mm_load_ps(a + i + 4));
+  }
+  for (; i < n; i++) c[i] = a[i];
+}
+#else
+static void copy_sse(float *restrict c, const float *restrict a, size_t n) {
+  volatile float *vc = c; /* no memcpy: keep STREAM's plain stores */
+  for (size_t i = 0; i < n; i++) vc[i] = a[i];
+}
+#endif
+
+typedef void (*copy_fn)(float *restrict, const float *restrict, size_t);
+
+static double measure_copy(copy_fn fn, int threads, size_t n, int reps) {
+  float *a = NULL, *c = NULL;
+  if (posix_memalign((void **)&a, 64, n * sizeof(float)) ||
+      posix_memalign((void **)&c, 64, n * sizeof(float))) {
+    fprintf(stderr, "roofline: cannot allocate 2 x %zu MiB\n",
+            n * sizeof(float) >> 20);
+    exit(1);
+  }
+  double best = 0.0;
+#pragma omp parallel num_threads(threads)
+  {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    /* 64-byte aligned slices, same split for touch and copy */
+    const size_t per = (n / (size_t)nt) / 16 * 16;
+    const size_t lo = per * (size_t)id;
+    const size_t hi = id == nt - 1 ? n : lo + per;
+    for (size_t i = lo; i < hi; i++) {
+      a[i] = 1.0f + (float)(i & 1023);
+      c[i] = 0.0f;
+    }
+    for (int rep = 0; rep < reps; rep++) {
+      double t0 = 0.0;
+#pragma omp barrier
+#pragma omp master
+      t0 = now_s();
+      fn(c + lo, a + lo, hi - lo);
+#pragma omp barrier
+#pragma omp master
+      {
+        const double g = 2.0 * (double)n * sizeof(float) / (now_s() - t0) * 1e-9;
+        if (g > best) best = g;
+      }
+    }
+  }
+  if (c[n - 1] != a[n - 1]) fprintf(stderr, "roofline: copy check failed\n");
+  free(a);
+  free(c);
+  return best;
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* ------------------------------------------------------------- summary */
+
+/* Read a whole file; NULL on failure. */
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  size_t n;
+  while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+    len += n;
+    if (len + 1 == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  fclose(f);
+  if (buf) buf[len] = '\0';
+  return buf;
+}
+
+/* The text after `"key": ` at or after `from` and before `end` (NULL: the
+ * end of the string); NULL when absent. */
+static const char *json_at(const char *from, const char *end,
+                           const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\": ", key);
+  const char *p = strstr(from, pat);
+  if (!p || (end && p >= end)) return NULL;
+  return p + strlen(pat);
+}
+
+/* A number value (NAN for null or absent). */
+static double json_num(const char *from, const char *end, const char *key) {
+  const char *p = json_at(from, end, key);
+  if (!p || !strncmp(p, "null", 4)) return NAN;
+  return strtod(p, NULL);
+}
+
+/* A string value, copied (without unescaping) into buf. */
+static const char *json_str(const char *from, const char *end,
+                            const char *key, char *buf, size_t size) {
+  const char *p = json_at(from, end, key);
+  buf[0] = '\0';
+  if (!p || *p != '"') return buf;
+  p++;
+  size_t n = 0;
+  while (*p && *p != '"' && n + 1 < size) {
+    if (*p == '\\' && p[1]) p++;
+    buf[n++] = *p++;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Base name of a path, without ".json". */
+static void stem(const char *path, char *buf, size_t size) {
+  const char *b = strrchr(path, '/');
+  snprintf(buf, size, "%s", b ? b + 1 : path);
+  char *dot = strstr(buf, ".json");
+  if (dot) *dot = '\0';
+}
+
+static int summary(int argc, char **argv) {
+  char *rl = slurp(argv[0]);
+  if (!rl) {
+    fprintf(stderr, "roofline: --summary: cannot read %s\n", argv[0]);
+    return 2;
+  }
+  double peak = NAN, copy = NAN;
+  int threads = 0;
+  char isa[32] = "?";
+  for (char *line = strtok(rl, "\n"); line; line = strtok(NULL, "\n")) {
+    sscanf(line, "fma_peak_gflops %lf", &peak);
+    sscanf(line, "stream_copy_gbps %lf", &copy);
+    sscanf(line, "threads %d", &threads);
+    sscanf(line, "isa %31s", isa);
+  }
+  free(rl);
+  printf("roofline (%d threads, %s): fp32 FMA peak %.1f GFLOP/s, "
+         "STREAM copy %.1f GB/s\n\n",
+         threads, isa, peak, copy);
+  printf("%-28s %-8s %-10s %10s %10s %9s  %s\n", "config", "status", "kind",
+         "median ms", "GFLOP/s", "GB/s", "fraction of the roofline");
+  int bad = 0;
+  for (int i = 1; i < argc; i++) {
+    char name[128], status[32], backend[64], details[512], op[32];
+    stem(argv[i], name, sizeof name);
+    char *j = slurp(argv[i]);
+    const char *res = j ? json_at(j, NULL, "results") : NULL;
+    const char *r = res ? strchr(res, '{') : NULL;
+    if (!r) {
+      printf("%-28s %-8s (no result: see pe-bench's message above)\n", name,
+             "missing");
+      bad = 1;
+      free(j);
+      continue;
+    }
+    json_str(j, res, "op", op, sizeof op);
+    const double q_len = json_num(j, res, "q_len");
+    json_str(r, NULL, "backend", backend, sizeof backend);
+    json_str(r, NULL, "status", status, sizeof status);
+    json_str(r, NULL, "details", details, sizeof details);
+    const char *tm = json_at(r, NULL, "time_ms");
+    const double med = tm ? json_num(tm, NULL, "median") : NAN;
+    const double gflops = json_num(r, NULL, "gflops");
+    const double gbps = json_num(r, NULL, "gbps");
+    const int decode = !strcmp(op, "attention") && q_len == 1;
+    const int compute = !strcmp(op, "attention") && !decode;
+    const char *kind = compute ? "prefill" : decode ? "decode" : op;
+    char frac[96] = "-";
+    if (strcmp(status, "ok") != 0)
+      bad = 1;
+    else if (compute)
+      snprintf(frac, sizeof frac, "%5.1f%% of FMA peak", 100 * gflops / peak);
+    else
+      snprintf(frac, sizeof frac, "%5.1f%% of STREAM copy%s",
+               100 * gbps / copy, decode ? " (K/V streamed)" : "");
+    printf("%-28s %-8s %-10s %10.2f %10.1f %9.1f  %s\n", name, status, kind,
+           med, compute ? gflops : NAN, gbps, frac);
+    if (details[0]) printf("%-28s   %s: %s\n", "", backend, details);
+    free(j);
+  }
+  return bad;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: roofline [--threads N] [--isa auto|avx512|avx2|scalar]\n"
+          "                [--mib N] [--json]\n"
+          "       roofline --summary ROOFLINE.txt RESULT.json...\n"
+          "  measures fp32 FMA peak (GFLOP/s) and STREAM copy (GB/s)\n"
+          "  with N OpenMP threads (default: the OpenMP default);\n"
+          "  --mib: size of each copy array (default 128).\n"
+          "  --summary: print pe-bench JSON results as fractions of a saved\n"
+          "  measurement (attention: FMA peak; encode, decode: copy).\n");
+}
+
+int main(int argc, char **argv) {
+  int threads = omp_get_max_threads(), json = 0;
+  const char *isa = "auto";
+  size_t mib = 128;
+  if (argc >= 3 && !strcmp(argv[1], "--summary"))
+    return summary(argc - 2, argv + 2);
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      threads = atoi(argv[++i]);
+      if (threads <= 0) threads = omp_get_max_threads();
+    } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+      isa = argv[++i];
+    } else if (!strcmp(argv[i], "--mib") && i + 1 < argc) {
+      mib = (size_t)strtoul(argv[++i], NULL, 10);
+      if (mib < 1) mib = 1;
+    } else if (!strcmp(argv[i], "--json")) {
+      json = 1;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  fma_fn fma = fma_scalar;
+  copy_fn copy = copy_sse;
+  const char *used = "scalar";
+#if RL_X86
+  __builtin_cpu_init();
+  const int has512 = __builtin_cpu_supports("avx512f") != 0;
+  const int has2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!strcmp(isa, "auto")) {
+    isa = has512 ? "avx512" : has2 ? "avx2" : "scalar";
+  }
+  if (!strcmp(isa, "avx512")) {
+    if (!has512) {
+      fprintf(stderr, "roofline: --isa avx512: this CPU has no AVX-512F\n");
+      return 1;
+    }
+    fma = fma_avx512;
+    copy = copy_avx2;
+    used = "avx512";
+  } else if (!strcmp(isa, "avx2")) {
+    if (!has2) {
+      fprintf(stderr, "roofline: --isa avx2: this CPU lacks AVX2/FMA\n");
+      return 1;
+    }
+    fma = fma_avx2;
+    copy = copy_avx2;
+    used = "avx2";
+  } else if (strcmp(isa, "scalar") != 0) {
+    fprintf(stderr, "roofline: unknown --isa %s\n", isa);
+    return 2;
+  }
+#else
+  if (strcmp(isa, "auto") && strcmp(isa, "scalar")) {
+    fprintf(stderr, "roofline: --isa %s: not an x86 build\n", isa);
+    return 1;
+  }
+#endif
+
+  const double gflops = measure_fma(fma, threads, 20000000L, 5);
+  const double gbps =
+      measure_copy(copy, threads, mib * (size_t)(1u << 20) / sizeof(float), 10);
+  if (json) {
+    printf("{\"isa\": \"%s\", \"threads\": %d, \"fma_peak_gflops\": %.2f, "
+           "\"stream_copy_gbps\": %.2f}\n",
+           used, threads, gflops, gbps);
+  } else {
+    printf("isa %s\nthreads %d\nfma_peak_gflops %.2f\nstream_copy_gbps %.2f\n",
+           used, threads, gflops, gbps);
+  }
+  return 0;
+}
