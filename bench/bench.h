@@ -135,6 +135,17 @@ typedef struct bench_opts {
 } bench_opts;
 
 int bench_run(pe_ctx *ctx, bench_opts *o);
+
+/* Backend names (strdup'd), at most BENCH_MAX_BACKENDS. */
+typedef struct bench_names {
+  char *v[BENCH_MAX_BACKENDS];
+  size_t n;
+} bench_names;
+void bench_names_add(bench_names *ns, const char *name);
+void bench_names_free(bench_names *ns);
+/* Every backend plugin on the search path (a module that fails to load is
+ * reported on stderr and skipped). */
+void bench_scan_backends(pe_ctx *ctx, bench_names *ns);
 int bench_compare(int argc, char **argv);
 
 /* ---- agreement ------------------------------------------------------------ */

@@ -19,8 +19,7 @@ typedef struct run_state {
   bench_opts *o;
   pe_config *cfg;
   pe_sweep *sw;
-  char *backends[BENCH_MAX_BACKENDS]; /* labels or plugin names */
-  size_t n_backends;
+  bench_names backends; /* labels or plugin names */
   bool explicit_backends; /* unsupported counts as a failure */
   bench_doc doc;
   size_t cell, skipped;
@@ -88,10 +87,15 @@ static int apply_set(pe_ctx *ctx, pe_config *cfg, const char *arg) {
   return 0;
 }
 
-static void add_backend(run_state *st, const char *name) {
+void bench_names_add(bench_names *ns, const char *name) {
   char *copy = strdup(name);
-  if (copy && st->n_backends < BENCH_MAX_BACKENDS) st->backends[st->n_backends++] = copy;
+  if (copy && ns->n < BENCH_MAX_BACKENDS) ns->v[ns->n++] = copy;
   else free(copy);
+}
+
+void bench_names_free(bench_names *ns) {
+  for (size_t i = 0; i < ns->n; i++) free(ns->v[i]);
+  ns->n = 0;
 }
 
 static void collect_backend(void *user, const char *path, const pe_plugin *p, int status,
@@ -101,24 +105,27 @@ static void collect_backend(void *user, const char *path, const pe_plugin *p, in
     return;
   }
   const pe_plugin_desc *d = pe_plugin_descriptor(p);
-  if (d->kind == PE_PLUGIN_BACKEND) add_backend(user, d->name);
+  if (d->kind == PE_PLUGIN_BACKEND) bench_names_add(user, d->name);
 }
+
+void bench_scan_backends(pe_ctx *ctx, bench_names *ns) { pe_plugin_scan(ctx, collect_backend, ns); }
 
 /* --backend, else [sweep] backend, else the config's backend sections
  * (all of these are asked for by name), else every backend found. */
 static int pick_backends(run_state *st) {
   const bench_opts *o = st->o;
+  bench_names *ns = &st->backends;
   size_t in_sweep = pe_sweep_backend_count(st->sw);
   if (o->n_backends)
-    for (size_t i = 0; i < o->n_backends; i++) add_backend(st, o->backends[i]);
+    for (size_t i = 0; i < o->n_backends; i++) bench_names_add(ns, o->backends[i]);
   else if (in_sweep)
-    for (size_t i = 0; i < in_sweep; i++) add_backend(st, pe_sweep_backend(st->sw, i));
+    for (size_t i = 0; i < in_sweep; i++) bench_names_add(ns, pe_sweep_backend(st->sw, i));
   else
     for (size_t i = 0; i < pe_config_backend_count(st->cfg); i++)
-      add_backend(st, pe_config_backend_label(st->cfg, i));
-  st->explicit_backends = st->n_backends > 0;
-  if (!st->n_backends) pe_plugin_scan(st->ctx, collect_backend, st);
-  if (st->n_backends) return 0;
+      bench_names_add(ns, pe_config_backend_label(st->cfg, i));
+  st->explicit_backends = ns->n > 0;
+  if (!ns->n) bench_scan_backends(st->ctx, ns);
+  if (ns->n) return 0;
   fprintf(stderr, "pe-bench: no backend plugin found (set PE_PLUGIN_PATH)\n");
   return 2;
 }
@@ -147,9 +154,9 @@ static char *cell_label(const pe_sweep *sw, size_t c) {
 static int dry_run(run_state *st) {
   size_t n = pe_sweep_cell_count(st->sw);
   printf("%s: %zu cell%s x %zu backend%s, every cell checked\n", st->o->config, n,
-         n == 1 ? "" : "s", st->n_backends, st->n_backends == 1 ? "" : "s");
+         n == 1 ? "" : "s", st->backends.n, st->backends.n == 1 ? "" : "s");
   printf("backends:");
-  for (size_t i = 0; i < st->n_backends; i++) printf(" %s", st->backends[i]);
+  for (size_t i = 0; i < st->backends.n; i++) printf(" %s", st->backends.v[i]);
   printf("%s\n", st->explicit_backends ? "" : " (every backend found)");
   for (size_t c = 0; c < n; c++) {
     char *label = cell_label(st->sw, c);
@@ -365,13 +372,13 @@ static void cell_failed(run_state *st, const char *cell) {
     return;
   }
   st->input_errors++;
-  for (size_t b = 0; b < st->n_backends; b++)
-    if (needs_run(st, cell, st->backends[b])) add_failed(st, cell, st->backends[b], pe_ctx_error(st->ctx));
+  for (size_t b = 0; b < st->backends.n; b++)
+    if (needs_run(st, cell, st->backends.v[b])) add_failed(st, cell, st->backends.v[b], pe_ctx_error(st->ctx));
 }
 
 static void run_cell(run_state *st, const char *cell) {
   size_t todo = 0;
-  for (size_t b = 0; b < st->n_backends; b++) todo += needs_run(st, cell, st->backends[b]);
+  for (size_t b = 0; b < st->backends.n; b++) todo += needs_run(st, cell, st->backends.v[b]);
   if (!todo) {
     st->skipped++;
     return;
@@ -385,8 +392,8 @@ static void run_cell(run_state *st, const char *cell) {
   }
   bench_output outs[BENCH_MAX_BACKENDS] = {{0}};
   size_t n = 0;
-  for (size_t b = 0; b < st->n_backends && !interrupted; b++)
-    if (needs_run(st, cell, st->backends[b])) run_backend(st, cell, cc, w, st->backends[b], &outs[n++]);
+  for (size_t b = 0; b < st->backends.n && !interrupted; b++)
+    if (needs_run(st, cell, st->backends.v[b])) run_backend(st, cell, cc, w, st->backends.v[b], &outs[n++]);
   if (!interrupted) compare_cell(st, cell, w, outs, n);
   for (size_t i = 0; i < n; i++) pe_result_free((pe_result *)outs[i].r);
   pe_workload_free(w);
@@ -482,7 +489,7 @@ int bench_run(pe_ctx *ctx, bench_opts *o) {
   run_state st = {.ctx = ctx, .o = o};
   int rc = setup(&st);
   if (rc == 0) rc = o->dry_run ? dry_run(&st) : run_all(&st);
-  for (size_t i = 0; i < st.n_backends; i++) free(st.backends[i]);
+  bench_names_free(&st.backends);
   bench_doc_free(&st.doc);
   pe_sweep_free(st.sw);
   pe_config_free(st.cfg);

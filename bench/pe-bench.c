@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_BACKENDS BENCH_MAX_BACKENDS
 
 static void usage(FILE *fp) {
   fputs("usage: pe-bench CONFIG [options]    run a workload or a sweep, verify, time, report\n"
@@ -99,28 +98,12 @@ static void device_emit(void *user, const pe_device_info *info) {
          info->driver, info->details);
 }
 
-typedef struct names {
-  char *v[MAX_BACKENDS];
-  size_t n;
-} names;
-
-static void collect_backend(void *user, const char *path, const pe_plugin *p, int status,
-                            const char *error) {
-  names *ns = user;
-  if (!p) {
-    fprintf(stderr, "pe-bench: skipping %s: %s (%s)\n", path, error, pe_err_name(status));
-    return;
-  }
-  const pe_plugin_desc *d = pe_plugin_descriptor(p);
-  if (d->kind == PE_PLUGIN_BACKEND && ns->n < MAX_BACKENDS) ns->v[ns->n++] = strdup(d->name);
-}
-
 static int cmd_devices(pe_ctx *ctx, int argc, char **argv) {
-  names ns = {0};
+  bench_names ns = {0};
   if (argc > 0)
-    for (int i = 0; i < argc && ns.n < MAX_BACKENDS; i++) ns.v[ns.n++] = strdup(argv[i]);
+    for (int i = 0; i < argc; i++) bench_names_add(&ns, argv[i]);
   else
-    pe_plugin_scan(ctx, collect_backend, &ns);
+    bench_scan_backends(ctx, &ns);
   int rc = 0;
   for (size_t i = 0; i < ns.n; i++) {
     const pe_plugin *p;
@@ -130,8 +113,8 @@ static int cmd_devices(pe_ctx *ctx, int argc, char **argv) {
       printf("    %s\n", pe_ctx_error(ctx));
       rc = 1;
     }
-    free(ns.v[i]);
   }
+  bench_names_free(&ns);
   return rc;
 }
 
