@@ -1,34 +1,14 @@
 /* The JSON results document (docs/RESULTS.md).  Numbers are written with
  * the fewest digits that read back to the same double, so a document read
  * and written again (--resume, compare) is unchanged; non-finite numbers
- * are null.  Strings are valid UTF-8: a byte that is not part of a UTF-8
- * sequence is written as the Latin-1 character of that value. */
+ * are null.  Strings are quoted by pe_report_json_string (valid UTF-8). */
 #include "bench.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the UTF-8 sequence starting at p (2..4), or 0 when invalid. */
-static int utf8_len(const unsigned char *p) {
-  int n = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
-  for (int i = 1; i < n; i++)
-    if ((p[i] & 0xc0) != 0x80) return 0;
-  return n;
-}
-
-static void j_str(FILE *fp, const char *s) {
-  fputc('"', fp);
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    int n = *p >= 0x80 ? utf8_len(p) : 1;
-    if (*p == '"' || *p == '\\') fprintf(fp, "\\%c", *p);
-    else if (*p == '\n') fputs("\\n", fp);
-    else if (*p == '\t') fputs("\\t", fp);
-    else if (*p < 0x20 || n == 0) fprintf(fp, "\\u%04x", *p);
-    else fwrite(p, 1, (size_t)n, fp), p += n - 1;
-  }
-  fputc('"', fp);
-}
+static void j_str(FILE *fp, const char *s) { pe_report_json_string(fp, s); }
 
 static void j_num(FILE *fp, double v) {
   char buf[40];

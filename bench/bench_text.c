@@ -16,15 +16,9 @@ static const char csv_header[] =
     "agree_max_abs,agree_rms,machine_cpu,machine_cores,machine_os,compiler,libpe_version,"
     "created,config_text\n";
 
-/* A quoted field and its separator; quotes doubled, newlines kept
- * (RFC 4180). */
+/* A quoted field (RFC 4180) and its separator. */
 static void csv_field(FILE *fp, const char *s, char end) {
-  fputc('"', fp);
-  for (const char *p = s ? s : ""; *p; p++) {
-    if (*p == '"') fputc('"', fp);
-    fputc(*p, fp);
-  }
-  fputc('"', fp);
+  pe_report_csv_string(fp, s);
   fputc(end, fp);
 }
 

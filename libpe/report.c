@@ -14,14 +14,23 @@ int pe_format_parse(const char *name) {
   return PE_EINVAL;
 }
 
-static void json_string(FILE *fp, const char *s) {
+/* Length of the UTF-8 sequence starting at p (2..4), or 0 when invalid. */
+static int utf8_len(const unsigned char *p) {
+  int n = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
+  for (int i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  return n;
+}
+
+void pe_report_json_string(FILE *fp, const char *s) {
+  static const char plain_escapes[] = "\"\\\n\t", escaped[] = "\"\\nt";
   fputc('"', fp);
   for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    if (*p == '"' || *p == '\\') fprintf(fp, "\\%c", *p);
-    else if (*p == '\n') fputs("\\n", fp);
-    else if (*p == '\t') fputs("\\t", fp);
-    else if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
-    else fputc(*p, fp);
+    const char *e = strchr(plain_escapes, *p);
+    int n = *p >= 0x80 ? utf8_len(p) : 1;
+    if (e) fprintf(fp, "\\%c", escaped[e - plain_escapes]);
+    else if (*p < 0x20 || n == 0) fprintf(fp, "\\u%04x", *p);
+    else fwrite(p, 1, (size_t)n, fp), p += n - 1;
   }
   fputc('"', fp);
 }
@@ -89,11 +98,13 @@ static void write_table(FILE *fp, const pe_config *cfg, const pe_workload_info *
   }
 }
 
-static void csv_field(FILE *fp, const char *s) {
+void pe_report_csv_string(FILE *fp, const char *s) {
   fputc('"', fp);
-  for (const char *p = s ? s : ""; *p; p++) {
-    if (*p == '"') fputc('"', fp);
-    fputc(*p == '\n' ? ' ' : *p, fp);
+  for (const char *p = s ? s : ""; *p;) {
+    size_t n = strcspn(p, "\"");
+    fwrite(p, 1, n, fp);
+    p += n;
+    if (*p) fputs("\"\"", fp), p++;
   }
   fputc('"', fp);
 }
@@ -106,36 +117,36 @@ static void write_csv(FILE *fp, const pe_config *cfg, const pe_workload_info *in
         "message\n", fp);
   for (size_t i = 0; i < n; i++) {
     const pe_result *r = rs[i];
-    csv_field(fp, pe_config_name(cfg));
+    pe_report_csv_string(fp, pe_config_name(cfg));
     fprintf(fp, ",%s,%s,%u,%u,%u,%u,%llu,%llu,%llu,%u,%llu,", in->scheme, op_name(in->op), in->batch,
             in->q_heads, in->kv_heads, in->head_dim, (unsigned long long)in->q_len,
             (unsigned long long)in->kv_len, (unsigned long long)in->position_offset, in->causal,
             (unsigned long long)in->window);
-    csv_field(fp, r->label);
+    pe_report_csv_string(fp, r->label);
     fprintf(fp, ",%s,", r->backend);
-    csv_field(fp, r->device.name);
+    pe_report_csv_string(fp, r->device.name);
     fprintf(fp, ",%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%llu,%llu,", pe_run_status_name(r->status),
             r->time_min_ms, r->time_median_ms, r->time_max_ms, r->device_median_ms, r->prepare_ms,
             r->gflops, r->gbps, r->max_abs_err, r->rms_err, (unsigned long long)r->verified_rows,
             (unsigned long long)r->total_rows);
-    csv_field(fp, r->message);
+    pe_report_csv_string(fp, r->message);
     fputc('\n', fp);
   }
 }
 
 static void json_result(FILE *fp, const pe_result *r) {
   fputs("    {\"backend\": ", fp);
-  json_string(fp, r->label);
+  pe_report_json_string(fp, r->label);
   fputs(", \"plugin\": ", fp);
-  json_string(fp, r->backend);
+  pe_report_json_string(fp, r->backend);
   fputs(", \"device\": ", fp);
-  json_string(fp, r->device.name);
+  pe_report_json_string(fp, r->device.name);
   fputs(", \"driver\": ", fp);
-  json_string(fp, r->device.driver);
+  pe_report_json_string(fp, r->device.driver);
   fputs(", \"details\": ", fp);
-  json_string(fp, r->device.details);
+  pe_report_json_string(fp, r->device.details);
   fprintf(fp, ",\n     \"status\": \"%s\", \"message\": ", pe_run_status_name(r->status));
-  json_string(fp, r->message);
+  pe_report_json_string(fp, r->message);
   fputs(",\n     \"time_ms\": {\"min\": ", fp);
   json_number(fp, r->time_min_ms);
   fputs(", \"median\": ", fp);
@@ -166,7 +177,7 @@ static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *i
                        const pe_result *const *rs, size_t n) {
   fprintf(fp, "{\n  \"libpe_version\": \"%s\",\n  \"abi_version\": %u,\n  \"config\": ",
           pe_version_string(), pe_abi_version());
-  json_string(fp, pe_config_name(cfg));
+  pe_report_json_string(fp, pe_config_name(cfg));
   fprintf(fp, ",\n  \"workload\": {\"op\": \"%s\", \"batch\": %u, \"q_heads\": %u, \"kv_heads\": %u, "
           "\"head_dim\": %u, \"q_len\": %llu, \"seq_len\": %llu, \"position_offset\": %llu, "
           "\"causal\": %s, \"window\": %llu, \"softmax_scale\": ", op_name(in->op), in->batch,
@@ -179,11 +190,11 @@ static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *i
   fputs(", \"bytes\": ", fp);
   json_number(fp, in->bytes);
   fputs(", \"inputs\": ", fp);
-  json_string(fp, in->inputs);
+  pe_report_json_string(fp, in->inputs);
   fputs("},\n  \"scheme\": {\"plugin\": ", fp);
-  json_string(fp, in->scheme);
+  pe_report_json_string(fp, in->scheme);
   fputs(", \"note\": ", fp);
-  json_string(fp, in->scheme_note);
+  pe_report_json_string(fp, in->scheme_note);
   fputs(", \"attention_factor\": ", fp);
   json_number(fp, in->tables->attention_factor);
   fputs("},\n  \"results\": [\n", fp);

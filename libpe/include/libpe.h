@@ -275,6 +275,12 @@ PE_EXTERN int pe_report_write(pe_ctx *ctx, const pe_config *cfg,
 typedef int (*pe_write_fn)(void *user, FILE *fp);
 PE_EXTERN int pe_write_atomic(pe_ctx *ctx, const char *path, pe_write_fn fn,
                               void *user);
+/* Report writers' quoting (pe-bench uses them): `s` as a JSON string
+ * (escaped; a byte that is not part of valid UTF-8 is written as the
+ * Latin-1 character of that value, so the output is always UTF-8), and as
+ * a CSV field (RFC 4180: quoted, quotes doubled, newlines kept). */
+PE_EXTERN void pe_report_json_string(FILE *fp, const char *s);
+PE_EXTERN void pe_report_csv_string(FILE *fp, const char *s);
 
 /* ---- .npy files --------------------------------------------------------- */
 typedef struct pe_tensor {
