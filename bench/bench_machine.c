@@ -4,7 +4,7 @@
  * uname, the compiler that built pe-bench, libpe's version and every
  * plugin the run used (name, version, ABI, path).
  *
- * Roofline (about 0.3 s, once per pe-bench run): the fp32 FMA peak of all
+ * Roofline (about 0.5 s, once per pe-bench run): the fp32 FMA peak of all
  * CPUs, every OpenMP thread running independent chains of vector
  * multiply-adds (as wide as the CPU has: AVX-512, AVX2+FMA, or scalar),
  * 2 flops per lane per FMA, best of several repetitions; and the copy
@@ -127,9 +127,20 @@ static fma_fn pick_fma(char *isa, size_t size) {
   return fma_plain;
 }
 
+/* Iterations for about 40 ms on one thread, whatever the build (a
+ * sanitizer build runs the chains far slower). */
+static long calibrate(fma_fn fn) {
+  for (long iters = 1 << 14;; iters *= 4) {
+    double t0 = now_s();
+    fn(iters, 1.0f);
+    double dt = now_s() - t0;
+    if (dt > 0.005 || iters > (1L << 40)) return (long)((double)iters * 0.04 / dt) + 1;
+  }
+}
+
 /* Best of 5: every thread warms its core up, then all run the chains. */
 static double measure_fma(fma_fn fn, int threads) {
-  const long iters = 10000000;
+  const long iters = calibrate(fn);
   double best = 0;
   for (int rep = 0; rep < 5; rep++) {
     double flops = 0, t0 = 0, t1 = 0;
