@@ -67,8 +67,21 @@ static pe__entry *find_mut(pe_config *cfg, const char *section, const char *key)
   return (pe__entry *)pe__config_find(cfg, section, key);
 }
 
+/* Hard limits, far above any real workload config, that keep hostile
+ * ones cheap: lookups are linear and continuation lines append, so without
+ * them a 1 MB config of 100000 keys (or of one 20000-line list) takes
+ * minutes to parse. */
+#define PE_MAX_CONFIG_ENTRIES 4096
+#define PE_MAX_VALUE_BYTES (256u << 10)
+
 static int add_entry(pe_ctx *ctx, pe_config *cfg, const char *section,
                      const char *key, const char *value, int line) {
+  if (cfg->n_entries >= PE_MAX_CONFIG_ENTRIES)
+    return pe__fail(ctx, PE_ELIMIT, "%s:%d: more than %d keys: not a workload config",
+                    cfg->name, line, PE_MAX_CONFIG_ENTRIES);
+  if (strlen(value) > PE_MAX_VALUE_BYTES)
+    return pe__fail(ctx, PE_ELIMIT, "%s:%d: [%s] %s: value longer than %u KiB",
+                    cfg->name, line, section, key, PE_MAX_VALUE_BYTES >> 10);
   if (cfg->n_entries == cfg->cap_entries) {
     size_t cap = cfg->cap_entries ? 2 * cfg->cap_entries : 32;
     pe__entry *e = realloc(cfg->entries, cap * sizeof *e);
@@ -107,6 +120,10 @@ static int handler(void *user, const char *section, const char *name,
   }
   pe__entry *prev = find_mut(cfg, section, name);
   if (prev && st->rd.last_indented) { /* continuation line: append */
+    if (strlen(prev->value) + 1 + strlen(value) > PE_MAX_VALUE_BYTES)
+      return st->rc = pe__fail(st->ctx, PE_ELIMIT, "%s:%d: [%s] %s: value longer than %u KiB "
+                               "(continued from line %d)", cfg->name, line, section, name,
+                               PE_MAX_VALUE_BYTES >> 10, prev->line), 0;
     char *joined = pe__asprintf("%s %s", prev->value, value);
     if (!joined) return st->rc = pe__fail(st->ctx, PE_ENOMEM, "out of memory"), 0;
     free(prev->value);
