@@ -209,8 +209,11 @@ static int carry_over(bench_doc *d, const bench_doc *old) {
     char *cell = n->cell;
     *n = *r;
     n->cell = cell;
-    n->err_pos = n->err_max = NULL;
-    n->n_err = 0;
+    n->err_pos = n->n_err ? malloc(r->n_err * sizeof *n->err_pos) : NULL;
+    n->err_max = n->n_err ? malloc(r->n_err * sizeof *n->err_max) : NULL;
+    if (n->n_err && (!n->err_pos || !n->err_max)) return 2;
+    if (n->n_err) memcpy(n->err_pos, r->err_pos, r->n_err * sizeof *n->err_pos);
+    if (n->n_err) memcpy(n->err_max, r->err_max, r->n_err * sizeof *n->err_max);
   }
   for (size_t i = 0; i < old->n_agree; i++) {
     const bench_agree *a = &old->agree[i];

@@ -192,12 +192,23 @@ static void table_row(FILE *fp, const bench_rec *r, int cw) {
           r->device[0] ? r->device : "-");
 }
 
+/* One line per result that did not verify; for a single config, per
+ * result (as pe-bench always printed). */
 static void table_notes(FILE *fp, const bench_doc *d) {
   for (size_t i = 0; i < d->n_recs; i++) {
     const bench_rec *r = &d->recs[i];
-    if (bench_rec_ok(r) && r->verified) continue;
-    fprintf(fp, "%s%s%s: %s: %s\n", r->cell, r->cell[0] ? " " : "", r->backend, r->status,
-            r->message[0] ? r->message : "not verified ([run] verify = false)");
+    bool good = bench_rec_ok(r) && r->verified;
+    if (good && d->n_keys) continue;
+    fprintf(fp, "%s%s%s: ", r->cell, r->cell[0] ? " " : "", r->backend);
+    if (!bench_rec_ok(r)) fprintf(fp, "%s: %s", r->status, r->message);
+    else if (!r->verified) fprintf(fp, "not verified ([run] verify = false)");
+    else fprintf(fp, "verified %llu of %llu query rows per head against the float64 oracle "
+                 "(tolerance %.1e); prepare %.1f ms", (unsigned long long)r->verified_rows,
+                 (unsigned long long)r->total_rows, r->tolerance, r->prepare_ms);
+    if (good && isfinite(r->device_ms)) fprintf(fp, "; device time %.3f ms", r->device_ms);
+    if (r->driver[0]) fprintf(fp, "; driver %s", r->driver);
+    if (r->details[0]) fprintf(fp, "; %s", r->details);
+    fputc('\n', fp);
   }
 }
 
