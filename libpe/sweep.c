@@ -62,12 +62,21 @@ static int split_words(const char *text, char ***out, size_t *n_out) {
   return 0;
 }
 
-/* The first word that appears twice, or NULL. */
-static const char *repeated_word(char *const *w, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = 0; j < i; j++)
-      if (!strcmp(w[i], w[j])) return w[i];
-  return NULL;
+static int cmp_word(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* *dup: a word that appears twice, or NULL (a sorted copy: n log n). */
+static int repeated_word(char *const *w, size_t n, const char **dup) {
+  char **sorted = malloc((n ? n : 1) * sizeof *sorted);
+  if (!sorted) return PE_ENOMEM;
+  memcpy(sorted, w, n * sizeof *sorted);
+  qsort(sorted, n, sizeof *sorted, cmp_word);
+  *dup = NULL;
+  for (size_t i = 1; i < n && !*dup; i++)
+    if (!strcmp(sorted[i], sorted[i - 1])) *dup = sorted[i];
+  free(sorted);
+  return 0;
 }
 
 /* ---- expansion ------------------------------------------------------------ */
@@ -109,7 +118,11 @@ static int read_values(pe_ctx *ctx, const pe_config *cfg, const pe__entry *e, ch
                        size_t *n) {
   if (split_words(e->value, w, n)) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   if (*n == 0) return sweep_fail(ctx, PE_ECONFIG, cfg, e, "no values (list them separated by spaces)");
-  const char *dup = repeated_word(*w, *n);
+  if (*n > PE_SWEEP_MAX_CELLS)
+    return pe__fail(ctx, PE_ELIMIT, "%s:%d: [sweep] %s: %zu values, more than the %d cells a "
+                    "sweep may have", cfg->name, e->line, e->key, *n, PE_SWEEP_MAX_CELLS);
+  const char *dup;
+  if (repeated_word(*w, *n, &dup)) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   if (!dup) return 0;
   char why[160];
   snprintf(why, sizeof why, "'%.100s' is listed twice (each cell must be distinct)", dup);

@@ -368,6 +368,42 @@ Test(json, reader_is_strict) {
   expect_bad_json(deep, "nested deeper than 64");
 }
 
+/* Mutated documents (bytes flipped, cut short, spliced): read or refused
+ * with a message, never a crash (ASan in CI). */
+Test(json, total_on_mutations) {
+  bench_doc d;
+  make_doc(&d);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  cr_assert_eq(bench_write_json(mem, &d), 0);
+  fclose(mem);
+  bench_doc_free(&d);
+  char path[] = "/tmp/pe-bench-mut-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  close(fd);
+  static const char bytes[] = "{}[]\",:0-e.tfn\\u\x01\xff ";
+  unsigned seed = 7;
+  for (int iter = 0; iter < 400; iter++) {
+    char *m = strdup(text);
+    size_t n = len;
+    for (int k = 0, edits = 1 + (int)(rand_r(&seed) % 4); k < edits; k++)
+      m[rand_r(&seed) % n] = bytes[rand_r(&seed) % (sizeof bytes - 1)];
+    if (iter % 5 == 0) n = rand_r(&seed) % n;
+    FILE *fp = fopen(path, "wb");
+    fwrite(m, 1, n, fp);
+    fclose(fp);
+    char err[1024] = "";
+    bench_doc back;
+    if (bench_read_json(path, &back, err, sizeof err) == 0) bench_doc_free(&back);
+    else cr_expect(strstr(err, path) != NULL, "message without the file: %s", err);
+    free(m);
+  }
+  unlink(path);
+  free(text);
+}
+
 Test(json, old_single_config_documents_read) {
   const char *old = "{\"libpe_version\": \"0.1.0\", \"results\": [{\"backend\": \"reference\", "
                     "\"status\": \"ok\", \"time_ms\": {\"min\": 1, \"median\": 2, \"max\": 3}, "
