@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { W = 1000, H = 560, ML = 84, MR = 340, MT = 48, MB = 64, MAX_LEGEND = 26, LEGEND_CHARS = 46 };
+enum { W = 1000, H = 580, ML = 84, MR = 320, MT = 64, MB = 64, MAX_LEGEND = 26, LEGEND_CHARS = 36 };
 static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                       "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
 static const char *const dashes[] = {"", "6,3", "2,3", "8,3,2,3"};
@@ -23,13 +23,8 @@ chart_series *chart_series_add(chart *c, const char *name) {
   chart_series *s = &c->s[c->n++];
   memset(s, 0, sizeof *s);
   snprintf(s->name, sizeof s->name, "%s", name);
+  s->color = s->dash = -1;
   return s;
-}
-
-chart_series *chart_series_find(chart *c, const char *name) {
-  for (size_t i = 0; i < c->n; i++)
-    if (!strcmp(c->s[i].name, name)) return &c->s[i];
-  return chart_series_add(c, name);
 }
 
 int chart_point(chart_series *s, double x, double y) {
@@ -165,7 +160,8 @@ static void draw_axes(FILE *fp, const chart *c, const axis *ax, const axis *ay) 
     tick_label(buf, sizeof buf, t[i]);
     label(fp, ML - 6, y + 4, "end", 12, "", buf);
   }
-  label(fp, (ML + W - MR) / 2.0, 28, "middle", 16, " font-weight=\"bold\"", c->title);
+  label(fp, (ML + W - MR) / 2.0, 26, "middle", 16, " font-weight=\"bold\"", c->title);
+  if (c->subtitle[0]) label(fp, (ML + W - MR) / 2.0, 46, "middle", 12, " fill=\"#555\"", c->subtitle);
   label(fp, (ML + W - MR) / 2.0, H - 18, "middle", 13, "", c->xlabel);
   char rot[64];
   snprintf(rot, sizeof rot, " transform=\"rotate(-90 18 %d)\"", (MT + H - MB) / 2);
@@ -173,7 +169,8 @@ static void draw_axes(FILE *fp, const chart *c, const axis *ax, const axis *ay) 
 }
 
 static void draw_series(FILE *fp, const chart_series *s, size_t i, const axis *ax, const axis *ay) {
-  const char *color = palette[i % 10], *dash = dashes[(i / 10) % 4];
+  const char *color = palette[(s->color >= 0 ? (size_t)s->color : i) % 10];
+  const char *dash = dashes[(s->dash >= 0 ? (size_t)s->dash : i / 10) % 4];
   fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", color,
           dash[0] ? " stroke-dasharray=\"" : "", dash, dash[0] ? "\"" : "");
   for (size_t k = 0; k < s->n; k++)

@@ -13,6 +13,7 @@ static void usage(FILE *fp) {
   fputs("usage: pe-bench CONFIG [options]    run a workload or a sweep, verify, time, report\n"
         "       pe-bench compare A.json B.json [--threshold PCT]\n"
         "                                     side by side, ratios, regressions\n"
+        "       pe-bench plot RESULTS.json DIR  the --plot charts of a results file\n"
         "       pe-bench list                 plugins found, versions, parameters\n"
         "       pe-bench devices [BACKEND]... devices each backend can use\n"
         "\n"
@@ -167,6 +168,24 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   return 0;
 }
 
+/* pe-bench plot RESULTS.json DIR: the --plot charts of a results file. */
+static int cmd_plot(pe_ctx *ctx, int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: pe-bench plot RESULTS.json DIR\n");
+    return 2;
+  }
+  bench_doc d;
+  char err[1024];
+  if (bench_read_json(argv[0], &d, err, sizeof err) != 0) {
+    fprintf(stderr, "pe-bench plot: %s\n", err);
+    return 2;
+  }
+  int rc = bench_plot(ctx, &d, argv[1], err, sizeof err) ? 1 : 0;
+  if (rc) fprintf(stderr, "pe-bench plot %s: %s\n", argv[1], err);
+  bench_doc_free(&d);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "compare")) return bench_compare(argc - 1, argv + 1);
   pe_ctx *ctx;
@@ -177,6 +196,7 @@ int main(int argc, char **argv) {
   int rc;
   if (argc >= 2 && !strcmp(argv[1], "list")) rc = cmd_list(ctx);
   else if (argc >= 2 && !strcmp(argv[1], "devices")) rc = cmd_devices(ctx, argc - 2, argv + 2);
+  else if (argc >= 2 && !strcmp(argv[1], "plot")) rc = cmd_plot(ctx, argc - 2, argv + 2);
   else {
     bench_opts o = {0};
     rc = parse_args(argc, argv, &o);

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..35"
+echo "1..36"
 
 base='[workload]
 head_dim = 8
@@ -168,6 +168,10 @@ fi
 run "$tmp/sweep.ini" --no-roofline --format json --plot "$tmp/plots"
 check "--plot writes time.svg, gflops.svg and error.svg" \
   sh -c "[ $rc -eq 0 ] && [ -s '$tmp/plots/time.svg' ] && [ -s '$tmp/plots/gflops.svg' ] && [ -s '$tmp/plots/error.svg' ]"
+rm -rf "$tmp/replot"
+run plot "$tmp/sweep.json" "$tmp/replot"
+check "pe-bench plot draws the charts of a results file" \
+  sh -c "[ $rc -eq 0 ] && [ -s '$tmp/replot/time.svg' ] && grep -q 'lines: backend, scheme.plugin' '$tmp/replot/time.svg'"
 if command -v rsvg-convert >/dev/null 2>&1; then
   rendered=yes
   for f in time gflops error; do
