@@ -70,9 +70,12 @@ static void say(const run_state *st, const char *fmt, ...) {
 }
 
 /* ---- setup ---------------------------------------------------------------------- */
+/* SECTION.KEY=VALUE: the last dot ends the section ([scheme.yarn] factor,
+ * [backend.fast] threads), except in sweep.KEY, whose keys hold dots. */
 static int apply_set(pe_ctx *ctx, pe_config *cfg, const char *arg) {
-  const char *eq = strchr(arg, '=');
-  const char *dot = eq ? memchr(arg, '.', (size_t)(eq - arg)) : NULL;
+  const char *eq = strchr(arg, '='), *dot = NULL;
+  for (const char *p = arg; eq && p < eq; p++)
+    if (*p == '.' && !(dot && !strncmp(arg, "sweep.", 6))) dot = p;
   if (!dot) {
     fprintf(stderr, "pe-bench: --set %s: expected SECTION.KEY=VALUE\n", arg);
     return 2;
