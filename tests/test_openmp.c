@@ -240,6 +240,21 @@ Test(openmp_edges, encode_op) {
            schemes[i], (int)i + 70);
 }
 
+/* Shapes with enough work that execute() engages the whole thread team
+ * (smaller ones run on the calling thread): prefill, windowed prefill,
+ * GQA decode with many split-KV chunks, and encode. */
+Test(openmp_edges, thread_team) {
+  checkf("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"
+         "seq_len = 333\n[scheme]\nplugin = rope\n" RUN, 90);
+  checkf("[workload]\nq_heads = 3\nhead_dim = 80\nseq_len = 400\n"
+         "window = 37\ncausal = false\n[scheme]\nplugin = alibi\n" RUN, 91);
+  checkf("[workload]\nq_heads = 16\nkv_heads = 2\nhead_dim = 64\n"
+         "q_len = 1\nseq_len = 1500\n[scheme]\nplugin = rope\n" RUN, 92);
+  checkf("[workload]\nop = encode\nq_heads = 8\nkv_heads = 4\n"
+         "head_dim = 96\nseq_len = 500\n[scheme]\nplugin = sinusoidal\n"
+         RUN, 93);
+}
+
 /* ---- randomized shapes ------------------------------------------------------ */
 
 /* A fixed-seed generator: the same shapes on every run, printed on

@@ -91,16 +91,25 @@ static int k_needs_pack(const omp_plan *p) {
 
 /* ---------------------------------------------------------------- prefill */
 
+/* Rows encoded together before their transpose into Qt. */
+#define QROWS 8u
+
 /* Scratch layout (floats, each part rounded to 64 bytes):
  *   Qt [d][bq], Ot [d][bq], S [bk][bq], Kp [bk][dp], m l alpha bias [bq],
- *   row [dp]. */
+ *   rows [QROWS][dp]. */
 static size_t prefill_scratch(const omp_plan *p) {
   const size_t bq = p->bq, bk = p->bk, dp = padded_dim(p);
   return round_up(p->d * bq, OMP_ALIGN) * 2 + round_up(bk * bq, OMP_ALIGN) +
-         bk * dp + 4 * round_up(bq, OMP_ALIGN) + dp;
+         bk * dp + 4 * round_up(bq, OMP_ALIGN) + QROWS * dp;
 }
 
+/* Fully unroll the small loops over the micro-tile (so the accumulators
+ * live in registers). */
+#if defined(__clang__)
+#define PRAGMA_UNROLL _Pragma("clang loop unroll(full)")
+#else
 #define PRAGMA_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 /* S^T[r][0..NV*W) = sum_dd K'[r][dd] * Qt[dd][i..] for `nr` key rows. */
 static OMP_ALWAYS_INLINE void qk_tile(const int nr, const float *kp,
@@ -154,6 +163,20 @@ static OMP_ALWAYS_INLINE void pv_tile(const int nr, const float *pt,
   }
 }
 
+/* Rows [0, len) as tiles: full MR-row tiles, except that a remainder
+ * shorter than MR is merged with the last full tile and the two split
+ * evenly (D = 128 with MR = 6: 20 tiles of 6, then 4 + 4, rather than a
+ * 2-row tile that cannot keep the FMA pipes busy). */
+static uint32_t full_tiles(uint32_t len) {
+  const uint32_t full = len / MR, rem = len % MR;
+  return rem && full ? full - 1 : full;
+}
+
+/* The next tile of a tail of `rest` rows (rest < 2 MR). */
+static uint32_t tail_tile(uint32_t rest) {
+  return rest > MR ? (rest + 1) / 2 : rest;
+}
+
 /* Dispatch a row count 1..MR to its constant-folded instance. */
 #if MR > 12
 #error "MR > 12 not supported by the dispatch below"
@@ -177,25 +200,10 @@ static OMP_ALWAYS_INLINE void pv_tile(const int nr, const float *pt,
 #define TC_IF(n, CALL) TILE_CASE(n, CALL)
 #define TC_N(n) ((n) <= MR ? (n) : MR)
 
-/* Prefetch distance (rows) for packing K. */
-#define PF_AHEAD 4u
-
-
 static void prefetch_lines(const float *x, size_t n) {
   const char *c = (const char *)x;
   for (size_t off = 0; off < n * sizeof(float); off += 64)
-    __builtin_prefetch(c + off, 0, 2);
-}
-
-/* The K row and the table row of key `key`. */
-static void prefetch_key(const omp_plan *p, const float *kbase, uint64_t key) {
-  prefetch_lines(kbase + key * p->d, p->d);
-  if (p->kind == PE_KIND_ROTARY) {
-    prefetch_lines(p->cos + key * p->rot_half, p->rot_half);
-    prefetch_lines(p->sin + key * p->rot_half, p->rot_half);
-  } else if (p->kind == PE_KIND_ADDITIVE) {
-    prefetch_lines(p->add + key * p->d, p->d);
-  }
+    __builtin_prefetch(c + off, 0, 3);
 }
 
 static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
@@ -232,10 +240,16 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
       p->kprime ? p->kprime + ((uint64_t)b * p->hkv + kvh) * p->skv * dp
                 : NULL;
 
-  /* Q': encode, scale, transpose; zero the padding columns. */
-  for (uint32_t i = 0; i < nq; i++) {
-    rot_row(p, qbase + (q0 + i) * d, (uint64_t)(r0 + i), p->qscale, row);
-    for (uint32_t dd = 0; dd < d; dd++) qt[dd * bq + i] = row[dd];
+  /* Q': encode and scale QROWS rows, then transpose them into Qt (each
+   * Qt row gets QROWS consecutive floats); zero the padding columns. */
+  for (uint32_t i0 = 0; i0 < nq; i0 += QROWS) {
+    const uint32_t nr = nq - i0 < QROWS ? nq - i0 : QROWS;
+    for (uint32_t r = 0; r < nr; r++)
+      rot_row(p, qbase + (q0 + i0 + r) * d, (uint64_t)(r0 + i0 + r),
+              p->qscale, row + (size_t)r * dp);
+    for (uint32_t dd = 0; dd < d; dd++)
+      for (uint32_t r = 0; r < nr; r++)
+        qt[dd * bq + i0 + r] = row[(size_t)r * dp + dd];
   }
   for (uint32_t dd = 0; dd < d; dd++) {
     for (size_t i = nq; i < ncol; i++) qt[dd * bq + i] = 0.0f;
@@ -260,10 +274,8 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     const uint32_t nk = (uint32_t)(n1 - n0);
     const float *vblk = vbase + (uint64_t)n0 * d;
 
-    /* K' of the block: encoded into scratch (fused: no rotated copy of K
-     * is ever written to memory), or K itself.  The rows a few steps ahead
-     * and the V rows are prefetched: K, V and the tables come from the
-     * shared cache or memory, and the micro-kernels should not wait. */
+    /* K' of the block: from the pre-pass, encoded here into scratch
+     * (k_encode = fused), or K itself (no encoding). */
     const float *kblk;
     size_t kstride;
     if (kpre) {
@@ -272,23 +284,19 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     } else if (pack) {
       for (uint32_t n = 0; n < nk; n++) {
         const uint64_t key = (uint64_t)n0 + n;
-        if (n + PF_AHEAD < nk) prefetch_key(p, kbase, key + PF_AHEAD);
-        prefetch_lines(vblk + (size_t)n * d, d);
         rot_row(p, kbase + key * d, key, 1.0f, kp + (size_t)n * dp);
       }
       kblk = kp;
       kstride = dp;
     } else {
-      for (uint32_t n = 0; n < nk; n++) {
-        prefetch_lines(kbase + ((uint64_t)n0 + n) * d, d);
-        prefetch_lines(vblk + (size_t)n * d, d);
-      }
       kblk = kbase + (uint64_t)n0 * d;
       kstride = d;
     }
 
-    /* The next block's K, table and V rows are prefetched into L2 while
-     * this block computes, a share per column group. */
+    /* The next block's K' and V rows are prefetched while this block
+     * computes, a share per column group (measured a few % faster than
+     * leaving it to the hardware prefetchers; prefetching raw K and the
+     * tables for the fused path measured slower, so it has none). */
     const int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
     const size_t ngroups = ncol / G;
     const int64_t xper = (x1 - x0 + (int64_t)ngroups - 1) / (int64_t)ngroups;
@@ -300,10 +308,7 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
         const int64_t xa = x0 + (int64_t)(i / G) * xper;
         const int64_t xe = min64(xa + xper, x1);
         for (int64_t key = xa; key < xe; key++) {
-          if (kpre)
-            prefetch_lines(kpre + (uint64_t)key * dp, d);
-          else
-            prefetch_key(p, kbase, (uint64_t)key);
+          if (kpre) prefetch_lines(kpre + (uint64_t)key * dp, d);
           prefetch_lines(vbase + (uint64_t)key * d, d);
         }
       }
@@ -327,15 +332,19 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
       /* S^T = K' Qt */
       {
         uint32_t n = a;
-        for (; n + MR <= e; n += MR)
+        const uint32_t nfull = full_tiles(e - a);
+        for (uint32_t t = 0; t < nfull; t++, n += MR)
           qk_tile(MR, kblk + n * kstride, kstride, qt + i, bq, d,
                   sg + n * bq);
-        if (n < e) {
-          const int nr = (int)(e - n);
+        uint32_t rest = e - n;
+        while (rest) {
+          const uint32_t nr = tail_tile(rest);
 #define QK_CALL(c)                                                           \
   qk_tile(TC_N(c), kblk + n * kstride, kstride, qt + i, bq, d, sg + n * bq)
           TILE_SWITCH(nr, QK_CALL)
 #undef QK_CALL
+          n += nr;
+          rest -= nr;
         }
       }
 
@@ -393,14 +402,18 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
         const float *va = vblk + (size_t)a * d;
         const uint32_t cnt = e - a;
         uint32_t dd = 0;
-        for (; dd + MR <= d; dd += MR)
+        const uint32_t nfull = full_tiles(d);
+        for (uint32_t t = 0; t < nfull; t++, dd += MR)
           pv_tile(MR, pa, bq, va + dd, d, cnt, alpha + i, ot + dd * bq + i);
-        if (dd < d) {
-          const int nr = (int)(d - dd);
+        uint32_t rest = d - dd;
+        while (rest) {
+          const uint32_t nr = tail_tile(rest);
 #define PV_CALL(c)                                                           \
   pv_tile(TC_N(c), pa, bq, va + dd, d, cnt, alpha + i, ot + dd * bq + i)
           TILE_SWITCH(nr, PV_CALL)
 #undef PV_CALL
+          dd += nr;
+          rest -= nr;
         }
       }
     }
@@ -409,10 +422,14 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
   /* O = Ot^T / l; a row that saw no key (cannot happen for Sq <= Skv, but
    * never NaN) is 0. */
   float *obase = p->out0 + (((uint64_t)b * p->hq + h) * p->sq + q0) * d;
-  for (uint32_t i = 0; i < nq; i++) {
-    const float inv = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
-    float *orow = obase + (size_t)i * d;
-    for (uint32_t dd = 0; dd < d; dd++) orow[dd] = ot[dd * bq + i] * inv;
+  for (uint32_t i = 0; i < nq; i++)
+    alpha[i] = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
+  for (uint32_t i0 = 0; i0 < nq; i0 += QROWS) {
+    const uint32_t nr = nq - i0 < QROWS ? nq - i0 : QROWS;
+    float *orow = obase + (size_t)i0 * d;
+    for (uint32_t dd = 0; dd < d; dd++)
+      for (uint32_t r = 0; r < nr; r++)
+        orow[(size_t)r * d + dd] = ot[dd * bq + i0 + r] * alpha[i0 + r];
   }
 }
 

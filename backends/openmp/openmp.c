@@ -133,7 +133,8 @@ typedef struct omp_backend {
 typedef struct omp_run {
   omp_backend *be;
   omp_plan plan;
-  int threads;
+  int threads;     /* the backend's thread count (describe, scratch) */
+  int run_threads; /* threads execute() uses: 1 for tiny work */
   float *slopes2;
   float *scratch; /* threads * scratch_stride floats */
   size_t scratch_stride;
@@ -446,6 +447,20 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
                        : "Q and K encoded per tile (fused)",
              r->threads);
   }
+  /* Work too small to pay for waking the thread team (under about 2^18
+   * multiply-adds, or floats encoded) runs on the calling thread. */
+  {
+    double work;
+    if (t->op == PE_OP_ENCODE)
+      work = (double)(qn + kn);
+    else if (t->q_len == 1)
+      work = (double)p->batch * p->hq * (double)(p->key_hi - p->key_lo) * p->d;
+    else
+      work = (double)qn * (double)(p->window && p->window < p->skv
+                                       ? p->window
+                                       : p->skv);
+    r->run_threads = work < (double)(1u << 18) ? 1 : r->threads;
+  }
   if (t->op == PE_OP_ATTENTION) {
     const size_t s = k->scratch(p);
     r->scratch_stride = (s + 15) / 16 * 16;
@@ -494,7 +509,7 @@ static int omp_execute(void *run, double *device_ms, char *err,
   omp_run *r = run;
   const omp_plan *p = &r->plan;
   const omp_kernels *k = r->be->kern;
-  const int nt = r->threads;
+  const int nt = r->run_threads;
   if (device_ms) *device_ms = -1.0;
 
   if (p->op == PE_OP_ENCODE) {
