@@ -141,6 +141,18 @@ static int handler(void *user, const char *section, const char *name,
   return st->rc == 0;
 }
 
+/* File order (sections set later through pe_config_set, line 0, last). */
+static void sort_backends(pe_config *cfg) {
+  for (size_t i = 1; i < cfg->n_backends; i++) {
+    pe__backend_section b = cfg->backends[i];
+    unsigned key = b.line ? (unsigned)b.line : ~0u;
+    size_t j = i;
+    for (; j > 0 && (cfg->backends[j - 1].line ? (unsigned)cfg->backends[j - 1].line : ~0u) > key; j--)
+      cfg->backends[j] = cfg->backends[j - 1];
+    cfg->backends[j] = b;
+  }
+}
+
 /* Backend sections in file order. */
 static int collect_backends(pe_ctx *ctx, pe_config *cfg) {
   for (size_t i = 0; i < cfg->n_entries; i++) {
@@ -170,6 +182,7 @@ static int collect_backends(pe_ctx *ctx, pe_config *cfg) {
                         "(first on line %d); name sections [backend.LABEL]",
                         cfg->name, b->line, b->label, cfg->backends[j].line);
   }
+  sort_backends(cfg);
   return 0;
 }
 
@@ -182,6 +195,33 @@ static void free_backends(pe_config *cfg) {
   free(cfg->backends);
   cfg->backends = NULL;
   cfg->n_backends = 0;
+}
+
+/* libinih reports keys, never sections: a [backend.LABEL] header with no
+ * keys would vanish.  It means "plugin LABEL with its defaults", so give it
+ * that key explicitly; a bare [backend] header is an error. */
+static int add_bare_backends(pe_ctx *ctx, pe_config *cfg) {
+  int line = 0;
+  for (const char *p = cfg->text; *p; line++) {
+    const char *nl = strchr(p, '\n'), *end = nl ? nl : p + strlen(p);
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    const char *close = memchr(p, ']', (size_t)(end - p));
+    if (*p == '[' && close && !strncmp(p + 1, "backend", 7)) {
+      char name[256];
+      snprintf(name, sizeof name, "%.*s", (int)(close - p - 1), p + 1);
+      bool has_keys = false;
+      for (size_t i = 0; i < cfg->n_entries && !has_keys; i++)
+        has_keys = !strcmp(cfg->entries[i].section, name);
+      if (!has_keys && !strcmp(name, "backend"))
+        return pe__fail(ctx, PE_ECONFIG, "%s:%d: [backend] needs 'plugin = NAME' "
+                        "(e.g. reference, openmp, opencl, vulkan)", cfg->name, line + 1);
+      int rc = has_keys || strncmp(name, "backend.", 8) ? 0
+                                                        : add_entry(ctx, cfg, name, "plugin", name + 8, line + 1);
+      if (rc) return rc;
+    }
+    p = nl ? nl + 1 : end;
+  }
+  return 0;
 }
 
 static int parse_text(pe_ctx *ctx, pe_config *cfg) {
@@ -197,7 +237,8 @@ static int parse_text(pe_ctx *ctx, pe_config *cfg) {
                     "key = value, an indented continuation, or a ; comment)",
                     cfg->name, rc);
   if (rc < 0) return pe__fail(ctx, PE_ENOMEM, "%s: out of memory while parsing", cfg->name);
-  return collect_backends(ctx, cfg);
+  rc = add_bare_backends(ctx, cfg);
+  return rc ? rc : collect_backends(ctx, cfg);
 }
 
 void pe_config_free(pe_config *cfg) {

@@ -591,3 +591,16 @@ Test(run, report_to_fifo_keeps_the_fifo) {
   pe_config_free(cfg);
   pe_ctx_free(ctx);
 }
+
+Test(config, bare_backend_section_means_its_plugin) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, with("[backend.reference]\n[backend.fast]\nplugin = reference\n"),
+                               "b.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_config_backend_count(cfg), 2);
+  cr_expect_str_eq(pe_config_backend_plugin(cfg, 0), "reference");
+  cr_expect_str_eq(pe_config_backend_label(cfg, 1), "fast");
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+  expect_config_error(with("[backend]\n"), PE_ECONFIG, "bad.ini:6: [backend] needs 'plugin = NAME'", NULL);
+}

@@ -73,3 +73,18 @@ AM_TESTS_ENVIRONMENT += \
 	PE_TEST_LIBDIR='$(libdir)'; export PE_TEST_LIBDIR; \
 	PE_TEST_PLUGINDIR='$(plugindir)'; export PE_TEST_PLUGINDIR; \
 	MAKE='$(MAKE)'; export MAKE;
+
+# Backends: golden cases and randomized oracle cross-checks.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_openmp tests/test_opencl
+tests_test_openmp_SOURCES = tests/test_openmp.c tests/helpers.h
+tests_test_openmp_CFLAGS = $(TEST_CFLAGS)
+tests_test_openmp_LDADD = $(TEST_LIBS)
+tests_test_opencl_SOURCES = tests/test_opencl.c tests/helpers.h
+tests_test_opencl_CFLAGS = $(TEST_CFLAGS)
+tests_test_opencl_LDADD = $(TEST_LIBS)
+if BUILD_OPENCL
+tests_test_opencl_CFLAGS += -DPE_TEST_HAVE_OPENCL=1
+endif
+TESTS += tests/test_openmp tests/test_opencl
+endif
