@@ -136,8 +136,8 @@ Test(opencl_golden, list_is_complete) {
 }
 
 /* ---- randomized oracle cross-checks (seeded generator, no [inputs]) -------
- * Default tiles on a CPU device: 64 query rows x 64 keys, float8/16 row
- * vectors; GPU: 64 rows x 32 keys.  The shapes put L off the tile
+ * Default tiles on a CPU device: 96 query rows (float8; 64 with float16)
+ * x 64 keys; GPU: 64 rows x 32 keys.  The shapes put L off the tile
  * multiples, windows inside and across tiles, q_len 1..17 with GQA 1..8
  * (several heads packed into one tile), head_dim 64/80/96/128 and odd
  * ones, and far positions. */

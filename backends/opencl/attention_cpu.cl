@@ -7,8 +7,9 @@
  *
  *   Qt[D][BQ]   Q' of the tile, transposed, scaled by softmax_scale*log2(e)
  *   Kt[BK][D]   K' of the key tile (encoding fused into the load)
- *   Vt[BK][DP]  V of the key tile, zero padded to DP (a multiple of DB)
- *   S[BK][BQ]   logits, then probabilities, of the key tile
+ *   Vt[BK][DP]  V of the key tile, zero padded to DP (a multiple of DB),
+ *               only when D % DB != 0 (else P V reads V in place)
+ *   S[BK][RB]   logits, then probabilities, of one row group
  *   Ot[DP][BQ]  unnormalised output, transposed
  *
  * Q'K'^T and PV are register-blocked outer products: RB row vectors times
@@ -32,6 +33,16 @@
 #error "VW must be 4, 8 or 16"
 #endif
 
+/* P V reads V in place when whole DB-blocks cover a row, else from a
+ * zero-padded copy in Vt. */
+#if D % DB == 0
+#define PE_V_DIRECT 1
+#define PE_V_STRIDE D
+#else
+#define PE_V_DIRECT 0
+#define PE_V_STRIDE DP
+#endif
+
 #if NV % RB != 0 || BK % KB != 0 || DP % DB != 0 || BQ % VW != 0
 #error "tile sizes must divide: BQ % VW, (BQ/VW) % RB, BK % KB, DP % DB"
 #endif
@@ -46,8 +57,10 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
             const float qscale) {
   __local VT Qt[D * NV];
   __local float Kt[BK * D];
+#if !PE_V_DIRECT
   __local float Vt[BK * DP];
-  __local VT S[BK * NV];
+#endif
+  __local VT S[BK * RB];    /* logits of one row group */
   __local VT Ot[DP * NV];
   __local int rpos[BQ];      /* table row of each tile row */
   __local float rslope[BQ];  /* log2(e) * slope of the row's head */
@@ -83,9 +96,11 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
     }
   }
   for (int x = 0; x < DP * NV; ++x) Ot[x] = (VT)(0.0f);
+#if !PE_V_DIRECT
   for (int x = 0; x < BK * DP; ++x) Vt[x] = 0.0f;
+#endif
 
-  VT mrow[NV], lrow[NV], alpha[NV];
+  VT mrow[NV], lrow[NV];
   for (int rv = 0; rv < NV; ++rv) {
     mrow[rv] = (VT)(-INFINITY);
     lrow[rv] = (VT)(0.0f);
@@ -106,30 +121,40 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #define PE_STORE_K(d, val) Kt[n * D + (d)] = (val)
       PE_ENCODE_ROW(ksrc, k0 + n, PE_STORE_K);
 #undef PE_STORE_K
+#if !PE_V_DIRECT
       for (int d = 0; d < D; ++d) Vt[n * DP + d] = vsrc[d];
+#else
+      (void)vsrc;
+#endif
     }
-    for (int n = nk; n < nkc; ++n) {
-      for (int d = 0; d < D; ++d) {
-        Kt[n * D + d] = 0.0f;
-        Vt[n * DP + d] = 0.0f;
-      }
-    }
+    for (int n = nk; n < nkc; ++n)
+      for (int d = 0; d < D; ++d) Kt[n * D + d] = 0.0f;
 
-    /* S = Q' K'^T: RB row vectors x KB keys per register block */
+#if KIND == PE_KIND_BIAS
+    const int masked = 1;
+#else
+    const int masked = !pe_tile_full(&t, kt);
+#endif
+    /* One group of RB row vectors at a time: its logits, softmax and P V,
+     * so that its slices of Qt, S and Ot stay in L1 while K' and V stream
+     * from L2. */
     for (int rg = 0; rg < NV; rg += RB) {
+      /* S = Q' K'^T: RB row vectors x KB keys per register block */
       for (int kg = 0; kg < nkc; kg += KB) {
         VT acc[RB][KB];
 #pragma unroll
         for (int a = 0; a < RB; ++a)
 #pragma unroll
           for (int c = 0; c < KB; ++c) acc[a][c] = (VT)(0.0f);
-        for (int d = 0; d < D; ++d) {
+        const __local VT *qp = Qt + rg;
+        const __local float *kp = Kt + kg * D;
+        for (int d = 0; d < D; ++d, qp += NV, ++kp) {
           VT qv[RB];
 #pragma unroll
-          for (int a = 0; a < RB; ++a) qv[a] = Qt[d * NV + rg + a];
+          for (int a = 0; a < RB; ++a) qv[a] = qp[a];
 #pragma unroll
           for (int c = 0; c < KB; ++c) {
-            const VT kk = (VT)(Kt[(kg + c) * D + d]);
+            const VT kk = (VT)(kp[c * D]);
 #pragma unroll
             for (int a = 0; a < RB; ++a) acc[a][c] = fma(qv[a], kk, acc[a][c]);
           }
@@ -137,81 +162,84 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #pragma unroll
         for (int a = 0; a < RB; ++a)
 #pragma unroll
-          for (int c = 0; c < KB; ++c) S[(kg + c) * NV + rg + a] = acc[a][c];
+          for (int c = 0; c < KB; ++c) S[(kg + c) * RB + a] = acc[a][c];
       }
-    }
 
-    /* mask (edge tiles only) and bias */
+      /* mask (edge tiles only) and bias */
+      if (masked) {
+#pragma unroll
+        for (int a = 0; a < RB; ++a) {
+          const IVT pq = PE_CAT(vload, VW)(rg + a, rpos);
 #if KIND == PE_KIND_BIAS
-    const int masked = 1;
-#else
-    const int masked = !pe_tile_full(&t, kt);
+          const VT sl = VLOADF(rg + a, rslope);
 #endif
-    if (masked) {
-      for (int rv = 0; rv < NV; ++rv) {
-        const IVT pq = PE_CAT(vload, VW)(rv, rpos);
-#if KIND == PE_KIND_BIAS
-        const VT sl = VLOADF(rv, rslope);
-#endif
-        for (int n = 0; n < nkc; ++n) {
-          const IVT pk = (IVT)(k0 + n);
-          IVT vis = (IVT)(n < nk ? -1 : 0);
+          for (int n = 0; n < nkc; ++n) {
+            const IVT pk = (IVT)(k0 + n);
+            IVT vis = (IVT)(n < nk ? -1 : 0);
 #if CAUSAL
-          vis &= pk <= pq;
+            vis &= pk <= pq;
 #endif
 #if WINDOW > 0
-          vis &= abs_diff(pq, pk) < (uint)WINDOW;
+            vis &= abs_diff(pq, pk) < (uint)WINDOW;
 #endif
-          VT s = S[n * NV + rv];
+            VT sv = S[n * RB + a];
 #if KIND == PE_KIND_BIAS
-          /* logit += -slope * (pq - pk), in log2 units */
-          s = fma(sl, PE_CAT(convert_float, VW)(pk - pq), s);
+            /* logit += -slope * (pq - pk), in log2 units */
+            sv = fma(sl, PE_CAT(convert_float, VW)(pk - pq), sv);
 #endif
-          S[n * NV + rv] = select((VT)(-INFINITY), s, vis);
+            S[n * RB + a] = select((VT)(-INFINITY), sv, vis);
+          }
         }
       }
-    }
 
-    /* online softmax: new row max, rescale factor, probabilities */
-    for (int rv = 0; rv < NV; ++rv) {
-      VT mt = mrow[rv];
-      for (int n = 0; n < nkc; ++n) mt = fmax(mt, S[n * NV + rv]);
-      const VT ms = select(mt, (VT)(0.0f), isinf(mt));
-      alpha[rv] = exp2(mrow[rv] - ms);
-      VT ls = (VT)(0.0f);
-      for (int n = 0; n < nkc; ++n) {
-        const VT p = exp2(S[n * NV + rv] - ms);
-        S[n * NV + rv] = p;
-        ls += p;
+      /* online softmax: new row max, rescale factor, probabilities */
+      VT alpha[RB];
+#pragma unroll
+      for (int a = 0; a < RB; ++a) {
+        const VT mold = mrow[rg + a];
+        VT mt = mold;
+        for (int n = 0; n < nkc; ++n) mt = fmax(mt, S[n * RB + a]);
+        const VT ms = select(mt, (VT)(0.0f), isinf(mt));
+        alpha[a] = exp2(mold - ms);
+        VT ls = (VT)(0.0f);
+        for (int n = 0; n < nkc; ++n) {
+          const VT pr = exp2(S[n * RB + a] - ms);
+          S[n * RB + a] = pr;
+          ls += pr;
+        }
+        lrow[rg + a] = fma(lrow[rg + a], alpha[a], ls);
+        mrow[rg + a] = mt;
       }
-      lrow[rv] = fma(lrow[rv], alpha[rv], ls);
-      mrow[rv] = mt;
-    }
 
-    /* O = alpha O + P V: RB row vectors x DB dims per register block */
-    for (int rg = 0; rg < NV; rg += RB) {
+      /* O = alpha O + P V: RB row vectors x DB dims per register block */
       for (int dg = 0; dg < DP; dg += DB) {
         VT acc[RB][DB];
+        __local VT *op = Ot + dg * NV + rg;
 #pragma unroll
         for (int a = 0; a < RB; ++a)
 #pragma unroll
-          for (int c = 0; c < DB; ++c)
-            acc[a][c] = Ot[(dg + c) * NV + rg + a] * alpha[rg + a];
-        for (int n = 0; n < nkc; ++n) {
-          VT p[RB];
+          for (int c = 0; c < DB; ++c) acc[a][c] = op[c * NV + a] * alpha[a];
+        const __local VT *sp = S;
+#if PE_V_DIRECT
+        const __global float *vp = vh + (size_t)k0 * D + dg;
+#else
+        const __local float *vp = Vt + dg;
+#endif
+        for (int n = 0; n < nk; ++n, sp += RB, vp += PE_V_STRIDE) {
+          VT pr[RB];
 #pragma unroll
-          for (int a = 0; a < RB; ++a) p[a] = S[n * NV + rg + a];
+          for (int a = 0; a < RB; ++a) pr[a] = sp[a];
 #pragma unroll
           for (int c = 0; c < DB; ++c) {
-            const VT vv = (VT)(Vt[n * DP + dg + c]);
+            const VT vv = (VT)(vp[c]);
 #pragma unroll
-            for (int a = 0; a < RB; ++a) acc[a][c] = fma(p[a], vv, acc[a][c]);
+            for (int a = 0; a < RB; ++a) acc[a][c] = fma(pr[a], vv, acc[a][c]);
           }
         }
 #pragma unroll
         for (int a = 0; a < RB; ++a)
 #pragma unroll
-          for (int c = 0; c < DB; ++c) Ot[(dg + c) * NV + rg + a] = acc[a][c];
+          for (int c = 0; c < DB; ++c) op[c * NV + a] = acc[a][c];
       }
     }
   }

@@ -138,8 +138,8 @@ static const pe_param_decl opt_kernel =
          "auto|cpu|gpu");
 static const pe_param_decl opt_block_q = DECL(
     PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_q",
-    "query rows per tile, 0: auto (cpu 64, a multiple of vector_width; gpu "
-    "64, also its work-group size)",
+    "query rows per tile, 0: auto (cpu: 12 float8 or 4 float16 vectors, a "
+    "multiple of vector_width; gpu: 64, also its work-group size)",
     "0", 0, 1024, NULL);
 static const pe_param_decl opt_block_k =
     DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_k",
@@ -464,13 +464,12 @@ static int backend_open(const pe_host *host,
   }
   if (be->vector_width != 0 && be->vector_width != 4 &&
       be->vector_width != 8 && be->vector_width != 16) {
+    const int vw = be->vector_width;
     backend_close(be);
     return pe_plugin_error(err, err_size, PE_ECONFIG,
                            "opencl: vector_width = %d: accepted 0 (auto), 4, "
                            "8, 16",
-                           opt[OPT_VECTOR_WIDTH]->integer > 0
-                               ? (int)opt[OPT_VECTOR_WIDTH]->integer
-                               : 0);
+                           vw);
   }
   rc = select_device(plat, dev, &be->di, err, err_size);
   if (rc) {
@@ -565,13 +564,18 @@ typedef struct ocl_plan {
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
-/* The row tiling: a tile holds HPT heads of one GQA group times QT rows. */
-static void plan_rows(ocl_plan *pl, int bq_target, int row_multiple) {
-  if (pl->SQ >= bq_target) {
+/* The row tiling: a tile holds HPT heads of one GQA group times QT rows,
+ * at most bq_target rows, padded to `granule` rows (cpu: a register block
+ * of row vectors) where that stays within bq_target.  Long query ranges
+ * are cut into equal tiles (Sq = 100 with 96-row tiles: 2 x 56, not
+ * 96 + 4 padded to 96). */
+static void plan_rows(ocl_plan *pl, int bq_target, int granule) {
+  if (pl->SQ > bq_target) {
     pl->HPT = 1;
-    pl->QT = bq_target;
     pl->NQT = (pl->SQ + bq_target - 1) / bq_target;
-    pl->BQ = bq_target;
+    pl->QT = round_up((pl->SQ + pl->NQT - 1) / pl->NQT, granule);
+    if (pl->QT > bq_target) pl->QT = bq_target;
+    pl->BQ = pl->QT;
   } else {
     int hpt = 1;
     for (int c = 1; c <= pl->G; ++c)
@@ -579,7 +583,7 @@ static void plan_rows(ocl_plan *pl, int bq_target, int row_multiple) {
     pl->HPT = hpt;
     pl->QT = pl->SQ;
     pl->NQT = 1;
-    pl->BQ = round_up(hpt * pl->SQ, row_multiple);
+    pl->BQ = round_up(hpt * pl->SQ, granule);
     if (pl->BQ > bq_target) pl->BQ = bq_target;
   }
 }
@@ -664,29 +668,37 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     int vw = be->vector_width;
     if (!vw) vw = be->di.native_vw >= 16 ? 16 : be->di.native_vw >= 8 ? 8 : 4;
     pl->VW = vw;
-    int bq = be->block_q ? be->block_q : 64;
+    /* auto: 12 row vectors (float8: 96 rows) in register blocks of 3,
+     * float16: 4 row vectors (64 rows) in blocks of 4 */
+    const int rb_pref = vw >= 16 ? 4 : 3;
+    int bq = be->block_q ? be->block_q : vw * (vw >= 16 ? 4 : 12);
     if (bq % vw)
       return pe_plugin_error(err, err_size, PE_ECONFIG,
                              "opencl: block_q = %d must be a multiple of "
                              "vector_width %d",
                              bq, vw);
     pl->BK = be->block_k ? be->block_k : 64;
-    plan_rows(pl, bq, vw);
-    /* register blocks: RB row vectors x KB keys (DB dims), so that the
-     * accumulators fill about 8 vector registers' worth of floats x 8 */
+    plan_rows(pl, bq, vw * rb_pref);
+    pl->BQ = round_up(pl->BQ, vw); /* a user block_q is a VW multiple */
+    /* Register blocks of RB row vectors x KB keys (PV: x DB dims), the
+     * accumulators plus the operands within the register file: float16
+     * (AVX-512, 32 registers): 4 x 4; float8 (AVX2, 16 registers) and
+     * float4: 3 x 4 (4 x 4 spills on AVX2 and runs at half speed).
+     * build_options may override them (-DRB=2). */
     const int nv = pl->BQ / vw;
-    int rb = vw >= 16 ? 2 : 2;
+    int rb = rb_pref < nv ? rb_pref : nv;
     while (nv % rb) --rb;
     pl->RB = rb;
-    int kb = vw >= 16 ? 4 : 4;
+    int kb = 4;
     while (pl->BK % kb) --kb;
     pl->KB = kb;
-    pl->DB = vw >= 16 ? 4 : 4;
+    pl->DB = 4;
     pl->DP = round_up(pl->D, pl->DB);
     for (;;) {
       pl->local_bytes = sizeof(float) *
                         ((size_t)pl->D * pl->BQ + (size_t)pl->BK * pl->D +
-                         (size_t)pl->BK * pl->DP + (size_t)pl->BK * pl->BQ +
+                         (pl->D % pl->DB ? (size_t)pl->BK * pl->DP : 0) +
+                         (size_t)pl->BK * pl->RB * pl->VW +
                          (size_t)pl->DP * pl->BQ + 3u * pl->BQ);
       if (pl->local_bytes <= lmem || be->block_k || pl->BK <= pl->KB) break;
       pl->BK /= 2; /* auto: shrink the key tile until it fits */
@@ -1184,15 +1196,19 @@ static int run_execute(void *p, double *device_ms, char *err,
   }
   const cl_uint nev = r->kcomb ? 2 : 1;
   e = clWaitForEvents(nev, ev);
-  if (e != CL_SUCCESS) {
-    rc = cl_fail(err, err_size, e, "kernel execution", be->di.name);
-  } else {
+  /* a failed command reports its own code (CL_OUT_OF_RESOURCES, ...) */
+  for (cl_uint i = 0; i < nev && !rc; ++i) {
     cl_int st = CL_COMPLETE;
-    for (cl_uint i = 0; i < nev && !rc; ++i) {
-      clGetEventInfo(ev[i], CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st, &st,
-                     NULL);
-      if (st < 0) rc = cl_fail(err, err_size, st, "kernel execution", be->di.name);
-    }
+    if (clGetEventInfo(ev[i], CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st,
+                       &st, NULL) == CL_SUCCESS &&
+        st < 0)
+      rc = cl_fail(err, err_size, st,
+                   i ? "kernel execution (combine)" : "kernel execution",
+                   be->di.name);
+  }
+  if (!rc && e != CL_SUCCESS)
+    rc = cl_fail(err, err_size, e, "clWaitForEvents", be->di.name);
+  if (!rc) {
     cl_ulong start = 0, end = 0;
     if (!rc && device_ms &&
         clGetEventProfilingInfo(ev[0], CL_PROFILING_COMMAND_START,
