@@ -38,12 +38,12 @@ TESTS += tests/fuzz/replay-config tests/fuzz/replay-npy tests/fuzz/replay-sweep
 # among others reported as failed while the others run; the ABI gate (skips
 # without abigail-tools); valgrind memcheck of pe-bench (skips without
 # valgrind or in a sanitizer build).
-TESTS += tests/test_bench_reliability.sh tests/abi/check.sh tests/valgrind.sh
+TESTS += tests/test_bench_reliability.sh tests/abi/check.sh tests/abi/self_test.sh tests/valgrind.sh
 AM_TESTS_ENVIRONMENT += \
 	PE_TEST_LIBTOOL='$(abs_top_builddir)/libtool'; export PE_TEST_LIBTOOL;
 
 EXTRA_DIST += tests/test_bench_reliability.sh tests/valgrind.sh tests/valgrind.supp \
-	tests/abi/check.sh tests/abi/plugin_structs.c tests/abi/libpe.abi tests/abi/plugin-structs.abi \
+	tests/abi/check.sh tests/abi/self_test.sh tests/abi/plugin_structs.c tests/abi/libpe.abi tests/abi/plugin-structs.abi \
 	tests/fuzz/build.sh tests/fuzz/run.sh tests/fuzz/config.dict tests/fuzz/npy.dict tests/fuzz/sweep.dict \
 	tests/fuzz/seeds tests/fuzz/regressions
 

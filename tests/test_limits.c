@@ -113,6 +113,26 @@ Test(limits, config_set_backend_plugin_takes_effect) {
   pe_ctx_free(ctx);
 }
 
+/* Hostile configs stay cheap: too many keys or one endless list are refused
+ * at the limit instead of parsing for minutes (lookups are linear). */
+Test(limits, config_too_many_keys, .timeout = 20) {
+  size_t cap = 6000 * 16 + 256;
+  char *text = malloc(cap);
+  size_t n = (size_t)snprintf(text, cap, "[workload]\nhead_dim = 8\nseq_len = 4\n[scheme]\nplugin = rope\n[run]\n");
+  for (int i = 0; i < 6000; i++) n += (size_t)snprintf(text + n, cap - n, "k%d = 1\n", i);
+  expect_refused(text, PE_ELIMIT, "lim.ini:4100: more than 4096 keys", NULL);
+  free(text);
+}
+Test(limits, config_value_too_long, .timeout = 20) {
+  size_t cap = 3000 * 200 + 256;
+  char *text = malloc(cap);
+  size_t n = (size_t)snprintf(text, cap, "[workload]\nhead_dim = 8\nseq_len = 4\n[scheme]\nplugin = longrope\n"
+                              "short_factor = 1\n");
+  for (int i = 0; i < 3000; i++) n += (size_t)snprintf(text + n, cap - n, "  %0180d\n", i);
+  expect_refused(text, PE_ELIMIT, "[scheme] short_factor: value longer than 256 KiB (continued from line 6)", NULL);
+  free(text);
+}
+
 /* ---- max_memory: estimated before allocating --------------------------- */
 Test(limits, max_memory_refuses_before_allocating) {
   /* 2^20 x 4096 x 4 bytes = 16 GiB of K alone, refused under a 1 GiB limit

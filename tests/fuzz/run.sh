@@ -4,11 +4,12 @@
 #   tests/fuzz/run.sh SRCDIR OUTDIR SECONDS [TARGET...]
 #
 # Each target starts from its seeds (the same sets tests/fuzz/replay.c
-# replays in `make check`) plus what earlier runs in OUTDIR found, runs
-# SECONDS of wall time on one core, and prints its executions.  A crash or
-# a broken invariant stops the script with status 1 and leaves the input in
-# OUTDIR/artifacts/TARGET/: minimize it, fix the bug, then keep it as
-# tests/fuzz/regressions/TARGET/<short-name> (docs/RELIABILITY.md).
+# replays in `make check`) plus what earlier runs in OUTDIR found and runs
+# SECONDS of wall time on one core; the output is TAP, one line per target
+# with its executions.  A crash or a broken invariant fails the target
+# (exit status 1) and leaves the input in OUTDIR/artifacts/TARGET/:
+# minimize it, fix the bug, then keep it as
+# tests/fuzz/regressions/TARGET/<bug-name> (docs/RELIABILITY.md).
 # Environment: FUZZ_ARGS (extra libFuzzer flags, e.g. -fork=4 for a long
 # run on four cores).
 set -u
@@ -23,14 +24,19 @@ fi
 # Only the plugins build.sh linked; no PE_PLUGIN_PATH from the caller.
 PE_PLUGIN_PATH=; export PE_PLUGIN_PATH
 PE_GOLDEN_DIR=$src/tests/golden; export PE_GOLDEN_DIR
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}; export ASAN_OPTIONS
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}; export UBSAN_OPTIONS
+# Leaks are findings; so is any single allocation over -malloc_limit_mb
+# (libFuzzer's default: -rss_limit_mb), since libpe must refuse huge
+# workloads before allocating.
+ASAN_OPTIONS=detect_leaks=1; export ASAN_OPTIONS
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS
 unset LSAN_OPTIONS
 
-status=0
+status=0 n=0
+echo "1..$(echo $targets | wc -w)"
 for t in $targets; do
+  n=$((n + 1))
   bin=$out/fuzz-$t
-  [ -x "$bin" ] || { echo "fuzz: $bin missing" >&2; status=1; continue; }
+  [ -x "$bin" ] || { echo "not ok $n - fuzz-$t: $bin missing"; status=1; continue; }
   corpus=$out/corpus/$t; art=$out/artifacts/$t
   mkdir -p "$corpus" "$art"
   # Seeds: the target's own, its regressions, and the shipped data.
@@ -43,17 +49,21 @@ for t in $targets; do
   dict=
   [ -f "$src/tests/fuzz/$t.dict" ] && dict=-dict=$src/tests/fuzz/$t.dict
   log=$out/fuzz-$t.log
-  echo "fuzz-$t: ${secs}s from $(ls "$corpus" | wc -l) inputs"
+  start=$(ls "$corpus" | wc -l)
+  touch "$out/.start-$t"
   # shellcheck disable=SC2086
   "$bin" $dict -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=16384 \
     -print_final_stats=1 -artifact_prefix="$art/" ${FUZZ_ARGS:-} "$corpus" >"$log" 2>&1
   rc=$?
   execs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{s += $2} END {print s + 0}')
-  echo "fuzz-$t: $execs executions, exit $rc, corpus $(ls "$corpus" | wc -l) inputs"
-  if [ "$rc" -ne 0 ] || ls "$art" | grep -q .; then
-    grep -E -A25 'ERROR: |runtime error|invariant broken|deadly signal' "$log" | head -60
-    echo "fuzz-$t: FAILED; inputs kept in $art:"; ls -l "$art"
+  what="fuzz-$t: $execs executions in ${secs}s, corpus $start -> $(ls "$corpus" | wc -l) inputs"
+  if [ "$rc" -ne 0 ] || [ -n "$(find "$art" -type f -newer "$out/.start-$t")" ]; then
+    echo "not ok $n - $what: exit $rc, inputs kept in $art"
+    grep -E -A25 'ERROR: |runtime error|invariant broken|deadly signal' "$log" | head -60 | sed 's/^/# /'
+    ls -l "$art" | sed 's/^/# /'
     status=1
+  else
+    echo "ok $n - $what, no crash"
   fi
 done
 exit $status
