@@ -265,6 +265,29 @@ uint64_t pe__visible_keys(const pe_workload_info *in, uint64_t i, uint64_t *firs
   return hi >= lo ? hi - lo + 1 : 0;
 }
 
+/* sum over r = a..b of max(0, r - c), a <= b <= 2^32, |c| <= 2^32. */
+static uint64_t sum_excess(uint64_t a, uint64_t b, int64_t c) {
+  if ((int64_t)b <= c) return 0;
+  int64_t m = (int64_t)a > c ? (int64_t)a : c + 1;
+  uint64_t first = (uint64_t)(m - c), last = (uint64_t)((int64_t)b - c);
+  return (first + last) * (last - first + 1) / 2;
+}
+
+/* Visible (query, key) pairs of one head: pe__visible_keys summed over the
+ * query rows in closed form (the loop was O(q_len): seconds per workload at
+ * 2^30 rows, for every cell of a sweep).  Query i sits at key row
+ * r = Skv - Sq + i and sees keys lo(r) .. hi(r), never none. */
+static uint64_t visible_pairs_per_head(const pe_workload_info *in) {
+  uint64_t n = in->q_len, a = in->kv_len - in->q_len, b = in->kv_len - 1, w = in->window;
+  uint64_t sum_hi;
+  if (in->causal) sum_hi = (a + b) * n / 2;                        /* hi = r */
+  else if (!w) sum_hi = n * (in->kv_len - 1);                     /* hi = Skv - 1 */
+  else sum_hi = (a + b) * n / 2 + n * (w - 1) -                   /* min(Skv-1, r+W-1) */
+                sum_excess(a, b, (int64_t)in->kv_len - (int64_t)w);
+  uint64_t sum_lo = w ? sum_excess(a, b, (int64_t)w - 1) : 0;     /* max(0, r+1-W) */
+  return sum_hi - sum_lo + n;
+}
+
 static void fill_info(pe_workload *w) {
   const pe__settings *s = &w->set;
   pe_workload_info *in = &w->info;
@@ -277,14 +300,13 @@ static void fill_info(pe_workload *w) {
                                                                  : 1.0 / sqrt((double)s->head_dim),
                            .scheme = w->scheme->desc.name, .scheme_note = w->tables.note,
                            .tables = &w->tables, .inputs = w->inputs_desc};
-  uint64_t pairs = 0;
-  for (uint64_t i = 0; i < s->q_len; i++) pairs += pe__visible_keys(in, i, NULL);
-  in->visible_pairs = pairs * s->batch * s->q_heads;
+  uint64_t pairs = visible_pairs_per_head(in), heads = (uint64_t)s->batch * s->q_heads;
+  if (!pe__mul_u64(pairs, heads, &in->visible_pairs)) in->visible_pairs = UINT64_MAX;
   double qbytes = 4.0 * s->batch * s->q_heads * (double)s->q_len * s->head_dim;
   double kvbytes = 4.0 * s->batch * s->kv_heads * (double)s->kv_len * s->head_dim;
   if (s->op == PE_OP_ATTENTION) {
     /* QK^T and PV: 2 D flops each per visible (query, key) pair. */
-    in->flops = 4.0 * s->head_dim * (double)in->visible_pairs;
+    in->flops = 4.0 * s->head_dim * (double)pairs * (double)heads; /* unsaturated */
     in->bytes = 2 * qbytes + 2 * kvbytes;
   } else {
     /* Read and write Q and K once. */
