@@ -177,6 +177,56 @@ Test(limits, shape_product_overflows_64_bits) {
                  PE_ELIMIT, "overflows 64 bits", "batch 65536, heads 65536/65536, seq_len 1073741824");
 }
 
+/* The visible-pair count (flops) is computed in closed form: it matches
+ * NUMERICS.md's visibility rule key by key, and a tables-only workload of
+ * 2^30 rows is cheap (it used to loop over every row). */
+Test(limits, visible_pairs_closed_form_matches_the_rule, .timeout = 60) {
+  pe_ctx *ctx = pe_test_ctx();
+  char text[512];
+  for (int skv = 1; skv <= 11; skv++)
+    for (int sq = 1; sq <= skv; sq++)
+      for (int causal = 0; causal <= 1; causal++)
+        for (int win = 0; win <= skv + 2; win++) {
+          snprintf(text, sizeof text, "[workload]\nhead_dim=2\nseq_len=%d\nq_len=%d\ncausal=%s\nwindow=%d\n"
+                   "[scheme]\nplugin=none\n", skv, sq, causal ? "true" : "false", win);
+          pe_config *cfg;
+          cr_assert_eq(pe_config_parse(ctx, text, "v.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+          pe_workload *w;
+          cr_assert_eq(pe_workload_build_tables(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+          uint64_t want = 0;
+          for (int i = 0; i < sq; i++) {
+            long r = skv - sq + i;
+            for (long n = 0; n < skv; n++)
+              want += (!causal || n <= r) && (win == 0 || labs(r - n) < win);
+          }
+          cr_expect_eq(pe_workload_get_info(w)->visible_pairs, want, "Skv %d Sq %d causal %d window %d: %llu, want %llu",
+                       skv, sq, causal, win, (unsigned long long)pe_workload_get_info(w)->visible_pairs,
+                       (unsigned long long)want);
+          pe_workload_free(w);
+          pe_config_free(cfg);
+        }
+  pe_ctx_free(ctx);
+}
+Test(limits, tables_only_at_the_largest_shape_is_cheap, .timeout = 10) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=4096\nseq_len=1073741824\nbatch=65536\nq_heads=65536\n"
+                               "window=1000\n[scheme]\nplugin=rope\n", "big.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  for (int i = 0; i < 20; i++) {
+    cr_assert_eq(pe_workload_build_tables(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+    const pe_workload_info *in = pe_workload_get_info(w);
+    /* 2^32 heads x ~2^40 pairs: saturated, not wrapped; flops in double. */
+    cr_expect_eq(in->visible_pairs, UINT64_MAX);
+    cr_expect_gt(in->flops, 1e25);
+    pe_workload_free(w);
+  }
+  /* Building it for real is refused by the memory limit, not attempted. */
+  cr_expect_eq(pe_workload_build(ctx, cfg, &w), PE_ELIMIT, "%s", pe_ctx_error(ctx));
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
 /* ---- .npy files that lie -------------------------------------------------- */
 static char tmpdir[256];
 static void make_tmpdir(void) {
