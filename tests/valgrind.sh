@@ -4,6 +4,7 @@
 # config, a backend failing mid-run), on the reference and openmp backends.
 # Zero errors allowed: invalid accesses, uninitialised values, and definite
 # or indirect leaks (tests/valgrind.supp holds third-party suppressions only).
+# Then helgrind on the threads test (contexts in threads, no data race).
 # TAP; skips without valgrind or in a sanitizer build unless --require.
 #
 #   tests/valgrind.sh [--require]     (make check; make valgrind-check)
@@ -63,6 +64,7 @@ fi
 count=0
 for c in $cases; do count=$((count + 1)); done
 [ "$openmp" = yes ] || count=$((count + 1))
+count=$((count + 1)) # helgrind on the threads test
 echo "1..$count"
 
 n=0 failed=0
@@ -88,6 +90,27 @@ for c in $cases; do
   fi
   rm -f "$tmp"/vg.*.log "$tmp/report.json"
 done
+# helgrind: four contexts in four threads (tests/test_limits, Criterion),
+# no data race and no lock-order problem in libpe, its plugins or the
+# reference backend.
+n=$((n + 1))
+if [ -x "$build/tests/test_limits" ]; then
+  "$libtool" --mode=execute valgrind -q --tool=helgrind --trace-children=yes --error-exitcode=99 \
+    --suppressions="$src/tests/valgrind.supp" --log-file="$tmp/vg.%p.log" \
+    "$build/tests/test_limits" --filter 'threads/*' -j1 >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  errors=$(cat "$tmp"/vg.*.log 2>/dev/null)
+  if [ "$rc" -eq 0 ] && [ -z "$errors" ] && grep -q 'Passing: 1' "$tmp/err"; then
+    echo "ok $n - helgrind clean: contexts in threads (threads::*)"
+  else
+    echo "not ok $n - helgrind: contexts in threads: exit $rc"
+    failed=1
+    { cat "$tmp"/vg.*.log; tail -5 "$tmp/err"; } 2>/dev/null | sed 's/^/# /' | head -80
+  fi
+  rm -f "$tmp"/vg.*.log
+else
+  echo "ok $n # SKIP tests/test_limits not built (Criterion)"
+fi
 if [ "$openmp" = no ]; then
   n=$((n + 1)); echo "ok $n # SKIP openmp backend not built (backends/.libs/openmp.so)"
 fi
