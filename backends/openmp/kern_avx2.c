@@ -34,6 +34,8 @@ typedef __m256 VF;
 #define VSUB(a, b) _mm256_sub_ps((a), (b))
 #define VMAX(a, b) _mm256_max_ps((a), (b))
 #define VEXP2(x) vexp2(x)
+#define VSTREAM(p, v) _mm256_stream_ps((p), (v))
+#define VSFENCE() _mm_sfence()
 #define VHSUM(v) vhsum(v)
 
 /* 2^x: round to nearest n, 2^f on [-1/2, 1/2] by the Cephes exp2f

@@ -34,6 +34,8 @@ typedef __m512 VF;
 #define VSUB(a, b) _mm512_sub_ps((a), (b))
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VEXP2(x) vexp2(x)
+#define VSTREAM(p, v) _mm512_stream_ps((p), (v))
+#define VSFENCE() _mm_sfence()
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 
 /* 2^x as in kern_avx2.c: Cephes exp2f polynomial on [-1/2, 1/2] times 2^n

@@ -8,6 +8,8 @@
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VBCAST(p)
  *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VEXP2(x) = 2^x
  *     (0 for x <= -127, no NaN for -inf), VHSUM(v)
+ *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
+ *     and VSFENCE()
  *   KERNELS_NAME        the omp_kernels object to define
  *   KERNELS_STR         its option value, KERNELS_DETAIL its description
  * and has every system header it needs included already (clang's
@@ -293,10 +295,11 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
       kstride = d;
     }
 
-    /* The next block's K' and V rows are prefetched while this block
-     * computes, a share per column group (measured a few % faster than
-     * leaving it to the hardware prefetchers; prefetching raw K and the
-     * tables for the fused path measured slower, so it has none). */
+    /* The next block's K' (or K) and V rows are prefetched while this
+     * block computes, a share per column group (measured faster than
+     * leaving it to the hardware prefetchers on long causal prefill;
+     * prefetching raw K and the tables for the fused path measured slower,
+     * so that path has none). */
     const int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
     const size_t ngroups = ncol / G;
     const int64_t xper = (x1 - x0 + (int64_t)ngroups - 1) / (int64_t)ngroups;
@@ -308,7 +311,10 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
         const int64_t xa = x0 + (int64_t)(i / G) * xper;
         const int64_t xe = min64(xa + xper, x1);
         for (int64_t key = xa; key < xe; key++) {
-          if (kpre) prefetch_lines(kpre + (uint64_t)key * dp, d);
+          if (kpre)
+            prefetch_lines(kpre + (uint64_t)key * dp, d);
+          else if (!pack)
+            prefetch_lines(kbase + (uint64_t)key * d, d);
           prefetch_lines(vbase + (uint64_t)key * d, d);
         }
       }
@@ -581,6 +587,21 @@ static void encode_rows(const omp_plan *p, int which, uint64_t r0,
   const size_t stride = which == 2 ? padded_dim(p) : d;
   const uint64_t len = which ? p->skv : p->sq;
   const uint64_t shift = which ? 0 : p->skv - p->sq;
+#ifdef VSTREAM
+  /* Outputs of op = encode are written once and not read again by this
+   * run: encode each row into an L1 buffer, then stream it out with
+   * non-temporal stores (no read-for-ownership of the destination). */
+  if (which != 2 && d % W == 0 && (uintptr_t)dst % 64 == 0) {
+    float tmp[OMP_MAX_HEAD_DIM] __attribute__((aligned(64)));
+    for (uint64_t r = r0; r < r1; r++) {
+      rot_row(p, src + r * d, r % len + shift, 1.0f, tmp);
+      float *o = dst + r * d;
+      for (uint32_t j = 0; j < d; j += W) VSTREAM(o + j, VLOAD(tmp + j));
+    }
+    VSFENCE();
+    return;
+  }
+#endif
   for (uint64_t r = r0; r < r1; r++)
     rot_row(p, src + r * d, r % len + shift, 1.0f, dst + r * stride);
 }
@@ -592,6 +613,17 @@ static size_t kern_scratch(const omp_plan *p) {
 }
 
 const omp_kernels KERNELS_NAME = {
-    KERNELS_STR, KERNELS_DETAIL, W,           NV * W,
-    kern_scratch, prefill_unit,  decode_chunk, encode_rows,
+    KERNELS_STR,
+    KERNELS_DETAIL,
+    W,
+    NV * W,
+#ifdef VSTREAM
+    1,
+#else
+    0,
+#endif
+    kern_scratch,
+    prefill_unit,
+    decode_chunk,
+    encode_rows,
 };

@@ -359,7 +359,9 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
   p->sq = t->q_len;
   p->skv = t->kv_len;
   p->causal = t->causal != 0;
-  p->window = t->window;
+  /* |pq - pk| <= seq_len - 1 always: a wider window masks nothing (and
+   * keeps the kernels' signed arithmetic far from overflow) */
+  p->window = t->window >= t->kv_len ? 0 : t->window;
   p->rot_half = t->kind == PE_KIND_ROTARY ? t->rotary_dim / 2 : 0;
   p->interleaved = t->pairing == PE_PAIRING_INTERLEAVED;
   p->qscale = (float)((double)t->softmax_scale * OMP_LOG2E);
@@ -381,9 +383,12 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     r->out1_len = kn;
     if (!(p->out0 = alloc_floats(qn)) || !(p->out1 = alloc_floats(kn)))
       goto nomem;
-    snprintf(be->last, sizeof be->last,
-             "%s%s; encode: streaming Q'/K' rows, %d threads", k->detail,
-             be->kernel_auto ? " (auto)" : "", r->threads);
+    snprintf(be->last, sizeof be->last, "%s%s; encode: Q'/K' rows, %s, %d threads",
+             k->detail, be->kernel_auto ? " (auto)" : "",
+             k->nt_stores && p->d % k->width == 0
+                 ? "written with non-temporal stores"
+                 : "regular stores",
+             r->threads);
   } else if (t->q_len == 1) {
     /* decode: the one query row sees keys [key_lo, skv) */
     const uint64_t row = p->skv - 1;
@@ -460,6 +465,11 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
                                        ? p->window
                                        : p->skv);
     r->run_threads = work < (double)(1u << 18) ? 1 : r->threads;
+    if (r->run_threads != r->threads) {
+      const size_t len = strlen(be->last);
+      snprintf(be->last + len, sizeof be->last - len,
+               " (this small run: 1 thread)");
+    }
   }
   if (t->op == PE_OP_ATTENTION) {
     const size_t s = k->scratch(p);
