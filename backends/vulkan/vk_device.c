@@ -477,8 +477,8 @@ int vkb_device_open(vkb *b, const char *want, char *err, size_t err_size) {
       }
     if (pick < 0) {
       rc = pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
-                           "unsupported: no usable Vulkan device (%s): device "
-                           "0 %s",
+                           "unsupported: no device can run the kernels (%s): "
+                           "device 0: %s",
                            names, unusable(&pi[0]));
       goto out;
     }
