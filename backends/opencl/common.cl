@@ -108,9 +108,11 @@ inline float pe_encode_elem(const __global float *src, int p, int d,
 }
 
 /* ---- row tiling shared by the attention kernels -------------------------
- * Work-group g -> (batch b, head group hg, query tile qt, split sp), split
- * fastest, then query tiles heaviest first (causal: later rows see more
- * keys), then heads, then batch ("head-major, heaviest first"). */
+ * Work-group g -> (batch b, head group hg, query tile qt, split sp).
+ * Without splits: query tiles heaviest first (causal: later rows see more
+ * keys), then heads, then batch ("head-major, heaviest first").  With
+ * splits (decode): split slowest, so the groups that run together share
+ * one key range and read its rows of the position tables once. */
 #define PE_NHG (HQ / HPT)
 #define PE_NGROUPS (B * PE_NHG * NQT * NSPLIT)
 
@@ -123,8 +125,8 @@ typedef struct pe_tile {
 
 inline pe_tile pe_tile_of(int g) {
   pe_tile t;
-  t.sp = g % NSPLIT;
-  g /= NSPLIT;
+  t.sp = g / (B * PE_NHG * NQT);
+  g -= t.sp * (B * PE_NHG * NQT);
   t.qt = NQT - 1 - g % NQT;
   g /= NQT;
   t.hg = g % PE_NHG;

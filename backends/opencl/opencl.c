@@ -566,10 +566,11 @@ static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 /* The row tiling: a tile holds HPT heads of one GQA group times QT rows,
  * at most bq_target rows, padded to `granule` rows (cpu: a register block
- * of row vectors) where that stays within bq_target.  Long query ranges
+ * of row vectors) or at least to `row_multiple` (cpu: a vector).  Long query ranges
  * are cut into equal tiles (Sq = 100 with 96-row tiles: 2 x 56, not
  * 96 + 4 padded to 96). */
-static void plan_rows(ocl_plan *pl, int bq_target, int granule) {
+static void plan_rows(ocl_plan *pl, int bq_target, int granule,
+                      int row_multiple) {
   if (pl->SQ > bq_target) {
     pl->HPT = 1;
     pl->NQT = (pl->SQ + bq_target - 1) / bq_target;
@@ -583,7 +584,12 @@ static void plan_rows(ocl_plan *pl, int bq_target, int granule) {
     pl->HPT = hpt;
     pl->QT = pl->SQ;
     pl->NQT = 1;
-    pl->BQ = round_up(hpt * pl->SQ, granule);
+    /* pad to a whole register block unless that costs over 25% more rows
+     * than padding to the row multiple (decode: 4 rows -> 8, not 24) */
+    const int rows = hpt * pl->SQ;
+    const int fine = round_up(rows, row_multiple);
+    const int coarse = round_up(rows, granule);
+    pl->BQ = 4 * coarse <= 5 * fine ? coarse : fine;
     if (pl->BQ > bq_target) pl->BQ = bq_target;
   }
 }
@@ -596,13 +602,12 @@ static void plan_splits(ocl_plan *pl, const ocl_backend *be, int per_cu) {
   if (be->splits > 0) {
     ns = be->splits;
   } else {
-    const size_t target = (size_t)(be->di.compute_units ? be->di.compute_units : 1) * per_cu;
-    if (tiles < target) {
-      ns = (int)((target + tiles - 1) / tiles);
-      if (ns > nkt / 2) ns = nkt / 2; /* at least two key tiles a split */
-      if (ns > 64) ns = 64;
-      if (ns < 1) ns = 1;
-    }
+    const size_t target =
+        (size_t)(be->di.compute_units ? be->di.compute_units : 1) * per_cu;
+    if (tiles < target) ns = (int)((target + tiles - 1) / tiles);
+    if (ns > nkt / 2) ns = nkt / 2; /* at least two key tiles a split */
+    if (ns > 64) ns = 64;
+    if (ns < 1) ns = 1;
   }
   pl->NSPLIT = ns;
   pl->groups = tiles * (size_t)ns;
@@ -678,8 +683,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
                              "vector_width %d",
                              bq, vw);
     pl->BK = be->block_k ? be->block_k : 64;
-    plan_rows(pl, bq, vw * rb_pref);
-    pl->BQ = round_up(pl->BQ, vw); /* a user block_q is a VW multiple */
+    plan_rows(pl, bq, vw * rb_pref, vw);
     /* Register blocks of RB row vectors x KB keys (PV: x DB dims), the
      * accumulators plus the operands within the register file: float16
      * (AVX-512, 32 registers): 4 x 4; float8 (AVX2, 16 registers) and
@@ -709,7 +713,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->VW = 1;
     int bq = be->block_q ? be->block_q : (pl->D > 128 ? 32 : 64);
     if ((size_t)bq > be->di.max_wg) bq = (int)be->di.max_wg;
-    plan_rows(pl, bq, 16 < bq ? 16 : bq);
+    plan_rows(pl, bq, 16 < bq ? 16 : bq, 16 < bq ? 16 : bq);
     int bk = be->block_k ? be->block_k : 32;
     while (!be->block_k && bk > 1 &&
            2 * sizeof(float) * (size_t)bk * pl->D + 256 > lmem)

@@ -11,7 +11,8 @@ PE_OCL_CL_FILES = \
 	backends/opencl/attention_gpu.cl \
 	backends/opencl/encode.cl
 
-EXTRA_DIST += $(PE_OCL_CL_FILES) backends/opencl/embed.sh
+EXTRA_DIST += $(PE_OCL_CL_FILES) backends/opencl/embed.sh \
+	backends/opencl/README.md
 CLEANFILES += backends/opencl/opencl_kernels.c
 
 if BUILD_OPENCL
