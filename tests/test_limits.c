@@ -9,6 +9,11 @@
 #include <unistd.h>
 
 /* ---- helpers -------------------------------------------------------------- */
+/* A test that must stay fast (or must not block) dies with SIGALRM after
+ * `seconds`: each Criterion test runs in its own process.  (Criterion's own
+ * .timeout leaks in its parallel runner under LeakSanitizer.) */
+static void deadline(unsigned seconds) { alarm(seconds); }
+
 static const char *BASE_WORKLOAD = "[scheme]\nplugin = rope\n";
 
 /* Parse `text` and build its workload: expect `code` and a message holding
@@ -115,7 +120,8 @@ Test(limits, config_set_backend_plugin_takes_effect) {
 
 /* Hostile configs stay cheap: too many keys or one endless list are refused
  * at the limit instead of parsing for minutes (lookups are linear). */
-Test(limits, config_too_many_keys, .timeout = 20) {
+Test(limits, config_too_many_keys) {
+  deadline(20);
   size_t cap = 6000 * 16 + 256;
   char *text = malloc(cap);
   size_t n = (size_t)snprintf(text, cap, "[workload]\nhead_dim = 8\nseq_len = 4\n[scheme]\nplugin = rope\n[run]\n");
@@ -123,7 +129,8 @@ Test(limits, config_too_many_keys, .timeout = 20) {
   expect_refused(text, PE_ELIMIT, "lim.ini:4100: more than 4096 keys", NULL);
   free(text);
 }
-Test(limits, config_value_too_long, .timeout = 20) {
+Test(limits, config_value_too_long) {
+  deadline(20);
   size_t cap = 3000 * 200 + 256;
   char *text = malloc(cap);
   size_t n = (size_t)snprintf(text, cap, "[workload]\nhead_dim = 8\nseq_len = 4\n[scheme]\nplugin = longrope\n"
@@ -180,7 +187,8 @@ Test(limits, shape_product_overflows_64_bits) {
 /* The visible-pair count (flops) is computed in closed form: it matches
  * NUMERICS.md's visibility rule key by key, and a tables-only workload of
  * 2^30 rows is cheap (it used to loop over every row). */
-Test(limits, visible_pairs_closed_form_matches_the_rule, .timeout = 60) {
+Test(limits, visible_pairs_closed_form_matches_the_rule) {
+  deadline(60);
   pe_ctx *ctx = pe_test_ctx();
   char text[512];
   for (int skv = 1; skv <= 11; skv++)
@@ -207,7 +215,8 @@ Test(limits, visible_pairs_closed_form_matches_the_rule, .timeout = 60) {
         }
   pe_ctx_free(ctx);
 }
-Test(limits, tables_only_at_the_largest_shape_is_cheap, .timeout = 10) {
+Test(limits, tables_only_at_the_largest_shape_is_cheap) {
+  deadline(10);
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;
   cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=4096\nseq_len=1073741824\nbatch=65536\nq_heads=65536\n"
@@ -297,7 +306,8 @@ Test(limits, npy_input_larger_than_workload_not_read) {
 }
 
 /* A FIFO (or a device) is refused at once instead of blocking the open. */
-Test(limits, npy_fifo_does_not_block, .timeout = 10) {
+Test(limits, npy_fifo_does_not_block) {
+  deadline(10);
   make_tmpdir();
   pe_ctx *ctx = pe_test_ctx();
   char path[512];
@@ -423,7 +433,8 @@ static void *run_job(void *arg) {
   return NULL;
 }
 
-Test(threads, four_contexts_whole_outputs_match_sequential, .timeout = 120) {
+Test(threads, four_contexts_whole_outputs_match_sequential) {
+  deadline(120);
   job proto[4] = {
       {"[workload]\nhead_dim=16\nseq_len=64\nq_heads=2\n[scheme]\nplugin=rope\n[run]\nseed=1\n", "reference", 3, 0, 0, 0, ""},
       {"[workload]\nhead_dim=32\nseq_len=48\nwindow=5\ncausal=false\n[scheme]\nplugin=alibi\n[run]\nseed=2\n",

@@ -76,7 +76,7 @@ static void replay(const char *path) {
 static int test_no;
 
 static void replay_set(const char *what, list *l) {
-  qsort(l->v, l->n, sizeof *l->v, cmp_str);
+  if (l->n) qsort(l->v, l->n, sizeof *l->v, cmp_str);
   for (size_t i = 0; i < l->n; i++) replay(l->v[i]);
   printf("ok %d - %s: %zu inputs\n", ++test_no, what, l->n);
   fflush(stdout);
@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
   list reg = {0};
   snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", src, PE_FUZZ_TARGET);
   collect(&reg, dir, "");
-  qsort(reg.v, reg.n, sizeof *reg.v, cmp_str);
+  if (reg.n) qsort(reg.v, reg.n, sizeof *reg.v, cmp_str);
   printf("1..%zu\n", reg.n + 1);
   for (size_t i = 0; i < reg.n; i++) {
     replay(reg.v[i]);
