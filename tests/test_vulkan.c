@@ -7,7 +7,9 @@
  * pipeline cache.
  *
  * Where no Vulkan device exists every test skips with the backend's
- * reason.  With PE_VK_VALIDATION=1 (tests/vulkan-validation.sh, run by
+ * reason; where the backend was not built (tests.mk defines
+ * PE_TEST_HAVE_VULKAN when configure enabled it) every test skips saying
+ * so.  With PE_VK_VALIDATION=1 (tests/vulkan-validation.sh, run by
  * make check) each run enables VK_LAYER_KHRONOS_validation through the
  * backend's `validation` option, whose messenger turns any validation
  * message into a failed run.
@@ -23,6 +25,13 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static void need_vulkan(void) {
+#ifndef PE_TEST_HAVE_VULKAN
+  cr_skip_test("vulkan backend not built (configure found no Vulkan loader, "
+               "glslangValidator or spirv-val)");
+#endif
+}
 
 static int validation(void) {
   const char *v = getenv("PE_VK_VALIDATION");
@@ -66,6 +75,7 @@ static void run_label(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
 /* Build a config from `ini` plus the backend sections; run it on `labels`
  * (comma-separated), each verified against the oracle within 2e-4. */
 static void check_on(const char *labels, const char *ini) {
+  need_vulkan();
   char sec[1024];
   sections(sec, sizeof sec);
   char *text = malloc(strlen(ini) + strlen(sec) + 2);
@@ -125,6 +135,7 @@ static void rnd_seed(uint64_t s) {
 
 /* The case on the default options: against o.npy and the oracle. */
 static void golden(const char *name) {
+  need_vulkan();
   pe_ctx *ctx = pe_test_ctx();
   char path[4096];
   snprintf(path, sizeof path, "%s/attention/%s/case.ini", pe_test_golden_dir(),
@@ -283,6 +294,7 @@ Test(vulkan_gpu_kernel, small_shapes, .timeout = 600) {
 /* ---- errors, devices, cache --------------------------------------------- */
 
 static pe_result *run_one(const char *extra_options, const char *label) {
+  need_vulkan();
   char text[2048];
   snprintf(text, sizeof text,
            "[workload]\nq_heads = 2\nhead_dim = 8\nseq_len = 9\n"
@@ -353,6 +365,7 @@ static void count_device(void *user, const pe_device_info *info) {
 }
 
 Test(vulkan_devices, enumerate) {
+  need_vulkan();
   pe_ctx *ctx = pe_test_ctx();
   const pe_plugin *p;
   cr_assert_eq(pe_plugin_load(ctx, "vulkan", PE_PLUGIN_BACKEND, &p), 0, "%s",

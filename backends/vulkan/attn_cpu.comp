@@ -1,34 +1,41 @@
-/* libpe vulkan backend: fused encoding + flash attention for CPU drivers
- * (lavapipe/llvmpipe, SwiftShader).
+/* libpe vulkan backend: flash attention for CPU drivers (lavapipe/llvmpipe).
  *
- * A CPU driver runs a workgroup on one thread and maps the invocations of a
- * subgroup onto SIMD lanes, so this kernel is written as SIMD code:
- *   - one workgroup = one full subgroup of SG invocations (SG = the
- *     device's subgroup size, 8 on AVX2 llvmpipe, 16 with 512-bit vectors);
- *   - lanes run over head_dim (lane l holds dims l, l + SG, l + 2 SG, ...);
- *   - a workgroup owns RB query rows and walks the keys in blocks of SG;
- *     each key block (K encoded on load, V) is read once and reused for all
- *     RB rows;
- *   - Q.K: every lane forms SG partial dot products (one per key), and a
- *     transposing butterfly (subgroupShuffleXor, log2 SG steps, SG-1
- *     shuffles) leaves lane j with the full score of key j, so the softmax
- *     (exp2, masks, bias) runs across keys as one vector;
- *   - P.V: p_j is broadcast with subgroupShuffle(p, j) (one permute on
- *     llvmpipe; subgroupBroadcast becomes a scalar loop there);
- *   - inputs come through uniform texel buffers (3-4x faster to read than
- *     storage buffers on llvmpipe), there are no barriers and no shared
- *     memory (both are slow to compile and run on CPU drivers).
- * Online softmax in base 2: q is pre-scaled by softmax_scale * log2(e) and
- * the bias slopes by log2(e); accumulation is float32 throughout
- * (NUMERICS.md "Attention").
- *
- * Rows: inside one (batch, kv head) group, row r = i * G + g is query i of
- * query head kvhead * G + g, so the G heads that share a kv head share the
- * key blocks too (GQA, and decode with G > 1 fills the rows).
- *
- * Work order: lavapipe hands each of its threads a contiguous range of
- * workgroup ids, so causal tiles (whose cost grows with the tile index) are
- * interleaved big, small, big, small... to give every thread equal work.
+ * llvmpipe runs a workgroup on one thread and maps the invocations of a
+ * subgroup onto SIMD lanes, so this kernel is written as SIMD code.  What
+ * shaped it (measured on lavapipe, Mesa 22.3, AVX2):
+ *   - every loop of a workgroup shares one limit of 65535 iterations
+ *     (LP_MAX_TGSI_LOOP_ITERATIONS), after which loops silently stop: the
+ *     key loop is the only rolled loop here, and the host splits the keys
+ *     (split-KV) so that no workgroup walks more than 60000 key blocks;
+ *   - a dynamically indexed local array becomes per-lane scalar scratch
+ *     accesses, and an inner loop whose bound depends on an outer one is
+ *     not unrolled: all arrays are indexed by [[unroll]]ed loops with
+ *     constant trip counts, so they live in (vector) registers;
+ *   - buffer reads are gathers (texel buffers: one vpgatherdd per fetch,
+ *     storage buffers: a scalar loop), the dominant cost: K and V come as
+ *     vec4 texels, once per key block for all RB rows of the workgroup;
+ *   - subgroupShuffle with a constant lane is one permute; barriers and
+ *     shared memory are slow to compile and to run, none are used;
+ *   - JIT time grows with the unrolled code, about RB x head_dim.
+ * The design:
+ *   - one workgroup = one full subgroup of SG invocations (8 with AVX2,
+ *     16 with 512-bit vectors), lanes over head_dim (see dim_of);
+ *   - a workgroup owns RB query rows, held in registers, and walks the keys
+ *     in blocks of SG: each lane forms SG partial dot products (one per key)
+ *     and a transposing butterfly (SG - 1 subgroupShuffleXor) leaves lane j
+ *     with the full score of key j, so masks, bias and exp2 run across keys
+ *     as one vector; P.V broadcasts p_j with subgroupShuffle(p, j);
+ *   - Q is encoded on load; K comes encoded from one encode.comp pass
+ *     (KPRE) for rotary and additive kinds, since each key block is read
+ *     once per row tile;
+ *   - online softmax in base 2 (q pre-scaled by softmax_scale * log2 e, the
+ *     slopes by log2 e), float32 accumulation (NUMERICS.md);
+ *   - rows: inside one (batch, kv head) group, row r = i * G + g is query i
+ *     of query head kvhead * G + g, so the G heads that share a kv head
+ *     share the key blocks (GQA; decode with G > 1 fills the rows);
+ *   - lavapipe hands each of its threads a contiguous range of workgroup
+ *     ids, so causal tiles (whose cost grows with the tile index) are
+ *     interleaved big, small, big, small... for equal work per thread.
  */
 #version 450
 #extension GL_GOOGLE_include_directive : require

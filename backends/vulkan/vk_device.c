@@ -466,7 +466,7 @@ int vkb_device_open(vkb *b, const char *want, char *err, size_t err_size) {
       goto out;
     }
     snprintf(b->choice, sizeof b->choice,
-             "device %d of %u, %s, chosen by the device option '%s'", pick, n,
+             "device %d of %u (%s), chosen by the device option '%s'", pick, n,
              type_word(pi[pick].props.deviceType), want);
   } else {
     int best = 0;
@@ -482,10 +482,16 @@ int vkb_device_open(vkb *b, const char *want, char *err, size_t err_size) {
                            names, unusable(&pi[0]));
       goto out;
     }
+    const char *why = n == 1 ? "the only device"
+                      : pi[pick].props.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU
+                          ? "the first discrete GPU"
+                      : pi[pick].props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU
+                          ? "no discrete GPU; the first integrated GPU"
+                          : "no discrete or integrated GPU";
     snprintf(b->choice, sizeof b->choice,
-             "device %d of %u, %s, chosen automatically (preference: discrete "
-             "GPU, integrated GPU, virtual GPU, CPU; first of the best type)",
-             pick, n, type_word(pi[pick].props.deviceType));
+             "device %d of %u (%s), chosen automatically: %s (preference: "
+             "discrete GPU, integrated GPU, virtual GPU, CPU)",
+             pick, n, type_word(pi[pick].props.deviceType), why);
   }
   b->info = pi[pick];
 

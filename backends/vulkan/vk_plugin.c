@@ -40,7 +40,8 @@ static const pe_param_decl opt_rows = {
     .type = PE_PARAM_INTEGER,
     .flags = PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
     .name = "tile_rows",
-    .doc = "query rows per workgroup (0: kernel default, 32 cpu / 16 gpu)",
+    .doc = "query rows per workgroup (0: 16, fewer for head_dim > 128 on "
+           "the cpu kernel)",
     .default_value = "0",
     .min = 0,
     .max = 256};

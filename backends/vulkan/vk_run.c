@@ -537,7 +537,7 @@ static int plan(vkb_run *rn, char *err, size_t err_size) {
    * would redo it ntiles times, so K' comes from one encode pass. */
   rn->kpre = attention && rn->kernel == VKB_KERNEL_CPU &&
              (t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE);
-  rn->vec = t->head_dim % 4 == 0 && !getenv("VKB_VEC1") ? 4 : 1;
+  rn->vec = t->head_dim % 4 == 0 ? 4 : 1;
 
   uint64_t rows_per_group = (uint64_t)rn->G * t->q_len;
   if (attention && rn->kernel == VKB_KERNEL_CPU) {
