@@ -88,3 +88,9 @@ tests_test_opencl_CFLAGS += -DPE_TEST_HAVE_OPENCL=1
 endif
 TESTS += tests/test_openmp tests/test_opencl
 endif
+
+# Kernel caches the tests fill (PE_CACHE_DIR, POCL_CACHE_DIR above).
+clean-local: clean-local-test-caches
+clean-local-test-caches:
+	-rm -rf tests/cache .cache
+.PHONY: clean-local-test-caches
