@@ -31,7 +31,10 @@ backends_vulkan_la_SOURCES = \
 nodist_backends_vulkan_la_SOURCES = $(vk_spv_built)
 backends_vulkan_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir)
 backends_vulkan_la_CFLAGS = $(AM_CFLAGS) $(VULKAN_CFLAGS)
-backends_vulkan_la_LDFLAGS = $(PE_MODULE_LDFLAGS)
+# -z nodelete: the Vulkan loader and its drivers (lavapipe's LLVM) keep process-wide state
+# (worker threads, caches) that must not be unmapped when a context unloads
+# the module; dlclose still succeeds, the code stays mapped.
+backends_vulkan_la_LDFLAGS = $(PE_MODULE_LDFLAGS) -Wl,-z,nodelete
 backends_vulkan_la_LIBADD = $(VULKAN_LIBS) -lm
 BUILT_SOURCES += $(vk_spv_built)
 CLEANFILES += $(vk_spv_built) \
