@@ -180,7 +180,7 @@ static void golden(const char *name) {
 }
 
 #define GOLDEN_TEST(id, name) \
-  Test(vulkan_golden, id, .timeout = 600) { golden(name); }
+  Test(vulkan_golden, id) { golden(name); }
 GOLDEN_CASES(GOLDEN_TEST)
 
 /* ---- randomized oracle cross-checks ------------------------------------ */
@@ -189,7 +189,7 @@ GOLDEN_CASES(GOLDEN_TEST)
 
 /* head_dim 64/80/96/128, seq_len no multiple of 8 or 16; 128 on the
  * default rows per workgroup (the benchmark's shader), the rest on 4. */
-Test(vulkan_edges, head_dims, .timeout = 900) {
+Test(vulkan_edges, head_dims) {
   static const int dims[] = {64, 80, 96, 128};
   rnd_seed(1);
   for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
@@ -202,7 +202,7 @@ Test(vulkan_edges, head_dims, .timeout = 900) {
 }
 
 /* Lengths around the key block (8 or 16 keys) and row tile. */
-Test(vulkan_edges, lengths_not_multiple_of_tile, .timeout = 600) {
+Test(vulkan_edges, lengths_not_multiple_of_tile) {
   static const int lens[] = {1, 2, 7, 9, 17, 63, 65, 97};
   for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
     checkf("vk", "[workload]\nq_heads = 3\nhead_dim = 32\nseq_len = %d\n"
@@ -212,7 +212,7 @@ Test(vulkan_edges, lengths_not_multiple_of_tile, .timeout = 600) {
 
 /* Windows below a key block, near a row tile, and beyond the context;
  * causal and not. */
-Test(vulkan_edges, windows, .timeout = 600) {
+Test(vulkan_edges, windows) {
   static const int wins[] = {1, 3, 9, 40, 150, 1000};
   rnd_seed(2);
   for (size_t i = 0; i < sizeof wins / sizeof wins[0]; i++)
@@ -225,7 +225,7 @@ Test(vulkan_edges, windows, .timeout = 600) {
 
 /* q_len 1..17 at the end of a longer context (decode uses split-KV),
  * windowed too; head_dim 48 leaves lanes idle in the last dim group. */
-Test(vulkan_edges, short_queries, .timeout = 600) {
+Test(vulkan_edges, short_queries) {
   rnd_seed(3);
   for (int sq = 1; sq <= 17; sq++)
     checkf("vk4", "[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 48\n"
@@ -234,7 +234,7 @@ Test(vulkan_edges, short_queries, .timeout = 600) {
            sq, rnd(100, 700), sq % 3 == 0 ? 50 : 0, sq + 30);
 }
 
-Test(vulkan_edges, gqa_ratios, .timeout = 600) {
+Test(vulkan_edges, gqa_ratios) {
   static const int ratios[] = {1, 2, 4, 8};
   rnd_seed(4);
   for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++)
@@ -246,7 +246,7 @@ Test(vulkan_edges, gqa_ratios, .timeout = 600) {
 }
 
 /* Every encoding kind, partial rotary, interleaved pairs, far positions. */
-Test(vulkan_edges, kinds, .timeout = 600) {
+Test(vulkan_edges, kinds) {
   static const char *const schemes[] = {
       "plugin = none\n",
       "plugin = sinusoidal\n",
@@ -264,7 +264,7 @@ Test(vulkan_edges, kinds, .timeout = 600) {
 
 /* Forced key splits (partials + merge) on prefill, causal and windowed;
  * the split-KV decode path at head_dim 128 with GQA 8 on the defaults. */
-Test(vulkan_edges, split_kv, .timeout = 600) {
+Test(vulkan_edges, split_kv) {
   checkf("vksplit", "[workload]\nq_heads = 2\nhead_dim = 32\nseq_len = 203\n"
          "[scheme]\nplugin = rope\n" RUN, 61);
   checkf("vksplit", "[workload]\nq_heads = 2\nhead_dim = 32\nseq_len = 203\n"
@@ -273,7 +273,7 @@ Test(vulkan_edges, split_kv, .timeout = 600) {
          "q_len = 1\nseq_len = 3001\n[scheme]\nplugin = sinusoidal\n" RUN, 63);
 }
 
-Test(vulkan_edges, encode_op, .timeout = 600) {
+Test(vulkan_edges, encode_op) {
   checkf("vk", "[workload]\nop = encode\nq_heads = 4\nkv_heads = 2\n"
          "head_dim = 40\nq_len = 7\nseq_len = 53\nposition_offset = 70000\n"
          "[scheme]\nplugin = rope\n" RUN, 71);
@@ -282,7 +282,7 @@ Test(vulkan_edges, encode_op, .timeout = 600) {
 }
 
 /* The shared-memory gpu kernel (what a GPU gets) on small shapes. */
-Test(vulkan_gpu_kernel, small_shapes, .timeout = 600) {
+Test(vulkan_gpu_kernel, small_shapes) {
   checkf("vkgpu", "[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 16\n"
          "seq_len = 45\nwindow = 11\n[scheme]\nplugin = rope\n" RUN, 81);
   checkf("vkgpu", "[workload]\nq_heads = 2\nhead_dim = 16\nseq_len = 37\n"
