@@ -533,11 +533,7 @@ static int plan(vkb_run *rn, char *err, size_t err_size) {
   rn->window_on = t->window > 0 && t->window < t->kv_len;
   rn->kernel = b->kernel;
   rn->sg = b->info.subgroup_size;
-  /* attn_cpu reads every key block once per row tile: encoding K there
-   * would redo it ntiles times, so K' comes from one encode pass. */
-  rn->kpre = attention && rn->kernel == VKB_KERNEL_CPU &&
-             (t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE);
-  rn->vec = t->head_dim % 4 == 0 ? 4 : 1;
+
 
   uint64_t rows_per_group = (uint64_t)rn->G * t->q_len;
   if (attention && rn->kernel == VKB_KERNEL_CPU) {
@@ -546,7 +542,12 @@ static int plan(vkb_run *rn, char *err, size_t err_size) {
      * head_dim 128 (about 0.25x openmp on lavapipe), fewer beyond. */
     uint32_t dpad = (D + rn->sg - 1) / rn->sg * rn->sg;
     uint32_t rb = 2048 / dpad;
-    rn->rows = b->rows_opt > 0 ? (uint32_t)b->rows_opt : rb < 4 ? 4 : rb > 16 ? 16 : rb;
+    if (rb < 4) rb = 4;
+    if (rb > 16) rb = 16;
+    /* No more rows than a (batch, kv head) group has (decode: G rows):
+     * rows past the end are computed and thrown away. */
+    while (rb > 1 && rb / 2 >= rows_per_group) rb /= 2;
+    rn->rows = b->rows_opt > 0 ? (uint32_t)b->rows_opt : rb;
   } else if (attention) {
     uint32_t minsg = b->info.size_control ? b->info.min_subgroup : rn->sg;
     rn->tpr = D >= 64 ? 8 : 4;
@@ -575,6 +576,16 @@ static int plan(vkb_run *rn, char *err, size_t err_size) {
   if (attention) {
     uint64_t nt = (rows_per_group + rn->rows - 1) / rn->rows;
     rn->ntiles = (uint32_t)nt;
+    /* attn_cpu reads every key block once per row tile: encoding K there
+     * would redo it ntiles times, so then K' comes from one encode pass;
+     * with a single tile (decode) encoding on load is cheaper.  K and V
+     * are read as vec4 texels when K needs no encoding on load. */
+    rn->kpre = rn->kernel == VKB_KERNEL_CPU && nt > 1 &&
+               (t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE);
+    rn->vec = D % 4 == 0 && (rn->kpre || t->kind == PE_KIND_NONE ||
+                             t->kind == PE_KIND_BIAS)
+                  ? 4
+                  : 1;
     /* Keys one row tile may see at most. */
     uint64_t span = t->kv_len;
     if (rn->window_on) {
