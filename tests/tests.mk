@@ -94,3 +94,15 @@ clean-local: clean-local-test-caches
 clean-local-test-caches:
 	-rm -rf tests/cache .cache
 .PHONY: clean-local-test-caches
+
+# The vulkan backend (lavapipe here), and once more under the validation layer.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_vulkan
+tests_test_vulkan_SOURCES = tests/test_vulkan.c tests/helpers.h
+tests_test_vulkan_CFLAGS = $(TEST_CFLAGS)
+tests_test_vulkan_LDADD = $(TEST_LIBS)
+if BUILD_VULKAN
+tests_test_vulkan_CFLAGS += -DPE_TEST_HAVE_VULKAN=1
+endif
+TESTS += tests/test_vulkan tests/vulkan-validation.sh
+endif
