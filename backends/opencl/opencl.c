@@ -138,8 +138,9 @@ static const pe_param_decl opt_kernel =
          "auto|cpu|gpu");
 static const pe_param_decl opt_block_q = DECL(
     PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_q",
-    "query rows per tile, 0: auto (cpu: 12 float8 or 4 float16 vectors, a "
-    "multiple of vector_width; gpu: 64, also its work-group size)",
+    "query rows per tile, 0: auto (cpu: 12 float8 or 4 float16 vectors, 3x "
+    "that beyond 3072 keys, a multiple of vector_width; gpu: 64, also its "
+    "work-group size)",
     "0", 0, 1024, NULL);
 static const pe_param_decl opt_block_k =
     DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_k",
@@ -677,6 +678,9 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * float16: 4 row vectors (64 rows) in blocks of 4 */
     const int rb_pref = vw >= 16 ? 4 : 3;
     int bq = be->block_q ? be->block_q : vw * (vw >= 16 ? 4 : 12);
+    /* long contexts: 3x taller tiles, so each K'/V tile (encoded once per
+     * tile) serves more rows (measured ~10% less CPU time at L = 4096) */
+    if (!be->block_q && pl->SKV > 3072 && pl->SQ >= 3 * bq) bq *= 3;
     if (bq % vw)
       return pe_plugin_error(err, err_size, PE_ECONFIG,
                              "opencl: block_q = %d must be a multiple of "
