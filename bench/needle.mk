@@ -3,7 +3,7 @@
 # (docs/NEEDLE.md).  A convenience library with pe_needle_main() for
 # `pe-probe needle`, and the same as a program of its own, `pe-needle`.
 noinst_LTLIBRARIES += bench/needle/libneedle.la
-bench_needle_libneedle_la_SOURCES = bench/needle/needle.h bench/needle/cfg.c \
+bench_needle_libneedle_la_SOURCES = bench/needle/needle.h bench/needle/simd.h bench/needle/cfg.c \
 	bench/needle/task.c bench/needle/layers.c bench/needle/attn.c bench/needle/model.c \
 	bench/needle/scheme.c bench/needle/train.c bench/needle/eval.c bench/needle/report.c \
 	bench/needle/svg.c bench/needle/main.c
