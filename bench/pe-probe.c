@@ -1,6 +1,7 @@
 /* pe-probe: research probes of positional encodings (properties of the
  * encodings themselves, not of trained models).  See `pe-probe --help`
  * and docs/PROBES.md. */
+#include "needle/needle.h"
 #include "probe/probe.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@ static void usage(FILE *fp) {
         "  decay        RoFormer long-term-decay bound and mean cos vs distance\n"
         "  base         smallest RoPE base whose cos sum stays >= 0 up to L (Men et al.)\n"
         "  extrapolate  PI paper's fit: extrapolation vs interpolation of a(s)\n"
+        "  needle       train a tiny transformer, needle-in-a-haystack by scheme (see --help)\n"
         "\n"
         "common options:\n"
         "  -f, --format FMT   table (default), csv or json\n"
@@ -159,6 +161,8 @@ int main(int argc, char **argv) {
     printf("pe-probe (libpe) %s, plugin ABI %u\n", pe_version_string(), pe_abi_version());
     return 0;
   }
+  /* needle trains and evaluates a model: its own options (docs/NEEDLE.md). */
+  if (!strcmp(argv[1], "needle")) return pe_needle_main(argc - 1, argv + 1);
   for (size_t i = 0; i < N_COMMANDS; i++)
     if (!strcmp(argv[1], commands[i]->name)) return run_command(commands[i], argc, argv);
   fprintf(stderr, "pe-probe: unknown subcommand '%s'\n\n", argv[1]);
