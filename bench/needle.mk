@@ -36,3 +36,6 @@ tests_test_needle_LDFLAGS = $(PE_NEEDLE_LINKFLAGS)
 tests_test_needle_LDADD = bench/needle/libneedle.la $(TEST_LIBS) $(INIH_LIBS)
 TESTS += tests/test_needle
 endif
+# The shipped model's evaluation record (docs/NEEDLE.md "Results").
+EXTRA_DIST += configs/models/needle-rope/eval/needle.csv \
+	configs/models/needle-rope/eval/report.txt configs/models/needle-rope/eval/compare.svg

@@ -53,6 +53,8 @@ static const char *HELP =
     "  -o, --output FILE    write the report to FILE\n"
     "  --out-dir DIR        write needle.csv, needle.json, one heatmap SVG per scheme\n"
     "                       (heatmap-SCHEME[-ft][-BACKEND].svg) and compare.svg\n"
+    "  --replot CSV         no training or evaluation: read the cells of an earlier\n"
+    "                       run's needle.csv and write the report and figures again\n"
     "  -j, --threads N      OpenMP threads of the model (and of the openmp backend)\n"
     "  -q, --quiet          no progress lines on stderr\n"
     "  -h, --help           this text\n"
@@ -64,7 +66,7 @@ static const char *HELP =
     "Exit status: 0 success; 1 a run failed; 2 usage or config errors.\n";
 
 typedef struct opts {
-  const char *config, *model, *save, *output, *out_dir;
+  const char *config, *model, *save, *output, *out_dir, *replot;
   bool train, no_eval, quiet;
   int format, threads;
   long steps, ft_steps;
@@ -120,7 +122,7 @@ static int dir_has_model(const char *dir) {
 
 static int parse_opts(int argc, char **argv, opts *o) {
   enum { O_MODEL = 256, O_TRAIN, O_SAVE, O_STEPS, O_NOEVAL, O_SCHEMES, O_LENGTHS, O_DEPTHS,
-         O_TRIALS, O_DISTR, O_FTSTEPS, O_NOFT, O_OUTDIR };
+         O_TRIALS, O_DISTR, O_FTSTEPS, O_NOFT, O_OUTDIR, O_REPLOT };
   static const struct option lo[] = {
       {"model", required_argument, NULL, O_MODEL}, {"train", no_argument, NULL, O_TRAIN},
       {"save", required_argument, NULL, O_SAVE}, {"steps", required_argument, NULL, O_STEPS},
@@ -132,6 +134,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"finetune-steps", required_argument, NULL, O_FTSTEPS},
       {"no-finetune", no_argument, NULL, O_NOFT}, {"format", required_argument, NULL, 'f'},
       {"output", required_argument, NULL, 'o'}, {"out-dir", required_argument, NULL, O_OUTDIR},
+      {"replot", required_argument, NULL, O_REPLOT},
       {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
@@ -164,6 +167,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
       break;
     case 'o': o->output = optarg; break;
     case O_OUTDIR: o->out_dir = optarg; break;
+    case O_REPLOT: o->replot = optarg; break;
     case 'j': if ((o->threads = (int)parse_long("--threads", optarg, 1, 4096)) < 0) return 2; break;
     case 'q': o->quiet = true; break;
     default: return fprintf(stderr, "(see %s --help)\n", argv[0]), 2;
@@ -171,6 +175,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
   }
   if (optind + 1 != argc)
     return fprintf(stderr, "usage: %s CONFIG [options] (see --help)\n", argv[0]), 2;
+  if (o->model && o->train)
+    return fprintf(stderr, "needle: --model loads a model, --train trains one: give one of them\n"), 2;
   o->config = argv[optind];
   return 0;
 }
@@ -286,6 +292,61 @@ static void agreement(nd_report *r) {
   (void)any;
 }
 
+/* The grids of an earlier run's needle.csv (nd_report_csv's columns). */
+static int read_csv(const char *path, nd_report *r, char *err, size_t errlen) {
+  FILE *fp = fopen(path, "r");
+  if (!fp) return snprintf(err, errlen, "%s: %s", path, strerror(errno)), 2;
+  char line[1024];
+  size_t cap = 0, lineno = 0;
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, fp)) {
+    if (++lineno == 1) continue; /* header */
+    char scheme[64], backend[64];
+    int ft;
+    unsigned length, trials, correct;
+    double lx, depth, acc, lo, hi, lp;
+    if (sscanf(line, "%63[^,],%d,%63[^,],%u,%lf,%lf,%u,%u,%lf,%lf,%lf,%lf", scheme, &ft, backend,
+               &length, &lx, &depth, &trials, &correct, &acc, &lo, &hi, &lp) != 12 || !(lx > 0)) {
+      rc = 2;
+      snprintf(err, errlen, "%s:%zu: not a needle.csv row", path, lineno);
+      break;
+    }
+    nd_grid *g = NULL;
+    for (size_t i = 0; i < r->n_grids && !g; i++)
+      if (!strcmp(r->grids[i].scheme, scheme) && !strcmp(r->grids[i].backend, backend) &&
+          r->grids[i].finetuned == (ft != 0))
+        g = &r->grids[i];
+    if (!g) {
+      if (r->n_grids == cap) {
+        cap = cap ? 2 * cap : 8;
+        nd_grid *ng = realloc(r->grids, cap * sizeof *ng);
+        if (!ng) { rc = 1; break; }
+        r->grids = ng;
+      }
+      g = &r->grids[r->n_grids++];
+      memset(g, 0, sizeof *g);
+      snprintf(g->scheme, sizeof g->scheme, "%s", scheme);
+      snprintf(g->backend, sizeof g->backend, "%s", backend);
+      g->finetuned = ft != 0;
+      g->L_train = (uint32_t)lround(length / lx);
+    }
+    uint32_t li = 0, di = 0;
+    while (li < g->n_lengths && g->lengths[li] != length) li++;
+    while (di < g->n_depths && g->depths[di] != depth) di++;
+    if ((li == g->n_lengths && li == ND_MAX_LENGTHS) || (di == g->n_depths && di == ND_MAX_DEPTHS)) {
+      rc = 2;
+      snprintf(err, errlen, "%s:%zu: too many lengths or depths", path, lineno);
+      break;
+    }
+    if (li == g->n_lengths) g->lengths[g->n_lengths++] = length;
+    if (di == g->n_depths) g->depths[g->n_depths++] = depth;
+    g->cell[li][di] = (nd_cell){.trials = trials, .correct = correct, .logp_sum = lp * trials};
+  }
+  fclose(fp);
+  if (rc == 0 && r->n_grids == 0) rc = 2, snprintf(err, errlen, "%s: no rows", path);
+  return rc;
+}
+
 int pe_needle_main(int argc, char **argv) {
   opts o;
   int rc = parse_opts(argc, argv, &o);
@@ -309,8 +370,31 @@ int pe_needle_main(int argc, char **argv) {
   nd_model m = {0};
   nd_report r = {.cfg = &c};
   char note[4400] = "";
+  if (o.replot) {
+    if ((rc = read_csv(o.replot, &r, err, sizeof err))) {
+      fprintf(stderr, "needle: %s\n", err);
+      goto out;
+    }
+    snprintf(note, sizeof note, "cells re-read from %s", o.replot);
+    r.model_note = note;
+    c.eval.trials = r.grids[0].cell[0][0].trials;
+    c.eval.n_backends = 0;
+    for (size_t i = 0; i < r.n_grids; i++) {
+      uint32_t b = 0;
+      while (b < c.eval.n_backends && strcmp(c.eval.backends[b], r.grids[i].backend)) b++;
+      if (b == c.eval.n_backends && b < ND_MAX_BACKENDS)
+        snprintf(c.eval.backends[c.eval.n_backends++], 64, "%s", r.grids[i].backend);
+    }
+    goto emit;
+  }
   const char *load = o.model ? o.model : (!o.train && c.eval.model[0] && dir_has_model(c.eval.model) ? c.eval.model : NULL);
   if (load && !o.train) {
+    if (o.save) {
+      fprintf(stderr, "needle: --save saves a model trained by this run; %s is loaded (add "
+              "--train to train one)\n", load);
+      rc = 2;
+      goto out;
+    }
     nd_config mc;
     if ((rc = nd_model_load(ctx, load, &m, &mc, err, sizeof err))) {
       fprintf(stderr, "needle: %s\n", err);
@@ -425,6 +509,7 @@ int pe_needle_main(int argc, char **argv) {
     nd_model_free(&ft);
   }
   if (rc) goto out;
+emit:
   agreement(&r);
   if ((rc = write_report(&o, &r, o.format, o.output))) goto out;
   if (o.out_dir) {

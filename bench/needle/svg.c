@@ -139,7 +139,7 @@ char *nd_svg_compare(const nd_grid *const *g, size_t n, double threshold, const 
   const int rows = (n0 ? 1 : 0) + (n1 ? 1 : 0);
   const double cw = 24, ch = 12, pw = g[0]->n_lengths * cw, ph = g[0]->n_depths * ch;
   const double gapx = 34, gapy = 78, x0 = 60, y0 = 116;
-  const double W = fmax(x0 + cols * (pw + gapx) + 60, 720), Hh = y0 + rows * (ph + gapy) + 10;
+  const double W = fmax(x0 + cols * (pw + gapx) + 60, 720), Hh = y0 + rows * ph + (rows - 1) * gapy + 40;
   fprintf(fp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
           "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n"
           "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n", W, Hh, W, Hh);
