@@ -139,11 +139,13 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->format = PE_FORMAT_TABLE;
+  /* pe-probe passes argv + 1: name the command as the user typed it */
+  const char *prog = !strcmp(argv[0], "needle") ? "pe-probe needle" : argv[0];
   o->steps = o->ft_steps = o->trials = o->distractors = -1;
   optind = 0; /* glibc: full re-initialisation (pe-probe may have used getopt) */
   for (int ch; (ch = getopt_long(argc, argv, "b:f:o:j:qh", lo, NULL)) != -1;) {
     switch (ch) {
-    case 'h': printf("usage: %s CONFIG [options]\n", argv[0]), fputs(HELP, stdout), exit(0);
+    case 'h': printf("usage: %s CONFIG [options]\n", prog), fputs(HELP, stdout), exit(0);
     case O_MODEL: o->model = optarg; break;
     case O_TRAIN: o->train = true; break;
     case O_SAVE: o->save = optarg; break;
@@ -170,11 +172,11 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case O_REPLOT: o->replot = optarg; break;
     case 'j': if ((o->threads = (int)parse_long("--threads", optarg, 1, 4096)) < 0) return 2; break;
     case 'q': o->quiet = true; break;
-    default: return fprintf(stderr, "(see %s --help)\n", argv[0]), 2;
+    default: return fprintf(stderr, "(see %s --help)\n", prog), 2;
     }
   }
   if (optind + 1 != argc)
-    return fprintf(stderr, "usage: %s CONFIG [options] (see --help)\n", argv[0]), 2;
+    return fprintf(stderr, "usage: %s CONFIG [options] (see --help)\n", prog), 2;
   if (o->model && o->train)
     return fprintf(stderr, "needle: --model loads a model, --train trains one: give one of them\n"), 2;
   o->config = argv[optind];
