@@ -39,6 +39,7 @@ typedef struct bench_rec {
   uint32_t warmup, iterations;
   double gflops, gbps, max_abs_err, rms_err, tolerance;
   bool verified;
+  bool interleaved; /* timed in rounds with the cell's other backends */
   uint64_t verified_rows, total_rows;
   double frac_peak, frac_bandwidth;  /* roofline fractions, NaN: none */
   double agree_max_abs, agree_rms;   /* worst against the cell's others */
@@ -131,7 +132,7 @@ typedef struct bench_opts {
   const char *output, *save_dir, *plot_dir;
   const char *sets[BENCH_MAX_SETS];
   size_t n_sets;
-  bool resume, dry_run, no_roofline, progress;
+  bool resume, dry_run, no_roofline, progress, interleave;
 } bench_opts;
 
 int bench_run(pe_ctx *ctx, bench_opts *o);

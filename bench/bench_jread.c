@@ -354,6 +354,7 @@ static void read_stats(reader *rd, const jv *o, const char *p, bench_rec *r) {
   get_num(rd, o, p, "prepare_ms", &r->prepare_ms);
   get_u32(rd, o, p, "warmup", &r->warmup);
   get_u32(rd, o, p, "iterations", &r->iterations);
+  get_bool(rd, o, p, "interleaved", &r->interleaved);
   get_num(rd, o, p, "gflops", &r->gflops);
   get_num(rd, o, p, "gbps", &r->gbps);
   get_num(rd, o, p, "max_abs_err", &r->max_abs_err);

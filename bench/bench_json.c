@@ -143,6 +143,7 @@ static void j_rec(FILE *fp, const bench_rec *r) {
   j_knum(fp, ", ", "prepare_ms", r->prepare_ms);
   j_knum(fp, ", ", "warmup", r->warmup);
   j_knum(fp, ", ", "iterations", r->iterations);
+  j_kbool(fp, ", ", "interleaved", r->interleaved);
   j_knum(fp, ",\n     ", "gflops", r->gflops);
   j_knum(fp, ", ", "gbps", r->gbps);
   j_knum(fp, ", ", "max_abs_err", r->max_abs_err);

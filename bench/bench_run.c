@@ -328,16 +328,15 @@ static int save_output(run_state *st, const char *cell, const pe_workload_info *
   return 1;
 }
 
-static void run_backend(run_state *st, const char *cell, pe_config *cc, const pe_workload *w,
-                        const char *backend, bench_output *out) {
-  progress(st, cell, backend);
-  pe_result *r = NULL;
-  int rc = pe_run(st->ctx, w, cc, backend, &r);
+/* The record of one backend's result (r NULL: it could not even start). */
+static void record_result(run_state *st, const char *cell, const pe_workload *w,
+                          const char *backend, pe_result *r, int rc, bench_output *out) {
   if (!r) return add_failed(st, cell, backend, pe_ctx_error(st->ctx));
   bench_rec *rec = bench_doc_add_rec(&st->doc, cell);
   if (!rec) return pe_result_free(r);
   const pe_workload_info *in = pe_workload_get_info(w);
   fill_result(rec, r);
+  rec->interleaved = st->o->interleave;
   fill_work(rec, in);
   bench_roofline_fractions(&st->doc.machine, rec);
   note_plugins(st, r, in);
@@ -348,6 +347,33 @@ static void run_backend(run_state *st, const char *cell, pe_config *cc, const pe
     snprintf(rec->status, sizeof rec->status, "failed");
   out->r = r;
   out->rec = rec;
+}
+
+static void run_backend(run_state *st, const char *cell, pe_config *cc, const pe_workload *w,
+                        const char *backend, bench_output *out) {
+  progress(st, cell, backend);
+  pe_result *r = NULL;
+  int rc = pe_run(st->ctx, w, cc, backend, &r);
+  record_result(st, cell, w, backend, r, rc, out);
+}
+
+/* --interleave: the cell's backends timed together in rounds. */
+static size_t run_interleaved(run_state *st, const char *cell, pe_config *cc, const pe_workload *w,
+                              bench_output *outs) {
+  const char *names[BENCH_MAX_BACKENDS];
+  pe_result *rs[BENCH_MAX_BACKENDS];
+  size_t n = 0;
+  for (size_t b = 0; b < st->backends.n; b++)
+    if (needs_run(st, cell, st->backends.v[b])) names[n++] = st->backends.v[b];
+  progress(st, cell, "(interleaved)");
+  pe_run_interleaved(st->ctx, w, cc, names, n, rs);
+  for (size_t k = 0; k < n; k++) {
+    /* each result's own status says what happened to it (a failed
+     * verification is PE_RUN_FAILED too) */
+    int rc = rs[k] && rs[k]->status == PE_RUN_OK ? 0 : 1;
+    record_result(st, cell, w, names[k], rs[k], rc, &outs[k]);
+  }
+  return n;
 }
 
 /* Pointers into doc.recs move as it grows: find the records again. */
@@ -398,8 +424,11 @@ static void run_cell(run_state *st, const char *cell) {
   }
   bench_output outs[BENCH_MAX_BACKENDS] = {{0}};
   size_t n = 0;
-  for (size_t b = 0; b < st->backends.n && !interrupted; b++)
-    if (needs_run(st, cell, st->backends.v[b])) run_backend(st, cell, cc, w, st->backends.v[b], &outs[n++]);
+  if (st->o->interleave)
+    n = run_interleaved(st, cell, cc, w, outs);
+  else
+    for (size_t b = 0; b < st->backends.n && !interrupted; b++)
+      if (needs_run(st, cell, st->backends.v[b])) run_backend(st, cell, cc, w, st->backends.v[b], &outs[n++]);
   if (!interrupted) compare_cell(st, cell, w, outs, n);
   for (size_t i = 0; i < n; i++) pe_result_free((pe_result *)outs[i].r);
   pe_workload_free(w);

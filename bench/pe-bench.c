@@ -31,6 +31,9 @@ static void usage(FILE *fp) {
         "  -p, --plot DIR          write SVG charts to DIR (time, GFLOP/s, error vs position)\n"
         "      --set SEC.KEY=VAL   override a config key, e.g. --set workload.seq_len=8192\n"
         "  -n, --dry-run           check every cell of the sweep, list them, run nothing\n"
+        "  -i, --interleave        time the backends of a cell in alternating rounds\n"
+        "                          (A B B A ...) rather than one after the other, so their\n"
+        "                          ratios hold on a machine whose speed drifts\n"
         "      --no-roofline       skip measuring the CPU's FMA peak and copy bandwidth\n"
         "      --no-progress       no progress line (there is none unless stderr is a terminal)\n"
         "  -h, --help              this text\n"
@@ -127,12 +130,13 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
       {"set", required_argument, NULL, OPT_SET},  {"resume", no_argument, NULL, 'r'},
       {"plot", required_argument, NULL, 'p'},     {"dry-run", no_argument, NULL, 'n'},
       {"no-roofline", no_argument, NULL, OPT_NO_ROOFLINE},
+      {"interleave", no_argument, NULL, 'i'},
       {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
       {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
   o->format = PE_FORMAT_TABLE;
   o->progress = isatty(STDERR_FILENO);
-  for (int c; (c = getopt_long(argc, argv, "b:f:o:s:p:rnhV", longopts, NULL)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, "b:f:o:s:p:rnihV", longopts, NULL)) != -1;) {
     switch (c) {
     case 'b':
       if (o->n_backends == BENCH_MAX_BACKENDS) return fprintf(stderr, "pe-bench: too many --backend\n"), 2;
@@ -147,6 +151,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     case 'p': o->plot_dir = optarg; break;
     case 'r': o->resume = true; break;
     case 'n': o->dry_run = true; break;
+    case 'i': o->interleave = true; break;
     case OPT_NO_ROOFLINE: o->no_roofline = true; break;
     case OPT_NO_PROGRESS: o->progress = false; break;
     case OPT_SET:

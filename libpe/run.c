@@ -73,48 +73,66 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int time_runs(run_state *st) {
-  const pe_backend_ops *b = &st->plugin->backend;
-  pe_result *r = st->r;
+static int prepare_run(run_state *st) {
   char err[1024] = "";
   double t0 = pe__now_ms();
-  int rc = b->prepare(st->backend, &st->w->task, &st->run, err, sizeof err);
-  r->prepare_ms = pe__now_ms() - t0;
+  int rc = st->plugin->backend.prepare(st->backend, &st->w->task, &st->run, err, sizeof err);
+  st->r->prepare_ms = pe__now_ms() - t0;
   if (rc) {
     st->run = NULL;
     return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
   }
+  return 0;
+}
+
+/* Execution i (warm-ups first) of a prepared run, timed into the arrays. */
+static int timed_execute(run_state *st, uint32_t i, double *wall, double *dev) {
+  char err[1024] = "";
+  double device_ms = -1;
+  double t0 = pe__now_ms();
+  int rc = st->plugin->backend.execute(st->run, &device_ms, err, sizeof err);
+  double t1 = pe__now_ms();
+  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "execute: %s", err[0] ? err : pe_strerror(rc));
+  if (i >= st->r->warmup) {
+    wall[i - st->r->warmup] = t1 - t0;
+    dev[i - st->r->warmup] = device_ms;
+  }
+  return 0;
+}
+
+static double median_sorted(const double *x, uint32_t n) {
+  return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* min/median/max and the rates from the timed executions (sorts them). */
+static void summarize_times(run_state *st, double *wall, double *dev) {
+  pe_result *r = st->r;
   uint32_t n = r->iterations;
+  qsort(wall, n, sizeof *wall, cmp_double);
+  qsort(dev, n, sizeof *dev, cmp_double);
+  r->time_min_ms = wall[0];
+  r->time_max_ms = wall[n - 1];
+  r->time_median_ms = median_sorted(wall, n);
+  r->device_median_ms = dev[0] < 0 ? -1 : median_sorted(dev, n);
+  double secs = r->time_median_ms * 1e-3;
+  r->gflops = secs > 0 ? st->w->info.flops / secs * 1e-9 : 0;
+  r->gbps = secs > 0 ? st->w->info.bytes / secs * 1e-9 : 0;
+}
+
+static int time_runs(run_state *st) {
+  int rc = prepare_run(st);
+  if (rc) return rc;
+  uint32_t n = st->r->iterations;
   double *wall = malloc(n * sizeof *wall), *dev = malloc(n * sizeof *dev);
   if (!wall || !dev) {
     free(wall), free(dev);
     return set_status(st, PE_ENOMEM, "%s", "out of memory");
   }
-  for (uint32_t i = 0; i < r->warmup + n && rc == 0; i++) {
-    double device_ms = -1;
-    t0 = pe__now_ms();
-    rc = b->execute(st->run, &device_ms, err, sizeof err);
-    double t1 = pe__now_ms();
-    if (i >= r->warmup) {
-      wall[i - r->warmup] = t1 - t0;
-      dev[i - r->warmup] = device_ms;
-    }
-  }
-  if (rc == 0) {
-    qsort(wall, n, sizeof *wall, cmp_double);
-    qsort(dev, n, sizeof *dev, cmp_double);
-    r->time_min_ms = wall[0];
-    r->time_max_ms = wall[n - 1];
-    r->time_median_ms = n % 2 ? wall[n / 2] : 0.5 * (wall[n / 2 - 1] + wall[n / 2]);
-    r->device_median_ms = dev[0] < 0 ? -1 : n % 2 ? dev[n / 2] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]);
-    double secs = r->time_median_ms * 1e-3;
-    r->gflops = secs > 0 ? st->w->info.flops / secs * 1e-9 : 0;
-    r->gbps = secs > 0 ? st->w->info.bytes / secs * 1e-9 : 0;
-  }
+  for (uint32_t i = 0; i < st->r->warmup + n && rc == 0; i++) rc = timed_execute(st, i, wall, dev);
+  if (rc == 0) summarize_times(st, wall, dev);
   free(wall);
   free(dev);
-  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "execute: %s", err[0] ? err : pe_strerror(rc));
-  return 0;
+  return rc;
 }
 
 static int fetch_output(run_state *st) {
@@ -195,11 +213,9 @@ static void describe(run_state *st) {
   dev->details[sizeof dev->details - 1] = '\0';
 }
 
-int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *backend,
-           pe_result **out) {
-  if (out) *out = NULL;
+static pe_result *new_result(const pe_workload *w, const char *backend) {
   pe_result *r = calloc(1, sizeof *r);
-  if (!r) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  if (!r) return NULL;
   r->struct_size = sizeof *r;
   r->status = PE_RUN_OK;
   r->device_median_ms = -1;
@@ -208,23 +224,103 @@ int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *
   r->tolerance = w->set.tolerance;
   snprintf(r->label, sizeof r->label, "%s", backend);
   snprintf(r->backend, sizeof r->backend, "%s", backend);
+  return r;
+}
+
+/* Device description, release of the run and the backend, then the
+ * oracle comparison (after the release: the oracle needs no device). */
+static int finish(run_state *st, int rc) {
+  describe(st);
+  if (st->run) st->plugin->backend.release(st->run);
+  if (st->backend) st->plugin->backend.close(st->backend);
+  st->run = st->backend = NULL;
+  pe__values_free(&st->options);
+  if (rc == 0 && st->w->set.verify) rc = verify(st);
+  return rc;
+}
+
+int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *backend,
+           pe_result **out) {
+  if (out) *out = NULL;
+  pe_result *r = new_result(w, backend);
+  if (!r) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   run_state st = {.ctx = ctx, .w = w, .r = r};
   int rc = pe__workload_runnable(ctx, w);
   if (rc) set_status(&st, rc, "%s", ctx->err);
   if (rc == 0) rc = open_backend(&st, cfg, backend);
   if (rc == 0) rc = time_runs(&st);
   if (rc == 0) rc = fetch_output(&st);
-  describe(&st);
-  if (st.run) st.plugin->backend.release(st.run);
-  if (st.backend) st.plugin->backend.close(st.backend);
-  pe__values_free(&st.options);
-  if (rc == 0 && w->set.verify) rc = verify(&st);
+  rc = finish(&st, rc);
   if (!out) {
     pe_result_free(r);
     return rc;
   }
   *out = r;
   return rc;
+}
+
+/* One backend of an interleaved run. */
+typedef struct lane {
+  run_state st;
+  double *wall, *dev;
+  int rc;
+} lane;
+
+/* Round i executes every live lane once: forward on even rounds, backward
+ * on odd ones (A B B A ...), so a slow drift of the machine's speed
+ * (another tenant, clocks) falls on every backend alike. */
+static void run_round(lane *ln, size_t n, uint32_t i) {
+  for (size_t k = 0; k < n; k++) {
+    lane *l = &ln[i % 2 ? n - 1 - k : k];
+    if (l->rc == 0) l->rc = timed_execute(&l->st, i, l->wall, l->dev);
+  }
+}
+
+static int open_lane(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *backend,
+                     lane *l) {
+  pe_result *r = new_result(w, backend);
+  if (!r) return PE_ENOMEM;
+  l->st = (run_state){.ctx = ctx, .w = w, .r = r};
+  l->rc = pe__workload_runnable(ctx, w);
+  if (l->rc) set_status(&l->st, l->rc, "%s", ctx->err);
+  if (l->rc == 0) l->rc = open_backend(&l->st, cfg, backend);
+  if (l->rc == 0) l->rc = prepare_run(&l->st);
+  if (l->rc == 0) {
+    l->wall = malloc(r->iterations * sizeof *l->wall);
+    l->dev = malloc(r->iterations * sizeof *l->dev);
+    if (!l->wall || !l->dev) l->rc = set_status(&l->st, PE_ENOMEM, "%s", "out of memory");
+  }
+  return 0;
+}
+
+int pe_run_interleaved(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
+                       const char *const *backends, size_t n, pe_result **out) {
+  for (size_t k = 0; k < n; k++) out[k] = NULL;
+  lane *ln = calloc(n ? n : 1, sizeof *ln);
+  if (!ln) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t k = 0; k < n && rc == 0; k++) rc = open_lane(ctx, w, cfg, backends[k], &ln[k]);
+  if (rc == 0) {
+    uint32_t rounds = w->set.warmup + w->set.iterations;
+    for (uint32_t i = 0; i < rounds; i++) run_round(ln, n, i);
+  }
+  int first = rc ? pe__fail(ctx, rc, "out of memory") : 0;
+  for (size_t k = 0; k < n; k++) {
+    lane *l = &ln[k];
+    if (!l->st.r) continue;
+    if (rc && l->rc == 0) l->rc = set_status(&l->st, rc, "%s", "out of memory");
+    if (l->rc == 0) {
+      summarize_times(&l->st, l->wall, l->dev);
+      l->rc = fetch_output(&l->st);
+    }
+    l->rc = finish(&l->st, l->rc);
+    if (l->rc && !first) first = l->rc;
+    free(l->wall);
+    free(l->dev);
+    out[k] = l->st.r;
+  }
+  free(ln);
+  return first;
 }
 
 void pe_result_free(pe_result *r) {

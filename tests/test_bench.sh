@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..36"
+echo "1..39"
 
 base='[workload]
 head_dim = 8
@@ -181,6 +181,19 @@ if command -v rsvg-convert >/dev/null 2>&1; then
 else
   skip "rsvg-convert not installed (Debian: librsvg2-bin)"
 fi
+
+# ---- --interleave ------------------------------------------------------------------
+failing=$build/tests/.libs/failing.so
+printf '%s\n[backend.reference]\nplugin = reference\n[backend.ref2]\nplugin = reference\n[backend.flaky]\nplugin = %s\nfail_in = execute\nfail_call = 2\nfail_code = device\n' \
+  "$(printf '%s\n' "$base" | sed 's/^iterations = 1/iterations = 3/')" "$failing" >"$tmp/inter.ini"
+run "$tmp/inter.ini" --interleave --backend reference --backend ref2 --no-roofline --format json
+check "--interleave: two backends timed in rounds, exit 0, each record says interleaved" \
+  sh -c "[ $rc -eq 0 ] && [ \$(grep -c '\"interleaved\": true' '$tmp/out') -eq 2 ] && [ \$(grep -c '\"iterations\": 3' '$tmp/out') -eq 2 ]"
+run "$tmp/inter.ini" --interleave --backend reference --backend flaky --backend ref2 --no-roofline --format json
+check "--interleave: a backend failing in round 2 is failed with its reason, the others verify (exit 1)" \
+  sh -c "[ $rc -eq 1 ] && [ \$(grep -c '\"status\": \"ok\"' '$tmp/out') -eq 2 ] && grep -q 'injected failure in execute' '$tmp/out'"
+run "$tmp/small.ini" --backend reference --no-roofline --format json
+check "without --interleave the records say interleaved: false" grep -q '"interleaved": false' "$tmp/out"
 
 # ---- shipped sweeps ----------------------------------------------------------------
 shipped=yes

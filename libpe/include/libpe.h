@@ -237,6 +237,17 @@ PE_EXTERN int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
 PE_EXTERN void pe_result_free(pe_result *r);
 PE_EXTERN const char *pe_run_status_name(uint32_t status); /* "ok" */
 
+/* pe_run on n backends at once, their timed executions interleaved: every
+ * backend is opened and prepared first, then each round runs each backend
+ * once (A B .. B A ..: forward, then backward), so drifts in the machine's
+ * speed (other tenants, clocks) fall on every backend alike and the ratios
+ * of their times mean something on a shared machine.  Holds every
+ * backend's prepared buffers at the same time.  out[k] is backends[k]'s
+ * result (NULL only when even that could not be allocated); returns the
+ * first error, 0 when every backend succeeded and verified. */
+PE_EXTERN int pe_run_interleaved(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
+                                 const char *const *backends, size_t n, pe_result **out);
+
 /* Replace the workload's inputs with caller data of the workload's shapes
  * (q: B*Hq*Sq*D floats, k and v: B*Hkv*Skv*D; v may be NULL for encode).
  * For programs that compute Q, K, V themselves (e.g. a model's layers). */
