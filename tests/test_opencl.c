@@ -180,7 +180,8 @@ Test(opencl_oracle, alibi_6_heads_noncausal_window_over_tile,
          "opencl");
 }
 
-/* past 3072 keys the cpu kernel uses 3x taller tiles (288 rows) */
+/* several query tiles per kv head: K' from the pre-pass, window across
+ * key tiles, row groups trimmed at the window's edges */
 Test(opencl_oracle, rope_causal_window_across_tiles_long, .timeout = 300) {
   oracle("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"
          "q_len = 300\nseq_len = 3100\ncausal = true\nwindow = 100\n"
@@ -194,6 +195,48 @@ Test(opencl_oracle, sinusoidal_odd_head_dim_float4, .timeout = 300) {
          "seed = 17\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
          "vector_width = 4\n",
          "ocl");
+}
+
+/* Past 3072 keys with K copied per tile (no encoding): 3x taller tiles
+ * (up to 288 rows with float8), causal diagonal trimming per row group. */
+Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c,
+           "[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 64\n"
+           "q_len = 900\nseq_len = 3100\ncausal = true\n"
+           "[scheme]\nplugin = none\n" RUN1 "seed = 19\nverify_rows = 64\n"
+           "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+           "vector_width = 8\n",
+           "ocl");
+  cr_expect_eq(c.rc, 0, "%s", c.r->message);
+  cr_expect_leq(c.r->max_abs_err, TOL, "max abs err %.3g", c.r->max_abs_err);
+  /* 900 rows in tiles of at most 288: 4 equal tiles of 225, padded to a
+   * register block of 24 rows */
+  cr_expect(strstr(c.r->device.details, "BQ 240") &&
+                strstr(c.r->device.details, "K' per tile"),
+            "details: %s", c.r->device.details);
+  case_free(&c);
+}
+
+/* Several query tiles per kv head with an additive scheme: K' comes from
+ * the pre-pass (rows past seq_len zero-padded to the key tile), D % 4 != 0
+ * (V through the padded copy), the last key tile partial. */
+Test(opencl_oracle, sinusoidal_kprime_prepass_odd_dim, .timeout = 300) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c,
+           "[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 20\n"
+           "q_len = 150\nseq_len = 170\ncausal = true\n"
+           "[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 18\n"
+           "verify_rows = 150\n[backend.ocl]\nplugin = opencl\n"
+           "kernel = cpu\nblock_q = 32\nvector_width = 8\n",
+           "ocl");
+  cr_expect_eq(c.rc, 0, "%s", c.r->message);
+  cr_expect_leq(c.r->max_abs_err, TOL, "max abs err %.3g", c.r->max_abs_err);
+  cr_expect(strstr(c.r->device.details, "K' pre-pass"), "details: %s",
+            c.r->device.details);
+  case_free(&c);
 }
 
 /* The other kernel shape and other vector widths, forced by options. */

@@ -558,6 +558,7 @@ typedef struct ocl_plan {
   int D, R, HALF, KIND, PAIRING, B, HQ, HKV, G, SQ, SKV, CAUSAL, WINDOW;
   int HPT, QT, NQT, BQ, BK, NSPLIT;
   int VW, RB, KB, DB, DP; /* cpu */
+  int KPRE, SKVP;         /* cpu: K' pre-pass, its rows per (b, kv head) */
   size_t groups;          /* attention work-groups */
   size_t local_bytes;
   int wg_small; /* encode / combine work-group */
@@ -678,9 +679,16 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * float16: 4 row vectors (64 rows) in blocks of 4 */
     const int rb_pref = vw >= 16 ? 4 : 3;
     int bq = be->block_q ? be->block_q : vw * (vw >= 16 ? 4 : 12);
-    /* long contexts: 3x taller tiles, so each K'/V tile (encoded once per
-     * tile) serves more rows (measured ~10% less CPU time at L = 4096) */
-    if (!be->block_q && pl->SKV > 3072 && pl->SQ >= 3 * bq) bq *= 3;
+    /* long contexts with K copied into each tile (none, bias): 3x taller
+     * tiles, so each copy serves more rows (measured ~10% less CPU time at
+     * L = 4096 when K was still encoded per tile).  Encoded K comes from
+     * the pre-pass instead, and there the base tiles measured as fast or
+     * faster (interleaved runs, L = 4096: 96 rows 0.94-1.04x openmp causal,
+     * 288 rows 0.87-1.0x; GQA 32/8: 0.92-1.06x vs 0.86-1.16x) */
+    const int k_encoded =
+        pl->KIND == PE_KIND_ROTARY || pl->KIND == PE_KIND_ADDITIVE;
+    if (!be->block_q && !k_encoded && pl->SKV > 3072 && pl->SQ >= 3 * bq)
+      bq *= 3;
     if (bq % vw)
       return pe_plugin_error(err, err_size, PE_ECONFIG,
                              "opencl: block_q = %d must be a multiple of "
@@ -702,9 +710,15 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->KB = kb;
     pl->DB = 4;
     pl->DP = round_up(pl->D, pl->DB);
+    /* K needs encoding and several query tiles read each kv head's keys:
+     * encode K once per run (pe_kprep_cpu) rather than once per tile
+     * (measured faster at L = 4096; the openmp backend does the same) */
+    pl->KPRE = (pl->KIND == PE_KIND_ROTARY || pl->KIND == PE_KIND_ADDITIVE) &&
+               pl->NQT * (pl->G / pl->HPT) > 1;
     for (;;) {
       pl->local_bytes = sizeof(float) *
-                        ((size_t)pl->D * pl->BQ + (size_t)pl->BK * pl->D +
+                        ((size_t)pl->D * pl->BQ +
+                         (pl->KPRE ? 0 : (size_t)pl->BK * pl->D) +
                          (pl->D % pl->DB ? (size_t)pl->BK * pl->DP : 0) +
                          (size_t)pl->BK * pl->RB * pl->VW +
                          (size_t)pl->DP * pl->BQ + 3u * pl->BQ);
@@ -712,6 +726,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
       pl->BK /= 2; /* auto: shrink the key tile until it fits */
       while (pl->BK % pl->KB) --pl->KB;
     }
+    pl->SKVP = round_up(pl->SKV, pl->BK);
     plan_splits(pl, be, 2);
   } else {
     pl->VW = 1;
@@ -753,6 +768,12 @@ static void add_def(char *buf, size_t size, const char *user,
   pe_ocl_fmt(buf + len, size - len, " -D%s=%ld", name, v);
 }
 
+/* Append " -DNAME=v" whatever build_options say. */
+static void len_def(char *buf, size_t size, const char *name, long v) {
+  size_t len = strlen(buf);
+  pe_ocl_fmt(buf + len, size - len, " -D%s=%ld", name, v);
+}
+
 static void build_options(const ocl_backend *be, const ocl_plan *pl,
                           char *buf, size_t size) {
   const char *u = be->build_options;
@@ -789,6 +810,9 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
       A("KB", pl->KB);
       A("DB", pl->DB);
       A("DP", pl->DP);
+      /* not overridable: the host passes K' or K according to it */
+      len_def(buf, size, "KPRE", pl->KPRE);
+      A("SKVP", pl->SKVP);
     }
   } else {
     /* encode uses the row macros only; keep the shared code compiling */
@@ -813,22 +837,25 @@ typedef struct ocl_run {
   ocl_backend *be;
   ocl_plan plan;
   cl_program prog;
-  cl_kernel kmain, kcomb;
-  cl_mem q, k, v, tc, ts, ta, sl;
+  cl_kernel kmain, kcomb, kprep;
+  cl_mem q, k, v, tc, ts, ta, sl, kp;
+  cl_mem next; /* cpu attention: the persistent groups' tile counter */
   cl_mem out0, out1, part, ml;
   size_t out0_bytes, out1_bytes;
-  size_t gsz_main, lsz_main, gsz_comb, lsz_comb;
+  size_t gsz_main, lsz_main, gsz_comb, lsz_comb, gsz_kprep, lsz_kprep;
 } ocl_run;
 
 static void run_release(void *p) {
   ocl_run *r = p;
   if (!r) return;
   cl_mem *mems[] = {&r->q,    &r->k,    &r->v,    &r->tc,   &r->ts,  &r->ta,
-                    &r->sl,   &r->out0, &r->out1, &r->part, &r->ml};
+                    &r->sl,   &r->out0, &r->out1, &r->part, &r->ml,
+                    &r->kp,   &r->next};
   for (size_t i = 0; i < sizeof mems / sizeof mems[0]; ++i)
     if (*mems[i]) clReleaseMemObject(*mems[i]);
   if (r->kmain) clReleaseKernel(r->kmain);
   if (r->kcomb) clReleaseKernel(r->kcomb);
+  if (r->kprep) clReleaseKernel(r->kprep);
   if (r->prog) clReleaseProgram(r->prog);
   free(r);
 }
@@ -958,6 +985,32 @@ static int set_args(cl_kernel k, const char *name, const char *dev,
   return 0;
 }
 
+/* The K' pre-pass buffer (zeroed: its rows SKV..SKVP-1 pad the last key
+ * tile) and the arguments and size of pe_kprep_cpu. */
+static int make_kprime(ocl_run *r, char *err, size_t err_size) {
+  const ocl_plan *pl = &r->plan;
+  ocl_backend *be = r->be;
+  const size_t bytes =
+      (size_t)pl->B * pl->HKV * pl->SKVP * pl->D * sizeof(float);
+  int rc = make_buffer(r, &r->kp, bytes, NULL, CL_MEM_READ_WRITE, "k prime",
+                       err, err_size);
+  if (rc) return rc;
+  const float zero = 0.0f;
+  cl_int e = clEnqueueFillBuffer(be->queue, r->kp, &zero, sizeof zero, 0,
+                                 bytes, 0, NULL, NULL);
+  if (e != CL_SUCCESS)
+    return cl_fail(err, err_size, e, "clEnqueueFillBuffer(k prime)",
+                   be->di.name);
+  const cl_mem args[5] = {r->k, r->tc, r->ts, r->ta, r->kp};
+  rc = set_args(r->kprep, "pe_kprep_cpu", be->di.name, 5, args, NULL, err,
+                err_size);
+  if (rc) return rc;
+  const size_t rows = (size_t)pl->B * pl->HKV * pl->SKV;
+  r->lsz_kprep = (size_t)pl->wg_small;
+  r->gsz_kprep = (rows + r->lsz_kprep - 1) / r->lsz_kprep * r->lsz_kprep;
+  return 0;
+}
+
 static int run_prepare(void *p, const pe_task *task, void **out, char *err,
                        size_t err_size) {
   ocl_backend *be = p;
@@ -1040,6 +1093,14 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     r->kcomb = clCreateKernel(r->prog, "pe_combine", &e);
     if (!r->kcomb) {
       rc = cl_fail(err, err_size, e, "clCreateKernel(pe_combine)", be->di.name);
+      run_release(r);
+      return rc;
+    }
+  }
+  if (pl.op == PE_OP_ATTENTION && pl.variant == VARIANT_CPU && pl.KPRE) {
+    r->kprep = clCreateKernel(r->prog, "pe_kprep_cpu", &e);
+    if (!r->kprep) {
+      rc = cl_fail(err, err_size, e, "clCreateKernel(pe_kprep_cpu)", be->di.name);
       run_release(r);
       return rc;
     }
@@ -1129,9 +1190,13 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
       run_release(r);
       return rc;
     }
+    if (r->kprep && (rc = make_kprime(r, err, err_size))) {
+      run_release(r);
+      return rc;
+    }
     /* scale folded into Q' in log2 units: softmax via exp2 */
     const float qscale = (float)((double)task->softmax_scale * PE_OCL_LOG2E);
-    const cl_mem args[9] = {r->q,  r->k,  r->v,
+    const cl_mem args[9] = {r->q,  r->kprep ? r->kp : r->k,  r->v,
                             r->tc, r->ts, r->ta,
                             r->sl, pl.NSPLIT > 1 ? r->part : r->out0,
                             pl.NSPLIT > 1 ? r->ml : r->out0};
@@ -1142,6 +1207,24 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     }
     r->lsz_main = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.BQ;
     r->gsz_main = pl.groups * r->lsz_main;
+    if (pl.variant == VARIANT_CPU) {
+      /* one persistent work-group per compute unit (see attention_cpu.cl) */
+      const size_t cus = be->di.compute_units ? be->di.compute_units : 1;
+      if (r->gsz_main > cus) r->gsz_main = cus;
+      if ((rc = make_buffer(r, &r->next, sizeof(cl_int), NULL,
+                            CL_MEM_READ_WRITE, "tile counter", err,
+                            err_size))) {
+        run_release(r);
+        return rc;
+      }
+      e = clSetKernelArg(r->kmain, 10, sizeof(cl_mem), &r->next);
+      if (e != CL_SUCCESS) {
+        rc = cl_fail(err, err_size, e, "clSetKernelArg(pe_attn_cpu, next)",
+                     be->di.name);
+        run_release(r);
+        return rc;
+      }
+    }
     if (r->kcomb) {
       const cl_mem cargs[3] = {r->part, r->ml, r->out0};
       if ((rc = set_args(r->kcomb, "pe_combine", be->di.name, 3, cargs, NULL,
@@ -1155,8 +1238,9 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     if (pl.variant == VARIANT_CPU)
       pe_ocl_fmt(variant_text, sizeof variant_text,
                "cpu (float%d, BQ %d, BK %d, RB %d KB %d DB %d, heads/tile %d, "
-               "splits %d)",
-               pl.VW, pl.BQ, pl.BK, pl.RB, pl.KB, pl.DB, pl.HPT, pl.NSPLIT);
+               "splits %d, %s)",
+               pl.VW, pl.BQ, pl.BK, pl.RB, pl.KB, pl.DB, pl.HPT, pl.NSPLIT,
+               pl.KPRE ? "K' pre-pass" : "K' per tile");
     else
       pe_ocl_fmt(variant_text, sizeof variant_text,
                "gpu (work-group %d, BK %d, heads/tile %d, splits %d)", pl.BQ,
@@ -1179,30 +1263,56 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
   return 0;
 }
 
+/* Enqueue kernel `k` (what: for messages) with its event in ev[*nev]. */
+static int enqueue(ocl_run *r, cl_kernel k, size_t gsz, size_t lsz,
+                   const char *what, cl_event *ev, cl_uint *nev, char *err,
+                   size_t err_size) {
+  cl_int e = clEnqueueNDRangeKernel(r->be->queue, k, 1, NULL, &gsz, &lsz, 0,
+                                    NULL, &ev[*nev]);
+  if (e != CL_SUCCESS) {
+    char call[96];
+    pe_ocl_fmt(call, sizeof call, "clEnqueueNDRangeKernel(%s)", what);
+    return cl_fail(err, err_size, e, call, r->be->di.name);
+  }
+  ++*nev;
+  return 0;
+}
+
+/* K' pre-pass (when planned), the main kernel, the split combine (when
+ * planned), in order on the in-order queue; device time from the first
+ * command's start to the last one's end. */
 static int run_execute(void *p, double *device_ms, char *err,
                        size_t err_size) {
   ocl_run *r = p;
   ocl_backend *be = r->be;
-  cl_event ev[2] = {NULL, NULL};
+  cl_event ev[4] = {NULL, NULL, NULL, NULL};
+  cl_uint nev = 0;
   cl_int e;
-  int rc = 0;
   if (device_ms) *device_ms = -1.0;
-  e = clEnqueueNDRangeKernel(be->queue, r->kmain, 1, NULL, &r->gsz_main,
-                             &r->lsz_main, 0, NULL, &ev[0]);
-  if (e != CL_SUCCESS)
-    return cl_fail(err, err_size, e, "clEnqueueNDRangeKernel(main)",
-                   be->di.name);
-  if (r->kcomb) {
-    e = clEnqueueNDRangeKernel(be->queue, r->kcomb, 1, NULL, &r->gsz_comb,
-                               &r->lsz_comb, 0, NULL, &ev[1]);
-    if (e != CL_SUCCESS) {
-      clFinish(be->queue);
-      clReleaseEvent(ev[0]);
-      return cl_fail(err, err_size, e, "clEnqueueNDRangeKernel(combine)",
+  int rc = 0;
+  if (r->next) {
+    const cl_int zero = 0;
+    e = clEnqueueFillBuffer(be->queue, r->next, &zero, sizeof zero, 0,
+                            sizeof zero, 0, NULL, &ev[nev]);
+    if (e != CL_SUCCESS)
+      return cl_fail(err, err_size, e, "clEnqueueFillBuffer(tile counter)",
                      be->di.name);
-    }
+    ++nev;
   }
-  const cl_uint nev = r->kcomb ? 2 : 1;
+  if (!rc && r->kprep)
+    rc = enqueue(r, r->kprep, r->gsz_kprep, r->lsz_kprep, "k prime", ev, &nev,
+                 err, err_size);
+  if (!rc)
+    rc = enqueue(r, r->kmain, r->gsz_main, r->lsz_main, "main", ev, &nev, err,
+                 err_size);
+  if (!rc && r->kcomb)
+    rc = enqueue(r, r->kcomb, r->gsz_comb, r->lsz_comb, "combine", ev, &nev,
+                 err, err_size);
+  if (rc) {
+    clFinish(be->queue);
+    for (cl_uint i = 0; i < nev; ++i) clReleaseEvent(ev[i]);
+    return rc;
+  }
   e = clWaitForEvents(nev, ev);
   /* a failed command reports its own code (CL_OUT_OF_RESOURCES, ...) */
   for (cl_uint i = 0; i < nev && !rc; ++i) {
@@ -1210,24 +1320,20 @@ static int run_execute(void *p, double *device_ms, char *err,
     if (clGetEventInfo(ev[i], CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st,
                        &st, NULL) == CL_SUCCESS &&
         st < 0)
-      rc = cl_fail(err, err_size, st,
-                   i ? "kernel execution (combine)" : "kernel execution",
-                   be->di.name);
+      rc = cl_fail(err, err_size, st, "kernel execution", be->di.name);
   }
   if (!rc && e != CL_SUCCESS)
     rc = cl_fail(err, err_size, e, "clWaitForEvents", be->di.name);
-  if (!rc) {
+  if (!rc && device_ms) {
     cl_ulong start = 0, end = 0;
-    if (!rc && device_ms &&
-        clGetEventProfilingInfo(ev[0], CL_PROFILING_COMMAND_START,
+    if (clGetEventProfilingInfo(ev[0], CL_PROFILING_COMMAND_START,
                                 sizeof start, &start, NULL) == CL_SUCCESS &&
         clGetEventProfilingInfo(ev[nev - 1], CL_PROFILING_COMMAND_END,
                                 sizeof end, &end, NULL) == CL_SUCCESS &&
         end >= start)
       *device_ms = (double)(end - start) * 1e-6;
   }
-  for (cl_uint i = 0; i < nev; ++i)
-    if (ev[i]) clReleaseEvent(ev[i]);
+  for (cl_uint i = 0; i < nev; ++i) clReleaseEvent(ev[i]);
   return rc;
 }
 
