@@ -293,73 +293,132 @@ static void stem(const char *path, char *buf, size_t size) {
   if (dot) *dot = '\0';
 }
 
+/* One result record of a pe-bench JSON file. */
+typedef struct rec {
+  char backend[64], status[32], details[512];
+  double median, gflops, gbps;
+} rec;
+
+/* The records of `json` (at most `max`): each starts at `{"cell": `. */
+static int read_recs(const char *json, rec *out, int max) {
+  const char *res = json_at(json, NULL, "results");
+  /* the top-level "agreement" array ends the records (each record has an
+   * "agreement" object too) */
+  const char *agree = res ? strstr(res, "\"agreement\": [") : NULL;
+  int n = 0;
+  for (const char *r = res ? strstr(res, "{\"cell\": ") : NULL;
+       r && (!agree || r < agree) && n < max;
+       r = strstr(r + 1, "{\"cell\": ")) {
+    const char *next = strstr(r + 1, "{\"cell\": ");
+    const char *end = next && (!agree || next < agree) ? next : agree;
+    rec *x = &out[n++];
+    json_str(r, end, "backend", x->backend, sizeof x->backend);
+    json_str(r, end, "status", x->status, sizeof x->status);
+    json_str(r, end, "details", x->details, sizeof x->details);
+    const char *tm = json_at(r, end, "time_ms");
+    x->median = tm ? json_num(tm, end, "median") : NAN;
+    x->gflops = json_num(r, end, "gflops");
+    x->gbps = json_num(r, end, "gbps");
+  }
+  return n;
+}
+
+typedef struct roof {
+  double peak, copy, copy_nt;
+  int threads;
+  char isa[32];
+} roof;
+
+static int read_roof(const char *path, roof *rf) {
+  char *rl = slurp(path);
+  if (!rl) return -1;
+  *rf = (roof){NAN, NAN, NAN, 0, "?"};
+  for (char *line = strtok(rl, "\n"); line; line = strtok(NULL, "\n")) {
+    sscanf(line, "fma_peak_gflops %lf", &rf->peak);
+    sscanf(line, "stream_copy_gbps %lf", &rf->copy);
+    sscanf(line, "stream_copy_nt_gbps %lf", &rf->copy_nt);
+    sscanf(line, "threads %d", &rf->threads);
+    sscanf(line, "isa %31s", rf->isa);
+  }
+  free(rl);
+  return 0;
+}
+
+/* "59.3% of FMA peak" or "46.5% of STREAM copy (33% of NT), K/V streamed" */
+static void fraction(const roof *rf, const rec *x, int compute, int decode,
+                     char *buf, size_t size) {
+  if (compute)
+    snprintf(buf, size, "%5.1f%% of FMA peak", 100 * x->gflops / rf->peak);
+  else if (isnan(rf->copy_nt))
+    snprintf(buf, size, "%5.1f%% of STREAM copy%s", 100 * x->gbps / rf->copy,
+             decode ? " (K/V streamed)" : "");
+  else
+    snprintf(buf, size, "%5.1f%% of STREAM copy (%.0f%% of NT)%s",
+             100 * x->gbps / rf->copy, 100 * x->gbps / rf->copy_nt,
+             decode ? ", K/V streamed" : "");
+}
+
 static int summary(int argc, char **argv) {
-  char *rl = slurp(argv[0]);
-  if (!rl) {
+  roof rf;
+  if (read_roof(argv[0], &rf) != 0) {
     fprintf(stderr, "roofline: --summary: cannot read %s\n", argv[0]);
     return 2;
   }
-  double peak = NAN, copy = NAN, copy_nt = NAN;
-  int threads = 0;
-  char isa[32] = "?";
-  for (char *line = strtok(rl, "\n"); line; line = strtok(NULL, "\n")) {
-    sscanf(line, "fma_peak_gflops %lf", &peak);
-    sscanf(line, "stream_copy_gbps %lf", &copy);
-    sscanf(line, "stream_copy_nt_gbps %lf", &copy_nt);
-    sscanf(line, "threads %d", &threads);
-    sscanf(line, "isa %31s", isa);
-  }
-  free(rl);
   printf("roofline (%d threads, %s): fp32 FMA peak %.1f GFLOP/s, "
          "STREAM copy %.1f GB/s",
-         threads, isa, peak, copy);
-  if (!isnan(copy_nt)) printf(" (non-temporal stores: %.1f GB/s)", copy_nt);
+         rf.threads, rf.isa, rf.peak, rf.copy);
+  if (!isnan(rf.copy_nt)) printf(" (non-temporal stores: %.1f GB/s)", rf.copy_nt);
   printf("\n\n");
-  printf("%-28s %-8s %-10s %10s %10s %9s  %s\n", "config", "status", "kind",
-         "median ms", "GFLOP/s", "GB/s", "fraction of the roofline");
+  printf("%-22s %-8s %-8s %-8s %10s %9s %8s %7s  %s\n", "config", "backend",
+         "status", "kind", "median ms", "GFLOP/s", "GB/s", "vs omp",
+         "fraction of the roofline");
   int bad = 0;
   for (int i = 1; i < argc; i++) {
-    char name[128], status[32], backend[64], details[512], op[32];
+    char name[128], op[32];
     stem(argv[i], name, sizeof name);
     char *j = slurp(argv[i]);
-    const char *res = j ? json_at(j, NULL, "results") : NULL;
-    const char *r = res ? strchr(res, '{') : NULL;
-    if (!r) {
-      printf("%-28s %-8s (no result: see pe-bench's message above)\n", name,
+    rec recs[8];
+    const int n = j ? read_recs(j, recs, 8) : 0;
+    if (n == 0) {
+      printf("%-22s %-8s (no result: see pe-bench's message above)\n", name,
              "missing");
       bad = 1;
       free(j);
       continue;
     }
+    const char *res = json_at(j, NULL, "results");
     json_str(j, res, "op", op, sizeof op);
     const double q_len = json_num(j, res, "q_len");
-    json_str(r, NULL, "backend", backend, sizeof backend);
-    json_str(r, NULL, "status", status, sizeof status);
-    json_str(r, NULL, "details", details, sizeof details);
-    const char *tm = json_at(r, NULL, "time_ms");
-    const double med = tm ? json_num(tm, NULL, "median") : NAN;
-    const double gflops = json_num(r, NULL, "gflops");
-    const double gbps = json_num(r, NULL, "gbps");
+    free(j);
     const int decode = !strcmp(op, "attention") && q_len == 1;
     const int compute = !strcmp(op, "attention") && !decode;
     const char *kind = compute ? "prefill" : decode ? "decode" : op;
-    char frac[96] = "-";
-    if (strcmp(status, "ok") != 0)
-      bad = 1;
-    else if (compute)
-      snprintf(frac, sizeof frac, "%5.1f%% of FMA peak", 100 * gflops / peak);
-    else if (isnan(copy_nt))
-      snprintf(frac, sizeof frac, "%5.1f%% of STREAM copy%s",
-               100 * gbps / copy, decode ? " (K/V streamed)" : "");
-    else
-      snprintf(frac, sizeof frac, "%5.1f%% of STREAM copy (%.0f%% of NT)%s",
-               100 * gbps / copy, 100 * gbps / copy_nt,
-               decode ? ", K/V streamed" : "");
-    printf("%-28s %-8s %-10s %10.2f %10.1f %9.1f  %s\n", name, status, kind,
-           med, compute ? gflops : NAN, gbps, frac);
-    if (details[0]) printf("%-28s   %s: %s\n", "", backend, details);
-    free(j);
+    double omp = NAN; /* the openmp median of the same (interleaved) run */
+    for (int k = 0; k < n; k++)
+      if (!strcmp(recs[k].backend, "openmp") && !strcmp(recs[k].status, "ok"))
+        omp = recs[k].median;
+    for (int k = 0; k < n; k++) {
+      const rec *x = &recs[k];
+      char frac[96] = "-", ratio[16] = "-";
+      if (!strcmp(x->status, "unsupported"))
+        ; /* no device for it here: said, not a failure */
+      else if (strcmp(x->status, "ok") != 0)
+        bad = 1;
+      else
+        fraction(&rf, x, compute, decode, frac, sizeof frac);
+      if (!isnan(omp) && !strcmp(x->status, "ok"))
+        snprintf(ratio, sizeof ratio, "%.2fx", omp / x->median);
+      printf("%-22s %-8s %-8s %-8s %10.2f %9.1f %8.1f %7s  %s\n",
+             k ? "" : name, x->backend, x->status, kind, x->median,
+             compute ? x->gflops : NAN, x->gbps, ratio, frac);
+    }
+    for (int k = 0; k < n; k++)
+      if (recs[k].details[0])
+        printf("%-22s   %s: %s\n", "", recs[k].backend, recs[k].details);
   }
+  printf("\nvs omp: openmp's median time / this backend's (>1: faster), both "
+         "timed in the same\ninterleaved rounds; fractions: this run's median "
+         "against the roofline above.\n");
   return bad;
 }
 

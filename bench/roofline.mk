@@ -3,17 +3,23 @@
 # bench/roofline measures this machine's fp32 FMA peak (GFLOP/s) and
 # STREAM-copy bandwidth (GB/s) with a given number of OpenMP threads.
 # `make bench` runs it, then pe-bench on each workload of bench/configs
-# with the openmp backend and the same number of threads, and prints every
-# result as a fraction of the roofline: prefill attention against the FMA
-# peak, encode and decode (q_len = 1, K/V streamed) against STREAM copy.
+# with the openmp and opencl backends (the same number of threads for
+# openmp; PoCL uses every core), timed in interleaved rounds
+# (pe-bench --interleave) so that their ratio holds on a shared machine,
+# and prints every result as a fraction of the roofline -- prefill
+# attention against the FMA peak, encode and decode (q_len = 1, K/V
+# streamed) against STREAM copy -- and each backend's speed relative to
+# openmp in the same rounds.
 #
 #   make bench                       2 threads (the issue's setting)
 #   make bench BENCH_THREADS=16      another thread count
+#   make bench BENCH_BACKENDS=openmp only openmp (e.g. no OpenCL device)
 #   make bench BENCH_CONFIGS='bench/configs/decode-32768.ini'
 #
 # The JSON reports and the roofline measurement are kept in bench-results/
 # of the build tree.  Exit status: non-zero when a run failed or did not
-# verify against the oracle.
+# verify against the oracle (a backend without a device is reported as
+# unsupported, not as a failure).
 noinst_PROGRAMS += bench/roofline
 bench_roofline_SOURCES = bench/roofline.c
 bench_roofline_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
@@ -21,6 +27,7 @@ bench_roofline_LDFLAGS = $(OPENMP_CFLAGS)
 bench_roofline_LDADD = -lm
 
 BENCH_THREADS = 2
+BENCH_BACKENDS = openmp opencl
 BENCH_CONFIGS = \
 	bench/configs/prefill-causal-4096.ini \
 	bench/configs/prefill-causal-1024.ini \
@@ -37,13 +44,15 @@ bench: all bench/roofline$(EXEEXT)
 		> $(BENCH_RESULTS)/roofline.txt
 	@cat $(BENCH_RESULTS)/roofline.txt
 	@status=0; results=; \
+	backends=; for b in $(BENCH_BACKENDS); do backends="$$backends --backend $$b"; done; \
 	for c in $(BENCH_CONFIGS); do \
 	  n=`basename $$c .ini`; \
-	  echo "== pe-bench $$c --backend openmp (threads $(BENCH_THREADS))"; \
+	  echo "== pe-bench $$c --interleave$$backends (openmp threads $(BENCH_THREADS))"; \
 	  rm -f $(BENCH_RESULTS)/$$n.json; \
-	  $(PE_RUN_ENV) bench/pe-bench$(EXEEXT) $(srcdir)/$$c --backend openmp \
+	  $(PE_RUN_ENV) bench/pe-bench$(EXEEXT) $(srcdir)/$$c --interleave $$backends \
 	    --set backend.threads=$(BENCH_THREADS) --no-roofline \
-	    --format json --output $(BENCH_RESULTS)/$$n.json || status=1; \
+	    --format json --output $(BENCH_RESULTS)/$$n.json >/dev/null; \
+	  test -s $(BENCH_RESULTS)/$$n.json || status=1; \
 	  results="$$results $(BENCH_RESULTS)/$$n.json"; \
 	done; \
 	echo; \

@@ -284,6 +284,23 @@ Test(opencl_encode, sinusoidal, .timeout = 300) {
          "opencl");
 }
 
+/* cpu encode kernel: a partial rotary dim (dims R..D-1 pass through in
+ * vectors), rows not a multiple of the 32 per work-item; interleaved
+ * pairing and an odd head_dim take the scalar row path. */
+Test(opencl_encode, cpu_partial_rotary_vectors, .timeout = 300) {
+  oracle("[workload]\nop = encode\nq_heads = 3\nkv_heads = 1\nhead_dim = 48\n"
+         "q_len = 11\nseq_len = 37\n[scheme]\nplugin = rope\nrotary_dim = 32\n"
+         RUN1 "seed = 26\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
+         "ocl");
+}
+
+Test(opencl_encode, cpu_interleaved_odd_dim_scalar, .timeout = 300) {
+  oracle("[workload]\nop = encode\nq_heads = 2\nhead_dim = 22\nseq_len = 45\n"
+         "[scheme]\nplugin = rope\nrotary_dim = 14\npairing = interleaved\n"
+         RUN1 "seed = 27\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
+         "ocl");
+}
+
 /* ---- devices, options, errors ---------------------------------------------- */
 static void check_info(void *user, const pe_device_info *info) {
   ++*(int *)user;

@@ -46,14 +46,6 @@
 #error "VW must be 4, 8 or 16"
 #endif
 
-#ifndef PE_PREFETCH
-#if defined(__clang__)
-#define PE_PREFETCH 1
-#else
-#define PE_PREFETCH 0
-#endif
-#endif
-
 /* 2^x for x <= 0 (softmax weights and rescale factors): round to nearest
  * n, 2^f on [-1/2, 1/2] by the Cephes exp2f polynomial (relative error
  * ~2e-7, as the openmp backend), times 2^n built in the exponent field.
@@ -77,7 +69,10 @@ inline VT pe_exp2_neg(VT x) {
 
 /* P V reads V in place when whole DB-blocks cover a row, else from a
  * zero-padded copy in Vt. */
-#if D % DB == 0
+#ifndef PE_V_COPY
+#define PE_V_COPY 0
+#endif
+#if D % DB == 0 && !PE_V_COPY
 #define PE_V_DIRECT 1
 #define PE_V_STRIDE D
 #else
@@ -252,24 +247,6 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #endif
           if (n_hi <= n_lo) continue; /* nothing visible: m, l, O unchanged */
         }
-#if PE_PREFETCH
-        /* the next key tile's K' and V rows, a share per row group, asked
-         * for while this tile computes (as the openmp backend; the hardware
-         * prefetchers alone leave long contexts waiting on memory) */
-        {
-          const int per = (BK + NV / RB - 1) / (NV / RB);
-          const int x0 = k0 + BK + (rg / RB) * per;
-          const int x1 = min(min(x0 + per, k0 + 2 * BK), SKV);
-          for (int x = x0; x < x1; ++x) {
-            for (int d = 0; d < D; d += 16) {
-#if KPRE
-              __builtin_prefetch(kh + (size_t)x * D + d, 0, 2);
-#endif
-              __builtin_prefetch(vh + (size_t)x * D + d, 0, 2);
-            }
-          }
-        }
-#endif
         /* S = Q' K'^T: RB row vectors x KB keys per register block */
         for (int kg = n_lo; kg < n_hi; kg += KB) {
           VT acc[RB][KB];
