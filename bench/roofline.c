@@ -26,11 +26,13 @@
  *   stream_copy_gbps 31.4
  * or with --json one JSON object holding the same keys.
  *
- * `roofline --summary ROOFLINE.txt RESULT.json...` measures nothing: it
- * reads a saved measurement and `pe-bench --format json` reports and
- * prints every result as a fraction of the roofline: attention (q_len > 1)
- * against the FMA peak, encode and decode (q_len == 1) against STREAM copy
- * (make bench, bench/roofline.mk). */
+ * `roofline --summary ROOFLINE.txt... RESULT.json...` measures nothing: it
+ * reads saved measurements (the best of them is the roofline) and
+ * `pe-bench --format json` reports, and prints every result as a fraction
+ * of the roofline -- attention (q_len > 1) against the FMA peak, encode and
+ * decode (q_len == 1) against STREAM copy -- and, where a report holds
+ * several backends timed in the same interleaved rounds, each one's speed
+ * relative to openmp (make bench, bench/roofline.mk). */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -358,12 +360,40 @@ static void fraction(const roof *rf, const rec *x, int compute, int decode,
              decode ? ", K/V streamed" : "");
 }
 
+/* Ends in ".txt": a saved roofline measurement. */
+static int is_txt(const char *path) {
+  const size_t n = strlen(path);
+  return n > 4 && !strcmp(path + n - 4, ".txt");
+}
+
+static double max_known(double a, double b) {
+  return isnan(a) ? b : isnan(b) ? a : a > b ? a : b;
+}
+
+/* Every leading .txt argument is a roofline measurement; the machine's
+ * roofline is the best of them (make bench measures before and after the
+ * runs: a busy moment lowers one measurement, never the machine). */
 static int summary(int argc, char **argv) {
-  roof rf;
-  if (read_roof(argv[0], &rf) != 0) {
-    fprintf(stderr, "roofline: --summary: cannot read %s\n", argv[0]);
+  roof rf = {NAN, NAN, NAN, 0, "?"};
+  int nroof = 0;
+  for (; nroof < argc && is_txt(argv[nroof]); nroof++) {
+    roof one;
+    if (read_roof(argv[nroof], &one) != 0) {
+      fprintf(stderr, "roofline: --summary: cannot read %s\n", argv[nroof]);
+      return 2;
+    }
+    rf.peak = max_known(rf.peak, one.peak);
+    rf.copy = max_known(rf.copy, one.copy);
+    rf.copy_nt = max_known(rf.copy_nt, one.copy_nt);
+    rf.threads = one.threads;
+    snprintf(rf.isa, sizeof rf.isa, "%s", one.isa);
+  }
+  if (!nroof) {
+    fprintf(stderr, "roofline: --summary: no roofline measurement (.txt)\n");
     return 2;
   }
+  argc -= nroof - 1;
+  argv += nroof - 1;
   printf("roofline (%d threads, %s): fp32 FMA peak %.1f GFLOP/s, "
          "STREAM copy %.1f GB/s",
          rf.threads, rf.isa, rf.peak, rf.copy);
@@ -426,12 +456,13 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: roofline [--threads N] [--isa auto|avx512|avx2|scalar]\n"
           "                [--mib N] [--json]\n"
-          "       roofline --summary ROOFLINE.txt RESULT.json...\n"
+          "       roofline --summary ROOFLINE.txt... RESULT.json...\n"
           "  measures fp32 FMA peak (GFLOP/s) and STREAM copy (GB/s)\n"
           "  with N OpenMP threads (default: the OpenMP default);\n"
           "  --mib: size of each copy array (default 128).\n"
-          "  --summary: print pe-bench JSON results as fractions of a saved\n"
-          "  measurement (attention: FMA peak; encode, decode: copy).\n");
+          "  --summary: print pe-bench JSON results as fractions of saved\n"
+          "  measurements, the best of them (attention: FMA peak; encode,\n"
+          "  decode: copy), and each backend's speed relative to openmp.\n");
 }
 
 int main(int argc, char **argv) {

@@ -6,7 +6,8 @@
 # with the openmp and opencl backends (the same number of threads for
 # openmp; PoCL uses every core), timed in interleaved rounds
 # (pe-bench --interleave) so that their ratio holds on a shared machine,
-# and prints every result as a fraction of the roofline -- prefill
+# and prints every result as a fraction of the roofline (measured before
+# and after the runs, the better of the two) -- prefill
 # attention against the FMA peak, encode and decode (q_len = 1, K/V
 # streamed) against STREAM copy -- and each backend's speed relative to
 # openmp in the same rounds.
@@ -55,8 +56,11 @@ bench: all bench/roofline$(EXEEXT)
 	  test -s $(BENCH_RESULTS)/$$n.json || status=1; \
 	  results="$$results $(BENCH_RESULTS)/$$n.json"; \
 	done; \
+	echo "== bench/roofline --threads $(BENCH_THREADS) (again: the best of both is the roofline)"; \
+	bench/roofline$(EXEEXT) --threads $(BENCH_THREADS) \
+	  > $(BENCH_RESULTS)/roofline-after.txt; \
 	echo; \
 	bench/roofline$(EXEEXT) --summary $(BENCH_RESULTS)/roofline.txt \
-	  $$results || status=1; \
+	  $(BENCH_RESULTS)/roofline-after.txt $$results || status=1; \
 	exit $$status
 .PHONY: bench

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..39"
+echo "1..41"
 
 base='[workload]
 head_dim = 8
@@ -194,6 +194,19 @@ check "--interleave: a backend failing in round 2 is failed with its reason, the
   sh -c "[ $rc -eq 1 ] && [ \$(grep -c '\"status\": \"ok\"' '$tmp/out') -eq 2 ] && grep -q 'injected failure in execute' '$tmp/out'"
 run "$tmp/small.ini" --backend reference --no-roofline --format json
 check "without --interleave the records say interleaved: false" grep -q '"interleaved": false' "$tmp/out"
+
+# ---- roofline --summary (make bench's report) ---------------------------------------
+printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\n' >"$tmp/r1.txt"
+printf 'isa avx2\nthreads 2\nfma_peak_gflops 200\nstream_copy_gbps 5\n' >"$tmp/r2.txt"
+run "$tmp/small.ini" --interleave --backend openmp --backend reference --no-roofline --format json --output "$tmp/pair.json"
+"$build/bench/roofline" --summary "$tmp/r1.txt" "$tmp/r2.txt" "$tmp/pair.json" >"$tmp/sum" 2>"$tmp/err"
+sum_rc=$?
+check "roofline --summary: the best of two measurements, a line per backend, openmp 1.00x" \
+  sh -c "[ $rc -eq 0 ] && [ $sum_rc -eq 0 ] && grep -q 'FMA peak 200.0 GFLOP/s, STREAM copy 10.0 GB/s' '$tmp/sum' &&
+         grep -q '^pair  *openmp  *ok .* 1.00x .*% of FMA peak' '$tmp/sum' && grep -q '^  *reference  *ok .*[0-9]x ' '$tmp/sum'"
+printf '{"results": [\n    {"cell": {}, "backend": "openmp", "status": "failed", "message": "x",\n     "time_ms": {"median": 1}}\n  ],\n  "agreement": [\n  ]\n}\n' >"$tmp/bad.json"
+"$build/bench/roofline" --summary "$tmp/r1.txt" "$tmp/bad.json" >"$tmp/sum" 2>&1
+check "roofline --summary: a failed run makes it exit non-zero" [ $? -ne 0 ]
 
 # ---- shipped sweeps ----------------------------------------------------------------
 shipped=yes
