@@ -172,12 +172,9 @@ static int remember(pe_ctx *ctx, pe_plugin *p) {
   return 0;
 }
 
-static pe_plugin *find_loaded(pe_ctx *ctx, const char *name, bool by_path) {
-  for (size_t i = 0; i < ctx->n_plugins; i++) {
-    pe_plugin *p = ctx->plugins[i];
-    if (by_path ? strcmp(p->path, name) == 0 : strcmp(p->desc.name, name) == 0)
-      return p;
-  }
+static pe_plugin *find_loaded(pe_ctx *ctx, const char *path) {
+  for (size_t i = 0; i < ctx->n_plugins; i++)
+    if (strcmp(ctx->plugins[i]->path, path) == 0) return ctx->plugins[i];
   return NULL;
 }
 
@@ -205,7 +202,7 @@ static int check_kind(pe_ctx *ctx, const pe_plugin *p, int kind) {
 
 static int load_by_path(pe_ctx *ctx, const char *path, int kind,
                         const pe_plugin **out) {
-  pe_plugin *p = find_loaded(ctx, path, true);
+  pe_plugin *p = find_loaded(ctx, path);
   if (!p) {
     int rc = load_path(ctx, path, &p);
     if (rc == 0) rc = remember(ctx, p);
@@ -221,12 +218,10 @@ static int load_by_name(pe_ctx *ctx, const char *name, int kind,
   if (!valid_name(name))
     return pe__fail(ctx, PE_EINVAL, "plugin name '%s' is not valid (letters, digits, "
                     "'-', '_', '.'; or a path containing '/')", name);
-  pe_plugin *p = find_loaded(ctx, name, false);
-  if (p) {
-    int rc = check_kind(ctx, p, kind);
-    if (rc == 0) *out = p;
-    return rc;
-  }
+  /* Search the directories every time (load_by_path reuses a module
+   * loaded from the same file): a module of that name loaded from some
+   * other path -- another build, compared against this one -- is not the
+   * one the name finds. */
   for (size_t i = 0; i < ctx->n_dirs; i++) {
     char *path = pe__asprintf("%s/%s.so", ctx->plugin_dirs[i], name);
     if (!path) return pe__fail(ctx, PE_ENOMEM, "out of memory");

@@ -268,6 +268,30 @@ static void make_tmpdir(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/pe-test-XXXXXX");
   cr_assert_not_null(mkdtemp(tmpdir));
 }
+
+/* A name finds the module in the search path, not one of that name loaded
+ * from elsewhere (another build under comparison); the same file twice is
+ * one module. */
+Test(abi, name_does_not_find_a_module_loaded_by_another_path) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  char src[4096], copy[4096], cmd[8400];
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(src, sizeof src, "%s/backends/.libs/reference.so", b ? b : ".");
+  snprintf(copy, sizeof copy, "%s/reference.so", tmpdir);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, copy);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  const pe_plugin *other, *named, *again;
+  cr_assert_eq(pe_plugin_load(ctx, copy, PE_PLUGIN_BACKEND, &other), 0, "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_plugin_load(ctx, "reference", PE_PLUGIN_BACKEND, &named), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_neq(named, other);
+  cr_expect_str_eq(pe_plugin_path(other), copy);
+  cr_expect_str_neq(pe_plugin_path(named), copy);
+  cr_assert_eq(pe_plugin_load(ctx, "reference", PE_PLUGIN_BACKEND, &again), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(again, named);
+  pe_ctx_free(ctx);
+}
+
 static void write_file(const char *path, const void *data, size_t n) {
   FILE *fp = fopen(path, "wb");
   cr_assert_not_null(fp);
