@@ -64,7 +64,7 @@ typedef struct omp_plan {
 /* One kernel path.  All functions are single-threaded and reentrant. */
 typedef struct omp_kernels {
   const char *name;   /* option value: "avx512", "avx2", "scalar" */
-  const char *detail; /* for describe(): "avx2-fma 6x16 micro-kernel" */
+  const char *detail; /* for describe(): "avx2-fma 4x24 micro-kernel" */
   uint32_t width;     /* floats per vector */
   uint32_t granule;   /* bq must be a multiple of this (NV * width) */
   uint32_t nt_stores; /* encode streams rows out (when width divides d) */
