@@ -120,6 +120,20 @@ static size_t prefill_scratch(const omp_plan *p) {
 #define PRAGMA_UNROLL _Pragma("GCC unroll 16")
 #endif
 
+/* The micro-kernels' reduction loops, unrolled OMP_INNER_UNROLL times
+ * (2: 5-10% faster long causal prefill than 1, 4 no better; interleaved
+ * A/B runs, AVX2). */
+#ifndef OMP_INNER_UNROLL
+#define OMP_INNER_UNROLL 2
+#endif
+#define OMP_PRAGMA_(x) _Pragma(#x)
+#define OMP_PRAGMA(x) OMP_PRAGMA_(x) /* x macro-expanded first */
+#if defined(__clang__)
+#define PRAGMA_UNROLL_INNER OMP_PRAGMA(clang loop unroll_count(OMP_INNER_UNROLL))
+#else
+#define PRAGMA_UNROLL_INNER OMP_PRAGMA(GCC unroll OMP_INNER_UNROLL)
+#endif
+
 /* S^T[r][0..NV*W) = sum_dd K'[r][dd] * Qt[dd][i..] for `nr` key rows;
  * cmax[v] = max(cmax[v], the tile's column maxima) on the way out, which
  * saves the softmax a pass over S^T where no mask or bias follows. */
@@ -131,6 +145,7 @@ static OMP_ALWAYS_INLINE void qk_tile(const int nr, const float *kp,
   PRAGMA_UNROLL for (int r = 0; r < nr; r++) {
     PRAGMA_UNROLL for (int v = 0; v < NV; v++) acc[r][v] = VZERO();
   }
+  PRAGMA_UNROLL_INNER
   for (uint32_t dd = 0; dd < d; dd++) {
     VF qv[NV];
     PRAGMA_UNROLL for (int v = 0; v < NV; v++) qv[v] =
@@ -164,6 +179,7 @@ static OMP_ALWAYS_INLINE void pv_tile(const int nr, const float *pt,
     PRAGMA_UNROLL for (int v = 0; v < NV; v++) acc[r][v] =
         VMUL(VLOAD(ot + r * bq + v * W), al[v]);
   }
+  PRAGMA_UNROLL_INNER
   for (uint32_t n = 0; n < nk; n++) {
     VF pv[NV];
     PRAGMA_UNROLL for (int v = 0; v < NV; v++) pv[v] =
