@@ -247,7 +247,12 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #endif
           if (n_hi <= n_lo) continue; /* nothing visible: m, l, O unchanged */
         }
-        /* S = Q' K'^T: RB row vectors x KB keys per register block */
+        /* S = Q' K'^T: RB row vectors x KB keys per register block; cm:
+         * the rows' running maxima, taken on the way out (the softmax
+         * needs no pass of its own over an unmasked tile) */
+        VT cm[RB];
+#pragma unroll
+        for (int a = 0; a < RB; ++a) cm[a] = mrow[rg + a];
         for (int kg = n_lo; kg < n_hi; kg += KB) {
           VT acc[RB][KB];
 #pragma unroll
@@ -274,7 +279,10 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #pragma unroll
           for (int a = 0; a < RB; ++a)
 #pragma unroll
-            for (int c = 0; c < KB; ++c) S[(kg + c) * RB + a] = acc[a][c];
+            for (int c = 0; c < KB; ++c) {
+              S[(kg + c) * RB + a] = acc[a][c];
+              cm[a] = fmax(cm[a], acc[a][c]);
+            }
         }
 
         /* mask (edge tiles only) and bias */
@@ -310,7 +318,10 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
         for (int a = 0; a < RB; ++a) {
           const VT mold = mrow[rg + a];
           VT mt = mold;
-          for (int n = n_lo; n < n_hi; ++n) mt = fmax(mt, S[n * RB + a]);
+          if (masked) /* the mask and bias changed S after cm was taken */
+            for (int n = n_lo; n < n_hi; ++n) mt = fmax(mt, S[n * RB + a]);
+          else
+            mt = cm[a];
           const VT ms = select(mt, (VT)(0.0f), isinf(mt));
           alpha[a] = pe_exp2_neg(mold - ms);
           VT ls = (VT)(0.0f);
