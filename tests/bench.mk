@@ -4,7 +4,7 @@
 
 # Test-only backend: the reference backend, deliberately wrong in one row.
 check_LTLIBRARIES += tests/wrong_backend.la
-tests_wrong_backend_la_SOURCES = tests/plugins/wrong_backend.c
+tests_wrong_backend_la_SOURCES = tests/plugins/wrong_backend.c tests/plugins/ref_wrapper.h
 tests_wrong_backend_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 tests_wrong_backend_la_LIBADD = -lm
 

@@ -15,7 +15,7 @@ endif
 
 # Test-only backend: the reference backend with one injected failure.
 check_LTLIBRARIES += tests/failing.la
-tests_failing_la_SOURCES = tests/plugins/failing.c
+tests_failing_la_SOURCES = tests/plugins/failing.c tests/plugins/ref_wrapper.h
 tests_failing_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 tests_failing_la_LIBADD = -lm
 

@@ -75,18 +75,38 @@ static void case_free(ocl_case *c) {
   pe_ctx_free(c->ctx);
 }
 
-/* A config that must verify against the oracle within TOL. */
+/* The run succeeded and verified within TOL. */
+static void expect_verified(const ocl_case *c, const char *ini,
+                            const char *label) {
+  cr_expect_eq(c->rc, 0, "%s: %s\nconfig:\n%s", label, c->r->message, ini);
+  cr_expect(c->r->verified, "not verified");
+  cr_expect_leq(c->r->max_abs_err, TOL, "max abs err %.3g\nconfig:\n%s",
+                c->r->max_abs_err, ini);
+}
+
+/* A config that must verify against the oracle within TOL, every row. */
 static void oracle(const char *ini, const char *label) {
   ocl_case c;
   need_opencl();
   case_run(&c, ini, label);
-  cr_expect_eq(c.rc, 0, "%s: %s\nconfig:\n%s", label, c.r->message, ini);
-  cr_expect(c.r->verified, "not verified");
-  cr_expect_leq(c.r->max_abs_err, TOL, "max abs err %.3g\nconfig:\n%s",
-                c.r->max_abs_err, ini);
+  expect_verified(&c, ini, label);
   cr_expect_eq(c.r->verified_rows, c.r->total_rows, "only %llu of %llu rows",
                (unsigned long long)c.r->verified_rows,
                (unsigned long long)c.r->total_rows);
+  case_free(&c);
+}
+
+/* A config that must verify (its verify_rows) and whose run details name
+ * the kernel path the test is about: `want` and `also` (NULL: none). */
+static void oracle_path(const char *ini, const char *label, const char *want,
+                        const char *also) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c, ini, label);
+  expect_verified(&c, ini, label);
+  cr_expect(strstr(c.r->device.details, want) &&
+                (!also || strstr(c.r->device.details, also)),
+            "details: %s", c.r->device.details);
   case_free(&c);
 }
 
@@ -200,43 +220,26 @@ Test(opencl_oracle, sinusoidal_odd_head_dim_float4, .timeout = 300) {
 /* Past 3072 keys with K copied per tile (no encoding): 3x taller tiles
  * (up to 288 rows with float8), causal diagonal trimming per row group. */
 Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
-  ocl_case c;
-  need_opencl();
-  case_run(&c,
-           "[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 64\n"
-           "q_len = 900\nseq_len = 3100\ncausal = true\n"
-           "[scheme]\nplugin = none\n" RUN1 "seed = 19\nverify_rows = 64\n"
-           "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
-           "vector_width = 8\n",
-           "ocl");
-  cr_expect_eq(c.rc, 0, "%s", c.r->message);
-  cr_expect_leq(c.r->max_abs_err, TOL, "max abs err %.3g", c.r->max_abs_err);
   /* 900 rows in tiles of at most 288: 4 equal tiles of 225, padded to a
    * register block of 24 rows */
-  cr_expect(strstr(c.r->device.details, "BQ 240") &&
-                strstr(c.r->device.details, "K' per tile"),
-            "details: %s", c.r->device.details);
-  case_free(&c);
+  oracle_path("[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 64\n"
+              "q_len = 900\nseq_len = 3100\ncausal = true\n"
+              "[scheme]\nplugin = none\n" RUN1 "seed = 19\nverify_rows = 64\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+              "vector_width = 8\n",
+              "ocl", "BQ 240", "K' per tile");
 }
 
 /* Several query tiles per kv head with an additive scheme: K' comes from
  * the pre-pass (rows past seq_len zero-padded to the key tile), D % 4 != 0
  * (V through the padded copy), the last key tile partial. */
 Test(opencl_oracle, sinusoidal_kprime_prepass_odd_dim, .timeout = 300) {
-  ocl_case c;
-  need_opencl();
-  case_run(&c,
-           "[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 20\n"
-           "q_len = 150\nseq_len = 170\ncausal = true\n"
-           "[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 18\n"
-           "verify_rows = 150\n[backend.ocl]\nplugin = opencl\n"
-           "kernel = cpu\nblock_q = 32\nvector_width = 8\n",
-           "ocl");
-  cr_expect_eq(c.rc, 0, "%s", c.r->message);
-  cr_expect_leq(c.r->max_abs_err, TOL, "max abs err %.3g", c.r->max_abs_err);
-  cr_expect(strstr(c.r->device.details, "K' pre-pass"), "details: %s",
-            c.r->device.details);
-  case_free(&c);
+  oracle_path("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 20\n"
+              "q_len = 150\nseq_len = 170\ncausal = true\n"
+              "[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 18\n"
+              "verify_rows = 150\n[backend.ocl]\nplugin = opencl\n"
+              "kernel = cpu\nblock_q = 32\nvector_width = 8\n",
+              "ocl", "K' pre-pass", NULL);
 }
 
 /* The other kernel shape and other vector widths, forced by options. */

@@ -12,9 +12,7 @@
  *
  * The reference backend's code is compiled in (its entry renamed), so the
  * runs that do not fail produce verified results. */
-#define pe_plugin_entry pe_reference_entry_unused
-#include "../../backends/reference/reference.c"
-#undef pe_plugin_entry
+#include "ref_wrapper.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -72,7 +70,7 @@ static int injected(const failing *b, int callback, char *err, size_t err_size) 
                          callback_names[callback], (unsigned long long)n);
 }
 
-static int f_open(const pe_host *host, const pe_param_value *const *values, void **out, char *err,
+static int failing_open(const pe_host *host, const pe_param_value *const *values, void **out, char *err,
                   size_t err_size) {
   failing *b = calloc(1, sizeof *b);
   if (!b) return pe_plugin_error(err, err_size, PE_ENOMEM, "out of memory");
@@ -89,13 +87,13 @@ static int f_open(const pe_host *host, const pe_param_value *const *values, void
   return 0;
 }
 
-static void f_close(void *vb) {
+static void failing_close(void *vb) {
   failing *b = vb;
   ref_close(b->ref);
   free(b);
 }
 
-static int f_describe(void *vb, pe_device_info *info) {
+static int failing_describe(void *vb, pe_device_info *info) {
   failing *b = vb;
   int rc = ref_describe(b->ref, info);
   snprintf(info->name, sizeof info->name, "failing (reference, fails in %s call %llu)",
@@ -103,7 +101,7 @@ static int f_describe(void *vb, pe_device_info *info) {
   return rc;
 }
 
-static int f_prepare(void *vb, const pe_task *task, void **out, char *err, size_t err_size) {
+static int failing_prepare(void *vb, const pe_task *task, void **out, char *err, size_t err_size) {
   failing *b = vb;
   failing_run *r = calloc(1, sizeof *r);
   if (!r) return pe_plugin_error(err, err_size, PE_ENOMEM, "out of memory");
@@ -118,51 +116,22 @@ static int f_prepare(void *vb, const pe_task *task, void **out, char *err, size_
   return 0;
 }
 
-static int f_execute(void *vr, double *device_ms, char *err, size_t err_size) {
+static int failing_execute(void *vr, double *device_ms, char *err, size_t err_size) {
   failing_run *r = vr;
   int rc = injected(r->b, F_EXECUTE, err, err_size);
   return rc ? rc : ref_execute(r->ref, device_ms, err, err_size);
 }
 
-static int f_fetch(void *vr, float *out0, float *out1, char *err, size_t err_size) {
+static int failing_fetch(void *vr, float *out0, float *out1, char *err, size_t err_size) {
   failing_run *r = vr;
   int rc = injected(r->b, F_FETCH, err, err_size);
   return rc ? rc : ref_fetch(r->ref, out0, out1, err, err_size);
 }
 
-static void f_release(void *vr) {
+static void failing_release(void *vr) {
   failing_run *r = vr;
   ref_release(r->ref);
   free(r);
 }
 
-static const pe_backend_ops failing_ops = {
-    .struct_size = sizeof(pe_backend_ops),
-    .options = failing_options,
-    .open = f_open,
-    .close = f_close,
-    .describe = f_describe,
-    .prepare = f_prepare,
-    .execute = f_execute,
-    .fetch = f_fetch,
-    .release = f_release,
-};
-
-static const pe_plugin_desc failing_descriptor = {
-    .struct_size = sizeof(pe_plugin_desc),
-    .abi_version = PE_ABI_VERSION,
-    .kind = PE_PLUGIN_BACKEND,
-    .name = "failing",
-    .version = "1.0.0",
-    .summary = "test only: the reference backend with one injected failure",
-    .backend = &failing_ops,
-};
-
-PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host, const pe_plugin_desc **desc,
-                                     char *err, size_t err_size);
-PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host, const pe_plugin_desc **desc,
-                                     char *err, size_t err_size) {
-  (void)host, (void)host_abi, (void)err, (void)err_size;
-  *desc = &failing_descriptor;
-  return 0;
-}
+PE_REF_WRAPPER(failing, "failing", "test only: the reference backend with one injected failure")

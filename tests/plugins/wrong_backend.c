@@ -11,9 +11,7 @@
  *   delay_ms = 0      ; sleep in every execute
  *
  * The reference backend's code is compiled in (its entry renamed). */
-#define pe_plugin_entry pe_reference_entry_unused
-#include "../../backends/reference/reference.c"
-#undef pe_plugin_entry
+#include "ref_wrapper.h"
 
 #include <stdint.h>
 #include <time.h>
@@ -59,7 +57,7 @@ typedef struct wrong {
   const pe_task *task;
 } wrong;
 
-static int w_open(const pe_host *host, const pe_param_value *const *values, void **out, char *err,
+static int wrong_open(const pe_host *host, const pe_param_value *const *values, void **out, char *err,
                   size_t err_size) {
   wrong *w = calloc(1, sizeof *w);
   if (!w) return pe_plugin_error(err, err_size, PE_ENOMEM, "out of memory");
@@ -72,13 +70,13 @@ static int w_open(const pe_host *host, const pe_param_value *const *values, void
   return rc;
 }
 
-static void w_close(void *vw) {
+static void wrong_close(void *vw) {
   wrong *w = vw;
   ref_close(w->ref);
   free(w);
 }
 
-static int w_describe(void *vw, pe_device_info *info) {
+static int wrong_describe(void *vw, pe_device_info *info) {
   const wrong *w = vw;
   ref_describe(w->ref, info);
   snprintf(info->name, sizeof info->name, "wrong (reference + %g in row %lld)", w->error,
@@ -86,7 +84,7 @@ static int w_describe(void *vw, pe_device_info *info) {
   return 0;
 }
 
-static int w_prepare(void *vw, const pe_task *task, void **out, char *err, size_t err_size) {
+static int wrong_prepare(void *vw, const pe_task *task, void **out, char *err, size_t err_size) {
   const wrong *w = vw;
   wrong *r = malloc(sizeof *r);
   if (!r) return pe_plugin_error(err, err_size, PE_ENOMEM, "out of memory");
@@ -98,14 +96,14 @@ static int w_prepare(void *vw, const pe_task *task, void **out, char *err, size_
   return rc;
 }
 
-static int w_execute(void *vr, double *device_ms, char *err, size_t err_size) {
+static int wrong_execute(void *vr, double *device_ms, char *err, size_t err_size) {
   const wrong *r = vr;
   struct timespec ts = {(time_t)(r->delay_ms / 1000), (long)(r->delay_ms % 1000) * 1000000L};
   if (r->delay_ms) nanosleep(&ts, NULL);
   return ref_execute(r->ref, device_ms, err, err_size);
 }
 
-static int w_fetch(void *vr, float *out0, float *out1, char *err, size_t err_size) {
+static int wrong_fetch(void *vr, float *out0, float *out1, char *err, size_t err_size) {
   const wrong *r = vr;
   int rc = ref_fetch(r->ref, out0, out1, err, err_size);
   const pe_task *t = r->task;
@@ -116,39 +114,10 @@ static int w_fetch(void *vr, float *out0, float *out1, char *err, size_t err_siz
   return rc;
 }
 
-static void w_release(void *vr) {
+static void wrong_release(void *vr) {
   wrong *r = vr;
   ref_release(r->ref);
   free(r);
 }
 
-static const pe_backend_ops wrong_ops = {
-    .struct_size = sizeof(pe_backend_ops),
-    .options = wrong_options,
-    .open = w_open,
-    .close = w_close,
-    .describe = w_describe,
-    .prepare = w_prepare,
-    .execute = w_execute,
-    .fetch = w_fetch,
-    .release = w_release,
-};
-
-static const pe_plugin_desc wrong_descriptor = {
-    .struct_size = sizeof(pe_plugin_desc),
-    .abi_version = PE_ABI_VERSION,
-    .kind = PE_PLUGIN_BACKEND,
-    .name = "wrong_backend",
-    .version = "1.0.0",
-    .summary = "test only: the reference backend, deliberately wrong in one row",
-    .backend = &wrong_ops,
-};
-
-PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host, const pe_plugin_desc **desc,
-                                     char *err, size_t err_size);
-PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host, const pe_plugin_desc **desc,
-                                     char *err, size_t err_size) {
-  (void)host, (void)host_abi, (void)err, (void)err_size;
-  *desc = &wrong_descriptor;
-  return 0;
-}
+PE_REF_WRAPPER(wrong, "wrong_backend", "test only: the reference backend, deliberately wrong in one row")
