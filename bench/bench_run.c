@@ -81,8 +81,14 @@ static int apply_set(pe_ctx *ctx, pe_config *cfg, const char *arg) {
     return 2;
   }
   char section[128], key[128];
-  snprintf(section, sizeof section, "%.*s", (int)(dot - arg), arg);
-  snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+  const size_t slen = (size_t)(dot - arg), klen = (size_t)(eq - dot - 1);
+  if (slen >= sizeof section || klen >= sizeof key) {
+    fprintf(stderr, "pe-bench: --set %.60s...: the %s name is longer than %zu characters\n", arg,
+            slen >= sizeof section ? "section" : "key", sizeof section - 1);
+    return 2;
+  }
+  snprintf(section, sizeof section, "%.*s", (int)slen, arg);
+  snprintf(key, sizeof key, "%.*s", (int)klen, dot + 1);
   if (pe_config_set(ctx, cfg, section, key, eq + 1) != 0) {
     fprintf(stderr, "pe-bench: --set %s: %s\n", arg, pe_ctx_error(ctx));
     return 2;

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..41"
+echo "1..42"
 
 base='[workload]
 head_dim = 8
@@ -194,6 +194,11 @@ check "--interleave: a backend failing in round 2 is failed with its reason, the
   sh -c "[ $rc -eq 1 ] && [ \$(grep -c '\"status\": \"ok\"' '$tmp/out') -eq 2 ] && grep -q 'injected failure in execute' '$tmp/out'"
 run "$tmp/small.ini" --backend reference --no-roofline --format json
 check "without --interleave the records say interleaved: false" grep -q '"interleaved": false' "$tmp/out"
+
+long=$(printf 'k%.0s' $(seq 1 140))
+run "$tmp/small.ini" --backend reference --no-roofline --set "workload.$long=1"
+check "--set with a key name over 127 characters: refused (exit 2), not truncated" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'key name is longer than 127 characters' '$tmp/err'"
 
 # ---- roofline --summary (make bench's report) ---------------------------------------
 printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\n' >"$tmp/r1.txt"
