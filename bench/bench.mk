@@ -3,8 +3,12 @@ bin_PROGRAMS += bench/pe-bench
 # The parts shared with tests/test_bench (records, JSON, sweeps' runner).
 PE_BENCH_PARTS = bench/bench.h bench/bench_doc.c bench/bench_json.c bench/bench_jread.c \
 	bench/bench_text.c bench/bench_machine.c bench/bench_agree.c bench/bench_run.c \
-	bench/bench_compare.c bench/bench_plot.c bench/bench_svg.c bench/bench_svg.h
+	bench/bench_compare.c bench/bench_plot.c bench/bench_svg.c bench/bench_svg.h \
+	libpe/json_write.h
+# libpe/json_write.h: the JSON writers libpe's reports use too (private header)
+PE_BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/libpe
 bench_pe_bench_SOURCES = bench/pe-bench.c $(PE_BENCH_PARTS)
+bench_pe_bench_CPPFLAGS = $(PE_BENCH_CPPFLAGS)
 bench_pe_bench_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_pe_bench_LDADD = libpe/libpe.la -lm
 bench_pe_bench_LDFLAGS = $(OPENMP_CFLAGS)

@@ -1,5 +1,6 @@
 /* Results documents in memory: records, agreement pairs, cells. */
 #include "bench.h"
+#include "json_write.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -104,8 +105,5 @@ bool bench_rec_failed(const bench_rec *r, bool unsupported_fails) {
 }
 
 const char *bench_num(char *buf, size_t size, double v, const char *missing) {
-  if (!isfinite(v)) return missing;
-  snprintf(buf, size, "%.15g", v);
-  if (strtod(buf, NULL) != v) snprintf(buf, size, "%.17g", v);
-  return buf;
+  return pe_json_digits(buf, size, v, missing);
 }

@@ -8,6 +8,7 @@ bench_needle_libneedle_la_SOURCES = bench/needle/needle.h bench/needle/simd.h be
 	bench/needle/scheme.c bench/needle/train.c bench/needle/eval.c bench/needle/report.c \
 	bench/needle/svg.c bench/needle/main.c
 bench_needle_libneedle_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(INIH_CFLAGS)
+bench_needle_libneedle_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/libpe
 # What a program linking libneedle.la adds to its LDADD / LDFLAGS.
 PE_NEEDLE_LINK = bench/needle/libneedle.la libpe/libpe.la $(INIH_LIBS) -lm
 PE_NEEDLE_LINKFLAGS = $(OPENMP_CFLAGS)

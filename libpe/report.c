@@ -1,6 +1,7 @@
 /* Reports of a workload's runs: a table for people, CSV and JSON for
  * tools (schema in docs/RESULTS.md).  Written atomically. */
 #include "internal.h"
+#include "json_write.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,11 +36,6 @@ void pe_report_json_string(FILE *fp, const char *s) {
   fputc('"', fp);
 }
 
-/* JSON has no NaN/Infinity: write null. */
-static void json_number(FILE *fp, double v) {
-  if (isfinite(v)) fprintf(fp, "%.10g", v);
-  else fputs("null", fp);
-}
 
 static const char *op_name(uint32_t op) { return op == PE_OP_ENCODE ? "encode" : "attention"; }
 
@@ -135,68 +131,62 @@ static void write_csv(FILE *fp, const pe_config *cfg, const pe_workload_info *in
 }
 
 static void json_result(FILE *fp, const pe_result *r) {
-  fputs("    {\"backend\": ", fp);
-  pe_report_json_string(fp, r->label);
-  fputs(", \"plugin\": ", fp);
-  pe_report_json_string(fp, r->backend);
-  fputs(", \"device\": ", fp);
-  pe_report_json_string(fp, r->device.name);
-  fputs(", \"driver\": ", fp);
-  pe_report_json_string(fp, r->device.driver);
-  fputs(", \"details\": ", fp);
-  pe_report_json_string(fp, r->device.details);
-  fprintf(fp, ",\n     \"status\": \"%s\", \"message\": ", pe_run_status_name(r->status));
-  pe_report_json_string(fp, r->message);
-  fputs(",\n     \"time_ms\": {\"min\": ", fp);
-  json_number(fp, r->time_min_ms);
-  fputs(", \"median\": ", fp);
-  json_number(fp, r->time_median_ms);
-  fputs(", \"max\": ", fp);
-  json_number(fp, r->time_max_ms);
-  fputs("}, \"device_time_ms\": ", fp);
-  if (r->device_median_ms >= 0) json_number(fp, r->device_median_ms);
-  else fputs("null", fp);
-  fputs(", \"prepare_ms\": ", fp);
-  json_number(fp, r->prepare_ms);
-  fprintf(fp, ", \"warmup\": %u, \"iterations\": %u,\n     \"gflops\": ", r->warmup, r->iterations);
-  json_number(fp, r->gflops);
-  fputs(", \"gbps\": ", fp);
-  json_number(fp, r->gbps);
-  fputs(", \"max_abs_err\": ", fp);
-  json_number(fp, r->max_abs_err);
-  fputs(", \"rms_err\": ", fp);
-  json_number(fp, r->rms_err);
-  fputs(", \"tolerance\": ", fp);
-  json_number(fp, r->tolerance);
-  fprintf(fp, ", \"verified\": %s, \"verified_rows\": %llu, \"total_rows\": %llu}",
-          r->verified ? "true" : "false", (unsigned long long)r->verified_rows,
-          (unsigned long long)r->total_rows);
+  pe_json_kstr(fp, "    {", "backend", r->label);
+  pe_json_kstr(fp, ", ", "plugin", r->backend);
+  pe_json_kstr(fp, ", ", "device", r->device.name);
+  pe_json_kstr(fp, ", ", "driver", r->device.driver);
+  pe_json_kstr(fp, ", ", "details", r->device.details);
+  pe_json_kstr(fp, ",\n     ", "status", pe_run_status_name(r->status));
+  pe_json_kstr(fp, ", ", "message", r->message);
+  pe_json_key(fp, ",\n     ", "time_ms");
+  pe_json_knum(fp, "{", "min", r->time_min_ms);
+  pe_json_knum(fp, ", ", "median", r->time_median_ms);
+  pe_json_knum(fp, ", ", "max", r->time_max_ms);
+  /* < 0: the backend has no device timer */
+  pe_json_knum(fp, "}, ", "device_time_ms", r->device_median_ms >= 0 ? r->device_median_ms : NAN);
+  pe_json_knum(fp, ", ", "prepare_ms", r->prepare_ms);
+  pe_json_knum(fp, ", ", "warmup", r->warmup);
+  pe_json_knum(fp, ", ", "iterations", r->iterations);
+  pe_json_knum(fp, ",\n     ", "gflops", r->gflops);
+  pe_json_knum(fp, ", ", "gbps", r->gbps);
+  pe_json_knum(fp, ", ", "max_abs_err", r->max_abs_err);
+  pe_json_knum(fp, ", ", "rms_err", r->rms_err);
+  pe_json_knum(fp, ", ", "tolerance", r->tolerance);
+  pe_json_kbool(fp, ", ", "verified", r->verified);
+  pe_json_knum(fp, ", ", "verified_rows", (double)r->verified_rows);
+  pe_json_knum(fp, ", ", "total_rows", (double)r->total_rows);
+  fputc('}', fp);
+}
+
+static void json_workload(FILE *fp, const pe_workload_info *in) {
+  pe_json_kstr(fp, "{", "op", op_name(in->op));
+  pe_json_knum(fp, ", ", "batch", in->batch);
+  pe_json_knum(fp, ", ", "q_heads", in->q_heads);
+  pe_json_knum(fp, ", ", "kv_heads", in->kv_heads);
+  pe_json_knum(fp, ", ", "head_dim", in->head_dim);
+  pe_json_knum(fp, ", ", "q_len", (double)in->q_len);
+  pe_json_knum(fp, ", ", "seq_len", (double)in->kv_len);
+  pe_json_knum(fp, ", ", "position_offset", (double)in->position_offset);
+  pe_json_kbool(fp, ", ", "causal", in->causal);
+  pe_json_knum(fp, ", ", "window", (double)in->window);
+  pe_json_knum(fp, ", ", "softmax_scale", in->softmax_scale);
+  pe_json_knum(fp, ", ", "flops", in->flops);
+  pe_json_knum(fp, ", ", "bytes", in->bytes);
+  pe_json_kstr(fp, ", ", "inputs", in->inputs);
+  fputc('}', fp);
 }
 
 static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *in,
                        const pe_result *const *rs, size_t n) {
-  fprintf(fp, "{\n  \"libpe_version\": \"%s\",\n  \"abi_version\": %u,\n  \"config\": ",
-          pe_version_string(), pe_abi_version());
-  pe_report_json_string(fp, pe_config_name(cfg));
-  fprintf(fp, ",\n  \"workload\": {\"op\": \"%s\", \"batch\": %u, \"q_heads\": %u, \"kv_heads\": %u, "
-          "\"head_dim\": %u, \"q_len\": %llu, \"seq_len\": %llu, \"position_offset\": %llu, "
-          "\"causal\": %s, \"window\": %llu, \"softmax_scale\": ", op_name(in->op), in->batch,
-          in->q_heads, in->kv_heads, in->head_dim, (unsigned long long)in->q_len,
-          (unsigned long long)in->kv_len, (unsigned long long)in->position_offset,
-          in->causal ? "true" : "false", (unsigned long long)in->window);
-  json_number(fp, in->softmax_scale);
-  fputs(", \"flops\": ", fp);
-  json_number(fp, in->flops);
-  fputs(", \"bytes\": ", fp);
-  json_number(fp, in->bytes);
-  fputs(", \"inputs\": ", fp);
-  pe_report_json_string(fp, in->inputs);
-  fputs("},\n  \"scheme\": {\"plugin\": ", fp);
-  pe_report_json_string(fp, in->scheme);
-  fputs(", \"note\": ", fp);
-  pe_report_json_string(fp, in->scheme_note);
-  fputs(", \"attention_factor\": ", fp);
-  json_number(fp, in->tables->attention_factor);
+  pe_json_kstr(fp, "{\n  ", "libpe_version", pe_version_string());
+  pe_json_knum(fp, ",\n  ", "abi_version", pe_abi_version());
+  pe_json_kstr(fp, ",\n  ", "config", pe_config_name(cfg));
+  pe_json_key(fp, ",\n  ", "workload");
+  json_workload(fp, in);
+  pe_json_key(fp, ",\n  ", "scheme");
+  pe_json_kstr(fp, "{", "plugin", in->scheme);
+  pe_json_kstr(fp, ", ", "note", in->scheme_note);
+  pe_json_knum(fp, ", ", "attention_factor", in->tables->attention_factor);
   fputs("},\n  \"results\": [\n", fp);
   for (size_t i = 0; i < n; i++) {
     json_result(fp, rs[i]);

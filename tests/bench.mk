@@ -11,7 +11,7 @@ tests_wrong_backend_la_LIBADD = -lm
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_bench
 tests_test_bench_SOURCES = tests/test_bench.c tests/helpers.h $(PE_BENCH_PARTS)
-tests_test_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench
+tests_test_bench_CPPFLAGS = $(PE_BENCH_CPPFLAGS) -I$(top_srcdir)/bench
 tests_test_bench_CFLAGS = $(TEST_CFLAGS) $(OPENMP_CFLAGS)
 tests_test_bench_LDADD = $(TEST_LIBS)
 tests_test_bench_LDFLAGS = $(OPENMP_CFLAGS)

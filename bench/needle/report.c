@@ -1,6 +1,7 @@
 /* Reports of a needle run: a table for people, CSV (one row per cell) and
  * JSON (the run, every cell, the summaries). */
 #include "needle.h"
+#include "json_write.h"
 
 #include <math.h>
 #include <string.h>
@@ -138,21 +139,10 @@ int nd_report_csv(FILE *fp, const nd_report *r) {
   return ferror(fp) ? 1 : 0;
 }
 
-static void json_str(FILE *fp, const char *s) {
-  fputc('"', fp);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fprintf(fp, "\\%c", *s);
-    else if (*s == '\n') fputs("\\n", fp);
-    else if ((unsigned char)*s < 0x20) fprintf(fp, "\\u%04x", *s);
-    else fputc(*s, fp);
-  }
-  fputc('"', fp);
-}
-
-static void json_num(FILE *fp, double v) {
-  if (isfinite(v)) fprintf(fp, "%.10g", v);
-  else fputs("null", fp);
-}
+/* The JSON writers libpe's reports use: escaped, valid UTF-8 strings;
+ * shortest round-trip numbers, null for non-finite ones. */
+#define json_str pe_report_json_string
+#define json_num pe_json_num
 
 int nd_report_json(FILE *fp, const nd_report *r) {
   const nd_config *c = r->cfg;
