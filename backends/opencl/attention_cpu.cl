@@ -265,17 +265,26 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #else
           const __local float *kp = Kt + kg * D;
 #endif
-          for (int d = 0; d < D; ++d, qp += RB, ++kp) {
-            VT qv[RB];
-#pragma unroll
-            for (int a = 0; a < RB; ++a) qv[a] = qp[a];
-#pragma unroll
-            for (int c = 0; c < KB; ++c) {
-              const VT kk = (VT)(kp[c * D]);
-#pragma unroll
-              for (int a = 0; a < RB; ++a) acc[a][c] = fma(qv[a], kk, acc[a][c]);
-            }
+          /* two steps of d a trip (unrolled by hand: PoCL keeps one
+           * step a trip whatever the pragma says) */
+#define PE_QK_STEP(o)                                                        \
+  do {                                                                       \
+    VT qv[RB];                                                               \
+    _Pragma("unroll") for (int a = 0; a < RB; ++a) qv[a] = qp[(o) * RB + a]; \
+    _Pragma("unroll") for (int c = 0; c < KB; ++c) {                         \
+      const VT kk = (VT)(kp[c * D + (o)]);                                   \
+      _Pragma("unroll") for (int a = 0; a < RB; ++a) acc[a][c] =             \
+          fma(qv[a], kk, acc[a][c]);                                         \
+    }                                                                        \
+  } while (0)
+          for (int d = 0; d + 1 < D; d += 2, qp += 2 * RB, kp += 2) {
+            PE_QK_STEP(0);
+            PE_QK_STEP(1);
           }
+#if D % 2
+          PE_QK_STEP(0);
+#endif
+#undef PE_QK_STEP
 #pragma unroll
           for (int a = 0; a < RB; ++a)
 #pragma unroll
@@ -349,17 +358,23 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
           const __local float *vp = Vt + n_lo * DP + dg;
 #endif
           const int n_end = min(n_hi, nk);
-          for (int n = n_lo; n < n_end; ++n, sp += RB, vp += PE_V_STRIDE) {
-            VT pr[RB];
-#pragma unroll
-            for (int a = 0; a < RB; ++a) pr[a] = sp[a];
-#pragma unroll
-            for (int c = 0; c < DB; ++c) {
-              const VT vv = (VT)(vp[c]);
-#pragma unroll
-              for (int a = 0; a < RB; ++a) acc[a][c] = fma(pr[a], vv, acc[a][c]);
-            }
+#define PE_PV_STEP(o)                                                        \
+  do {                                                                       \
+    VT pr[RB];                                                               \
+    _Pragma("unroll") for (int a = 0; a < RB; ++a) pr[a] = sp[(o) * RB + a]; \
+    _Pragma("unroll") for (int c = 0; c < DB; ++c) {                         \
+      const VT vv = (VT)(vp[(o) * PE_V_STRIDE + c]);                         \
+      _Pragma("unroll") for (int a = 0; a < RB; ++a) acc[a][c] =             \
+          fma(pr[a], vv, acc[a][c]);                                         \
+    }                                                                        \
+  } while (0)
+          int n = n_lo;
+          for (; n + 1 < n_end; n += 2, sp += 2 * RB, vp += 2 * PE_V_STRIDE) {
+            PE_PV_STEP(0);
+            PE_PV_STEP(1);
           }
+          if (n < n_end) PE_PV_STEP(0);
+#undef PE_PV_STEP
 #pragma unroll
           for (int a = 0; a < RB; ++a)
 #pragma unroll
