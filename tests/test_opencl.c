@@ -222,12 +222,24 @@ Test(opencl_oracle, sinusoidal_odd_head_dim_float4, .timeout = 300) {
 Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
   /* 900 rows in tiles of at most 288: 4 equal tiles of 225, padded to a
    * register block of 24 rows */
-  oracle_path("[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 64\n"
+  oracle_path("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 64\n"
               "q_len = 900\nseq_len = 3100\ncausal = true\n"
               "[scheme]\nplugin = none\n" RUN1 "seed = 19\nverify_rows = 64\n"
               "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
               "vector_width = 8\n",
               "ocl", "BQ 240", "K' per tile");
+}
+
+/* Long GQA prefill: a tile holds the same 24 rows of the 4 heads of a
+ * group (K'/V tiles loaded once for all four), rows not a multiple of the
+ * tile, a window across key tiles. */
+Test(opencl_oracle, gqa4_long_heads_per_tile, .timeout = 300) {
+  oracle_path("[workload]\nq_heads = 8\nkv_heads = 2\nhead_dim = 64\n"
+              "q_len = 250\nseq_len = 400\ncausal = true\nwindow = 150\n"
+              "[scheme]\nplugin = rope\n" RUN1 "seed = 20\nverify_rows = 250\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+              "vector_width = 8\n",
+              "ocl", "heads/tile 4", "K' pre-pass");
 }
 
 /* Several query tiles per kv head with an additive scheme: K' comes from

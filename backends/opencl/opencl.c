@@ -576,8 +576,20 @@ static int round_up(int x, int m) { return (x + m - 1) / m * m; }
  * are cut into equal tiles (Sq = 100 with 96-row tiles: 2 x 56, not
  * 96 + 4 padded to 96). */
 static void plan_rows(ocl_plan *pl, int bq_target, int granule,
-                      int row_multiple) {
-  if (pl->SQ > bq_target) {
+                      int row_multiple, int pack_long) {
+  /* long GQA prefill (cpu kernel): a tile holds the same rows of every
+   * head of a group (up to bq_target rows in all), so each K'/V tile is
+   * loaded once for all of them rather than once per head */
+  int hpt_long = 1;
+  for (int c = 1; pack_long && c <= pl->G; ++c)
+    if (pl->G % c == 0 && c * granule <= bq_target) hpt_long = c;
+  if (pl->SQ > bq_target && hpt_long > 1) {
+    const int per_head = bq_target / hpt_long / granule * granule;
+    pl->HPT = hpt_long;
+    pl->NQT = (pl->SQ + per_head - 1) / per_head;
+    pl->QT = round_up((pl->SQ + pl->NQT - 1) / pl->NQT, granule);
+    pl->BQ = pl->HPT * pl->QT;
+  } else if (pl->SQ > bq_target) {
     pl->HPT = 1;
     pl->NQT = (pl->SQ + bq_target - 1) / bq_target;
     pl->QT = round_up((pl->SQ + pl->NQT - 1) / pl->NQT, granule);
@@ -699,7 +711,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
                              "vector_width %d",
                              bq, vw);
     pl->BK = be->block_k ? be->block_k : 64;
-    plan_rows(pl, bq, vw * rb_pref, vw);
+    plan_rows(pl, bq, vw * rb_pref, vw, 1);
     /* Register blocks of RB row vectors x KB keys (PV: x DB dims), the
      * accumulators plus the operands within the register file: float16
      * (AVX-512, 32 registers): 4 x 4; float8 (AVX2, 16 registers) and
@@ -747,7 +759,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->VW = 1;
     int bq = be->block_q ? be->block_q : (pl->D > 128 ? 32 : 64);
     if ((size_t)bq > be->di.max_wg) bq = (int)be->di.max_wg;
-    plan_rows(pl, bq, 16 < bq ? 16 : bq, 16 < bq ? 16 : bq);
+    plan_rows(pl, bq, 16 < bq ? 16 : bq, 16 < bq ? 16 : bq, 0);
     int bk = be->block_k ? be->block_k : 32;
     while (!be->block_k && bk > 1 &&
            2 * sizeof(float) * (size_t)bk * pl->D + 256 > lmem)
