@@ -297,7 +297,7 @@ static void stem(const char *path, char *buf, size_t size) {
 
 /* One result record of a pe-bench JSON file. */
 typedef struct rec {
-  char backend[64], status[32], details[512];
+  char backend[64], status[32], details[512], message[512];
   double median, gflops, gbps;
 } rec;
 
@@ -317,6 +317,7 @@ static int read_recs(const char *json, rec *out, int max) {
     json_str(r, end, "backend", x->backend, sizeof x->backend);
     json_str(r, end, "status", x->status, sizeof x->status);
     json_str(r, end, "details", x->details, sizeof x->details);
+    json_str(r, end, "message", x->message, sizeof x->message);
     const char *tm = json_at(r, end, "time_ms");
     x->median = tm ? json_num(tm, end, "median") : NAN;
     x->gflops = json_num(r, end, "gflops");
@@ -438,6 +439,11 @@ static int summary(int argc, char **argv) {
         fraction(&rf, x, compute, decode, frac, sizeof frac);
       if (!isnan(omp) && !strcmp(x->status, "ok"))
         snprintf(ratio, sizeof ratio, "%.2fx", omp / x->median);
+      if (strcmp(x->status, "ok") != 0) {
+        printf("%-22s %-8s %-8s %-8s %s\n", k ? "" : name, x->backend,
+               x->status, kind, x->message);
+        continue;
+      }
       printf("%-22s %-8s %-8s %-8s %10.2f %9.1f %8.1f %7s  %s\n",
              k ? "" : name, x->backend, x->status, kind, x->median,
              compute ? x->gflops : NAN, x->gbps, ratio, frac);
