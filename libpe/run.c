@@ -119,22 +119,6 @@ static void summarize_times(run_state *st, double *wall, double *dev) {
   r->gbps = secs > 0 ? st->w->info.bytes / secs * 1e-9 : 0;
 }
 
-static int time_runs(run_state *st) {
-  int rc = prepare_run(st);
-  if (rc) return rc;
-  uint32_t n = st->r->iterations;
-  double *wall = malloc(n * sizeof *wall), *dev = malloc(n * sizeof *dev);
-  if (!wall || !dev) {
-    free(wall), free(dev);
-    return set_status(st, PE_ENOMEM, "%s", "out of memory");
-  }
-  for (uint32_t i = 0; i < st->r->warmup + n && rc == 0; i++) rc = timed_execute(st, i, wall, dev);
-  if (rc == 0) summarize_times(st, wall, dev);
-  free(wall);
-  free(dev);
-  return rc;
-}
-
 static int fetch_output(run_state *st) {
   const pe_workload_info *in = &st->w->info;
   size_t nq = (size_t)in->batch * in->q_heads * in->q_len * in->head_dim;
@@ -239,26 +223,6 @@ static int finish(run_state *st, int rc) {
   return rc;
 }
 
-int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *backend,
-           pe_result **out) {
-  if (out) *out = NULL;
-  pe_result *r = new_result(w, backend);
-  if (!r) return pe__fail(ctx, PE_ENOMEM, "out of memory");
-  run_state st = {.ctx = ctx, .w = w, .r = r};
-  int rc = pe__workload_runnable(ctx, w);
-  if (rc) set_status(&st, rc, "%s", ctx->err);
-  if (rc == 0) rc = open_backend(&st, cfg, backend);
-  if (rc == 0) rc = time_runs(&st);
-  if (rc == 0) rc = fetch_output(&st);
-  rc = finish(&st, rc);
-  if (!out) {
-    pe_result_free(r);
-    return rc;
-  }
-  *out = r;
-  return rc;
-}
-
 /* One backend of an interleaved run. */
 typedef struct lane {
   run_state st;
@@ -321,6 +285,17 @@ int pe_run_interleaved(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
   }
   free(ln);
   return first;
+}
+
+/* One backend is an interleaved run of one: the same open, prepare, timed
+ * executions, fetch, release and verification. */
+int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg, const char *backend,
+           pe_result **out) {
+  pe_result *r = NULL;
+  int rc = pe_run_interleaved(ctx, w, cfg, &backend, 1, &r);
+  if (out) *out = r;
+  else pe_result_free(r);
+  return rc;
 }
 
 void pe_result_free(pe_result *r) {
