@@ -62,7 +62,9 @@ typedef struct pe_plugin pe_plugin;
 
 /* `name` is a plugin name ("rope") searched on the path, or, when it
  * contains '/', a module path.  `kind` is a pe_plugin_kind, or 0 for any.
- * A plugin is loaded once per context; the context owns it. */
+ * A module file is loaded once per context; the context owns it.  A name
+ * always finds the module on the search path, never one of that name
+ * loaded from another path. */
 PE_EXTERN int pe_plugin_load(pe_ctx *ctx, const char *name, int kind,
                              const pe_plugin **out);
 /* Load every module on the search path (first one of each name wins) and
