@@ -10,6 +10,8 @@
  *     (0 for x <= -127, no NaN for -inf), VHSUM(v)
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
  *     and VSFENCE()
+ *   optionally VTRANSPOSE(src, ss, dst, ds, scale): dst[k][j] =
+ *     src[j][k] * scale[k] for a W x W block (W must equal QROWS)
  *   KERNELS_NAME        the omp_kernels object to define
  *   KERNELS_STR         its option value, KERNELS_DETAIL its description
  * and has every system header it needs included already (clang's
@@ -98,6 +100,9 @@ static int k_needs_pack(const omp_plan *p) {
 
 /* Rows encoded together before their transpose into Qt. */
 #define QROWS 8u
+#if defined(VTRANSPOSE) && W != 8
+#error "VTRANSPOSE works on QROWS x QROWS blocks: W must be QROWS"
+#endif
 
 /* Scratch layout (floats, each part rounded to 64 bytes):
  *   Qt [bq/G][d][G], Ot [bq/G][d][G], S [bq/G][bk][G], Kp [bk][dp],
@@ -280,10 +285,18 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     for (uint32_t r = 0; r < nr; r++)
       rot_row(p, qbase + (q0 + i0 + r) * d, (uint64_t)(r0 + i0 + r),
               p->qscale, row + (size_t)r * dp);
+    uint32_t dd0 = 0;
+#ifdef VTRANSPOSE
+    /* whole W x W blocks: QROWS == W rows, all in one column group */
+    if (nr == W)
+      for (; dd0 + W <= d; dd0 += W)
+        VTRANSPOSE(row + dd0, dp, qt + (size_t)(i0 / G) * d * G +
+                   (size_t)dd0 * G + i0 % G, G, VSET1(1.0f));
+#endif
     for (uint32_t r = 0; r < nr; r++) {
       const uint32_t i = i0 + r;
       float *col = qt + (size_t)(i / G) * d * G + i % G;
-      for (uint32_t dd = 0; dd < d; dd++)
+      for (uint32_t dd = dd0; dd < d; dd++)
         col[(size_t)dd * G] = row[(size_t)r * dp + dd];
     }
   }
@@ -477,10 +490,17 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
   for (uint32_t i0 = 0; i0 < nq; i0 += QROWS) {
     const uint32_t nr = nq - i0 < QROWS ? nq - i0 : QROWS;
     float *orow = obase + (size_t)i0 * d;
+    uint32_t dd0 = 0;
+#ifdef VTRANSPOSE
+    if (nr == W)
+      for (; dd0 + W <= d; dd0 += W)
+        VTRANSPOSE(ot + (size_t)(i0 / G) * d * G + (size_t)dd0 * G + i0 % G,
+                   G, orow + dd0, d, VLOAD(alpha + i0));
+#endif
     for (uint32_t r = 0; r < nr; r++) {
       const uint32_t i = i0 + r;
       const float *col = ot + (size_t)(i / G) * d * G + i % G;
-      for (uint32_t dd = 0; dd < d; dd++)
+      for (uint32_t dd = dd0; dd < d; dd++)
         orow[(size_t)r * d + dd] = col[(size_t)dd * G] * alpha[i];
     }
   }
