@@ -30,15 +30,15 @@ static int cpu_has(const char *what) {
 }
 
 /* Backend sections appended to every test config: 1 and 2 threads on the
- * auto path, the portable path, and the fused K encoding with small,
- * odd tiles (so one small shape crosses many tile edges). */
+ * auto path (K encoded per tile), the portable path, and the K' pre-pass
+ * with small, odd tiles (so one small shape crosses many tile edges). */
 static const char omp_sections[] =
     "[backend.t1]\nplugin = openmp\nthreads = 1\n"
     "[backend.t2]\nplugin = openmp\nthreads = 2\n"
     "[backend.scalar]\nplugin = openmp\nthreads = 2\nkernel = scalar\n"
-    "[backend.fused]\nplugin = openmp\nthreads = 2\nk_encode = fused\n"
+    "[backend.prepass]\nplugin = openmp\nthreads = 2\nk_encode = prepass\n"
     "block_k = 13\ndecode_chunk = 7\n";
-static const char *const omp_labels[] = {"t1", "t2", "scalar", "fused"};
+static const char *const omp_labels[] = {"t1", "t2", "scalar", "prepass"};
 #define N_LABELS (sizeof omp_labels / sizeof omp_labels[0])
 
 /* Build a config from text plus the backend sections, run it on every
@@ -113,9 +113,9 @@ static void golden(const char *name) {
       {"backend.t2", "plugin", "openmp"}, {"backend.t2", "threads", "2"},
       {"backend.scalar", "plugin", "openmp"},
       {"backend.scalar", "kernel", "scalar"},
-      {"backend.fused", "plugin", "openmp"},
-      {"backend.fused", "k_encode", "fused"},
-      {"backend.fused", "block_k", "5"}};
+      {"backend.prepass", "plugin", "openmp"},
+      {"backend.prepass", "k_encode", "prepass"},
+      {"backend.prepass", "block_k", "5"}};
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
     cr_assert_eq(pe_config_set(ctx, cfg, set[i][0], set[i][1], set[i][2]), 0,
                  "%s", pe_ctx_error(ctx));
@@ -380,4 +380,29 @@ Test(openmp_report, device_describes_cpu_and_path) {
             "details: %s", r->device.details);
   pe_result_free(r);
   pe_ctx_free(ctx);
+}
+
+/* k_encode = auto encodes K inside each query block, except for the
+ * interleaved rotary pairing read by several query blocks, which keeps
+ * the pre-pass; the details say which ran. */
+Test(openmp_report, k_encode_auto_choice) {
+  static const struct {
+    const char *pairing, *expect;
+  } cases[] = {{"neox", "(fused)"}, {"interleaved", "pre-pass"}};
+  for (size_t i = 0; i < 2; i++) {
+    char ini[512];
+    snprintf(ini, sizeof ini,
+             "[workload]\nhead_dim = 16\nseq_len = 600\n"
+             "[scheme]\nplugin = rope\npairing = %s\n[backend.t]\n"
+             "plugin = openmp\nthreads = 2\n"
+             "[run]\nwarmup = 0\niterations = 1\n",
+             cases[i].pairing);
+    pe_ctx *ctx = pe_test_ctx();
+    pe_result *r = run_one(ctx, ini, "t");
+    cr_expect_eq(r->status, PE_RUN_OK, "%s", r->message);
+    cr_expect(strstr(r->device.details, cases[i].expect) != NULL,
+              "pairing %s, details: %s", cases[i].pairing, r->device.details);
+    pe_result_free(r);
+    pe_ctx_free(ctx);
+  }
 }

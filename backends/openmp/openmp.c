@@ -67,8 +67,9 @@ static const pe_param_decl opt_chunk = {
 static const pe_param_decl opt_k_encode = {
     sizeof(pe_param_decl), PE_PARAM_CHOICE, 0, "k_encode",
     "prefill: encode K once per run in a parallel pre-pass (prepass), or "
-    "per key block inside every query block (fused); auto: prepass when "
-    "K is read by more than one query block",
+    "per key block inside every query block (fused); auto: fused, but "
+    "prepass for interleaved rotary pairs when K is read by more than one "
+    "query block",
     "auto", 0, 0, "auto|prepass|fused"};
 
 static const pe_param_decl *const omp_options[] = {
@@ -435,13 +436,16 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     p->bk = be->block_k ? be->block_k : 64;
     r->out0_len = qn;
     if (!(p->out0 = alloc_floats(qn))) goto nomem;
-    /* K needs encoding (rotary, additive) and more than one query block
-     * reads it: encode it once per run rather than once per query block
-     * (measured faster: see the report in backends/openmp/README.md) */
+    /* K needs encoding (rotary, additive): by default inside each query
+     * block, which measured 1-5% faster than a pre-pass that writes K' and
+     * reads it back; the interleaved rotary pairing, whose encoding is
+     * scalar, re-encoded per query block measured 8-10% slower, so it
+     * keeps the pre-pass when more than one query block reads K (see
+     * backends/openmp/README.md) */
     const int k_enc = t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE;
     const int prepass =
         k_enc && (be->k_encode == 1 ||
-                  (be->k_encode == 0 &&
+                  (be->k_encode == 0 && p->interleaved &&
                    (ceil_div(p->sq, p->bq) > 1 || p->group > 1)));
     if (prepass) {
       size_t kpn = (size_t)p->batch * p->hkv;
