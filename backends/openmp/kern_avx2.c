@@ -104,6 +104,16 @@ static inline void vtranspose8(const float *src, size_t ss, float *dst,
 }
 #define VTRANSPOSE(src, ss, dst, ds, scale) vtranspose8(src, ss, dst, ds, scale)
 
+/* out[0..3] = the lane sums of a, b, c, e: three horizontal adds and one
+ * 128-bit add for the four. */
+static inline void vhsum4(__m256 a, __m256 b, __m256 c, __m256 e,
+                          float *out) {
+  const __m256 y = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, e));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(y),
+                                _mm256_extractf128_ps(y, 1)));
+}
+#define VHSUM4(a, b, c, e, out) vhsum4(a, b, c, e, out)
+
 #define KERNELS_NAME omp_kernels_avx2
 #define KERNELS_STR "avx2"
 #define KERNELS_DETAIL "avx2-fma 4x24 micro-kernel"

@@ -8,6 +8,7 @@
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VBCAST(p)
  *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VEXP2(x) = 2^x
  *     (0 for x <= -127, no NaN for -inf), VHSUM(v)
+ *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
  *     and VSFENCE()
  *   optionally VTRANSPOSE(src, ss, dst, ds, scale): dst[k][j] =
@@ -562,6 +563,116 @@ static void decode_pv(float *o, const float *pr, const float *vp, uint32_t d,
   }
 }
 
+/* Four dot products at once: out[0..3] = sum of each vector's lanes. */
+static OMP_ALWAYS_INLINE void hsum4(VF a, VF b, VF c, VF e, float *out) {
+#ifdef VHSUM4
+  VHSUM4(a, b, c, e, out);
+#else
+  out[0] = VHSUM(a);
+  out[1] = VHSUM(b);
+  out[2] = VHSUM(c);
+  out[3] = VHSUM(e);
+#endif
+}
+
+/* Logits of four query heads of one kv head on a block of keys: s[h][n] =
+ * q[h] . kb[n], two keys a step (8 accumulators: 6 loads per 8 FMAs, and
+ * one 4-way reduction per 4 dot products instead of a horizontal sum
+ * each). */
+static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
+                        uint32_t d, uint32_t cnt, float *const s[4]) {
+  const uint32_t dv = d / W * W;
+  uint32_t n = 0;
+  for (; n < cnt; n += 2) {
+    const float *k0 = kb + (size_t)n * ks;
+    const float *k1 = n + 1 < cnt ? k0 + ks : k0; /* odd tail: key twice */
+    VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
+    VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
+    for (uint32_t j = 0; j < dv; j += W) {
+      const VF x0 = VLOAD(k0 + j), x1 = VLOAD(k1 + j);
+      VF qv = VLOAD(q[0] + j);
+      a0 = VFMA(qv, x0, a0);
+      b0 = VFMA(qv, x1, b0);
+      qv = VLOAD(q[1] + j);
+      a1 = VFMA(qv, x0, a1);
+      b1 = VFMA(qv, x1, b1);
+      qv = VLOAD(q[2] + j);
+      a2 = VFMA(qv, x0, a2);
+      b2 = VFMA(qv, x1, b2);
+      qv = VLOAD(q[3] + j);
+      a3 = VFMA(qv, x0, a3);
+      b3 = VFMA(qv, x1, b3);
+    }
+    float r0[4], r1[4];
+    hsum4(a0, a1, a2, a3, r0);
+    hsum4(b0, b1, b2, b3, r1);
+    for (uint32_t j = dv; j < d; j++)
+      for (int h = 0; h < 4; h++) {
+        r0[h] += q[h][j] * k0[j];
+        r1[h] += q[h][j] * k1[j];
+      }
+    for (int h = 0; h < 4; h++) {
+      s[h][n] = r0[h];
+      if (n + 1 < cnt) s[h][n + 1] = r1[h];
+    }
+  }
+}
+
+/* o[h][0..d) += sum_n p[h][n] * V[n][..] for four heads at once: each V
+ * vector is loaded once for the four (8 accumulators: 2 loads and 4
+ * broadcasts per 8 FMAs). */
+static void dec_pv4(float *const o[4], const float *const pr[4],
+                    const float *vp, uint32_t d, uint32_t cnt) {
+  uint32_t j = 0;
+  for (; j + 2 * W <= d; j += 2 * W) {
+    VF a0 = VLOAD(o[0] + j), a1 = VLOAD(o[1] + j), a2 = VLOAD(o[2] + j),
+       a3 = VLOAD(o[3] + j);
+    VF b0 = VLOAD(o[0] + j + W), b1 = VLOAD(o[1] + j + W),
+       b2 = VLOAD(o[2] + j + W), b3 = VLOAD(o[3] + j + W);
+    for (uint32_t n = 0; n < cnt; n++) {
+      const float *vr = vp + (size_t)n * d + j;
+      const VF v0 = VLOAD(vr), v1 = VLOAD(vr + W);
+      VF pb = VBCAST(pr[0] + n);
+      a0 = VFMA(pb, v0, a0);
+      b0 = VFMA(pb, v1, b0);
+      pb = VBCAST(pr[1] + n);
+      a1 = VFMA(pb, v0, a1);
+      b1 = VFMA(pb, v1, b1);
+      pb = VBCAST(pr[2] + n);
+      a2 = VFMA(pb, v0, a2);
+      b2 = VFMA(pb, v1, b2);
+      pb = VBCAST(pr[3] + n);
+      a3 = VFMA(pb, v0, a3);
+      b3 = VFMA(pb, v1, b3);
+    }
+    VSTORE(o[0] + j, a0);
+    VSTORE(o[1] + j, a1);
+    VSTORE(o[2] + j, a2);
+    VSTORE(o[3] + j, a3);
+    VSTORE(o[0] + j + W, b0);
+    VSTORE(o[1] + j + W, b1);
+    VSTORE(o[2] + j + W, b2);
+    VSTORE(o[3] + j + W, b3);
+  }
+  if (j < d)
+    for (int h = 0; h < 4; h++) {
+      /* the rest of the row, one head at a time */
+      float *oh = o[h] + j;
+      uint32_t jj = j;
+      for (; jj + W <= d; jj += W, oh += W) {
+        VF a = VLOAD(oh);
+        for (uint32_t n = 0; n < cnt; n++)
+          a = VFMA(VBCAST(pr[h] + n), VLOAD(vp + (size_t)n * d + jj), a);
+        VSTORE(oh, a);
+      }
+      for (; jj < d; jj++, oh++) {
+        float a = *oh;
+        for (uint32_t n = 0; n < cnt; n++) a += pr[h][n] * vp[(size_t)n * d + jj];
+        *oh = a;
+      }
+    }
+}
+
 static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
                          uint64_t n0, uint64_t n1, float *scr) {
   const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
@@ -584,7 +695,7 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
               qr + (size_t)j * dp);
       mj[j] = -INFINITY;
       lj[j] = 0.0f;
-      for (uint32_t dd = 0; dd < d; dd++) o[(size_t)j * dp + dd] = 0.0f;
+      for (uint32_t dd = 0; dd < dp; dd++) o[(size_t)j * dp + dd] = 0.0f;
     }
     for (uint64_t nb = n0; nb < n1; nb += DEC_BLOCK) {
       const uint32_t cnt = (uint32_t)(n1 - nb < DEC_BLOCK ? n1 - nb
@@ -606,36 +717,59 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
         ks = d;
       }
       const float *vb = vbase + nb * d;
-      for (uint32_t j = 0; j < g; j++) {
-        float *s = sc + (size_t)j * DEC_BLOCK;
-        const float *qj = qr + (size_t)j * dp;
-        const float sl = bias ? p->slopes2[kvh * g + j] : 0.0f;
-        float mx = -INFINITY;
-        for (uint32_t n = 0; n < cnt; n++) {
-          float v = dot_row(qj, kb + n * ks, d);
-          if (bias) v += sl * (float)((int64_t)(nb + n) - (int64_t)r);
-          s[n] = v;
-          mx = v > mx ? v : mx;
+      /* four heads at once while four are left, then one at a time */
+      for (uint32_t j0 = 0, nh; j0 < g; j0 += nh) {
+        const int four = g - j0 >= 4;
+        nh = four ? 4 : 1;
+        const float *qh[4];
+        float *sh[4], *oh[4];
+        for (uint32_t t = 0; t < nh; t++) {
+          qh[t] = qr + (size_t)(j0 + t) * dp;
+          sh[t] = sc + (size_t)(j0 + t) * DEC_BLOCK;
+          oh[t] = o + (size_t)(j0 + t) * dp;
         }
-        for (uint32_t n = cnt; n < DEC_BLOCK; n++) s[n] = -INFINITY;
-        const float mnew = mx > mj[j] ? mx : mj[j];
-        if (mnew == -INFINITY) continue; /* nothing visible yet */
-        if (mnew != mj[j]) {
-          const float al = exp2f(mj[j] - mnew);
-          float *oj = o + (size_t)j * dp;
-          lj[j] *= al;
-          for (uint32_t dd = 0; dd < d; dd++) oj[dd] *= al;
-          mj[j] = mnew;
+        if (four)
+          dec_scores4(qh, kb, ks, d, cnt, sh);
+        else
+          for (uint32_t n = 0; n < cnt; n++)
+            sh[0][n] = dot_row(qh[0], kb + n * ks, d);
+        for (uint32_t t = 0; t < nh; t++) {
+          const uint32_t j = j0 + t;
+          float *s = sh[t];
+          float mx = -INFINITY;
+          if (bias) {
+            const float sl = p->slopes2[kvh * g + j];
+            for (uint32_t n = 0; n < cnt; n++)
+              s[n] += sl * (float)((int64_t)(nb + n) - (int64_t)r);
+          }
+          for (uint32_t n = 0; n < cnt; n++) mx = s[n] > mx ? s[n] : mx;
+          for (uint32_t n = cnt; n < DEC_BLOCK; n++) s[n] = -INFINITY;
+          const float mnew = mx > mj[j] ? mx : mj[j];
+          if (mnew == -INFINITY) { /* nothing visible yet: adds nothing */
+            for (uint32_t n = 0; n < DEC_BLOCK; n++) s[n] = 0.0f;
+            continue;
+          }
+          if (mnew != mj[j]) {
+            const float al = exp2f(mj[j] - mnew);
+            const VF alv = VSET1(al);
+            lj[j] *= al;
+            for (uint32_t dd = 0; dd < dp; dd += W) /* o rows: dp floats */
+              VSTORE(oh[t] + dd, VMUL(VLOAD(oh[t] + dd), alv));
+            mj[j] = mnew;
+          }
+          VF sum = VZERO();
+          const VF mv = VSET1(mnew);
+          for (uint32_t n = 0; n < DEC_BLOCK; n += W) {
+            VF e = VEXP2(VSUB(VLOAD(s + n), mv));
+            VSTORE(s + n, e);
+            sum = VADD(sum, e);
+          }
+          lj[j] += VHSUM(sum);
         }
-        VF sum = VZERO();
-        const VF mv = VSET1(mnew);
-        for (uint32_t n = 0; n < DEC_BLOCK; n += W) {
-          VF e = VEXP2(VSUB(VLOAD(s + n), mv));
-          VSTORE(s + n, e);
-          sum = VADD(sum, e);
-        }
-        lj[j] += VHSUM(sum);
-        decode_pv(o + (size_t)j * dp, s, vb, d, cnt);
+        if (four)
+          dec_pv4(oh, (const float *const *)sh, vb, d, cnt);
+        else
+          decode_pv(oh[0], sh[0], vb, d, cnt);
       }
     }
     for (uint32_t j = 0; j < g; j++) {
