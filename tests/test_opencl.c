@@ -278,6 +278,33 @@ Test(opencl_oracle, cpu_kernel_float16_small_tiles_split, .timeout = 300) {
          "ocl");
 }
 
+/* The cpu decode kernel (q_len = 1: vectors along head_dim, the heads of
+ * a kv head together) over its paths: groups of 4 heads and single heads
+ * (GQA 1, 3, 4, 5), head_dim whole and odd vector counts, float4/8/16,
+ * ALiBi, additive, interleaved and no encoding, windows, splits 1 to 5. */
+Test(opencl_oracle, cpu_decode_kernel_paths, .timeout = 300) {
+  static const char *const cases[] = {
+      "[workload]\nq_heads = 6\nkv_heads = 2\nhead_dim = 36\nq_len = 1\n"
+      "seq_len = 333\ncausal = true\nwindow = 100\n[scheme]\nplugin = alibi\n"
+      RUN1 "seed = 31\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
+      "[workload]\nq_heads = 10\nkv_heads = 2\nhead_dim = 20\nq_len = 1\n"
+      "seq_len = 70\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 32\n"
+      "[backend.ocl]\nplugin = opencl\nkernel = cpu\nvector_width = 4\n"
+      "splits = 1\n",
+      "[workload]\nbatch = 2\nq_heads = 8\nkv_heads = 2\nhead_dim = 80\n"
+      "q_len = 1\nseq_len = 150\ncausal = false\n[scheme]\nplugin = rope\n"
+      "pairing = interleaved\nrotary_dim = 48\n" RUN1 "seed = 33\n"
+      "[backend.ocl]\nplugin = opencl\nkernel = cpu\nvector_width = 16\n"
+      "splits = 3\n",
+      "[workload]\nq_heads = 3\nkv_heads = 3\nhead_dim = 64\nq_len = 1\n"
+      "seq_len = 700\nposition_offset = 9000\ncausal = true\nwindow = 300\n"
+      "[scheme]\nplugin = none\n" RUN1 "seed = 34\n[backend.ocl]\n"
+      "plugin = opencl\nkernel = cpu\nsplits = 5\n",
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    oracle_path(cases[i], "ocl", "cpu decode", NULL);
+}
+
 /* ---- op = encode ----------------------------------------------------------- */
 Test(opencl_encode, rope_neox, .timeout = 300) {
   oracle("[workload]\nop = encode\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"

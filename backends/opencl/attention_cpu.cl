@@ -104,6 +104,7 @@ __kernel void pe_kprep_cpu(__global const float *restrict k,
   (void)ta;
 }
 
+#if !DEC
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
             __global const float *restrict v, __global const float *restrict tc,
@@ -411,3 +412,290 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
     }
   }
 }
+#endif /* !DEC */
+
+#if DEC
+/* ---- decode (SQ == 1) ---------------------------------------------------
+ * pe_decode_cpu: one work-item per work-group, persistent over (batch,
+ * head group, split) items like pe_attn_cpu; the HPT query heads of a kv
+ * head run together, so each K row is encoded and each K'/V row read once
+ * for all of them.  Vectors run along head_dim (the row tiles of
+ * pe_attn_cpu would leave most lanes of a row vector empty with one query
+ * row per head): the logits of four heads on two keys a step (8
+ * accumulators, one 4-way reduction per four dot products), P V for four
+ * heads with each V vector loaded once -- the shapes of the openmp
+ * backend's decode kernels.  Same arguments as pe_attn_cpu; writes O, or
+ * with NSPLIT > 1 the partials pe_combine merges. */
+#define DVP ((D + VW - 1) / VW * VW) /* Q'/K'/O rows, zero padded */
+#define DBLK 32                     /* keys per block */
+#if DBLK % VW != 0
+#error "DBLK must be a multiple of VW"
+#endif
+
+/* (sum a, sum b, sum c, sum e) */
+inline float4 pe_hsum4_8(float8 a, float8 b, float8 c, float8 e) {
+  const float8 x = (float8)(a.s02, b.s02, a.s46, b.s46) +
+                   (float8)(a.s13, b.s13, a.s57, b.s57);
+  const float8 y = (float8)(c.s02, e.s02, c.s46, e.s46) +
+                   (float8)(c.s13, e.s13, c.s57, e.s57);
+  const float8 z = (float8)(x.s02, y.s02, x.s46, y.s46) +
+                   (float8)(x.s13, y.s13, x.s57, y.s57);
+  return z.lo + z.hi;
+}
+
+inline float4 pe_hsum4(VT a, VT b, VT c, VT e) {
+#if VW == 16
+  return pe_hsum4_8(a.lo + a.hi, b.lo + b.hi, c.lo + c.hi, e.lo + e.hi);
+#elif VW == 8
+  return pe_hsum4_8(a, b, c, e);
+#else
+  const float4 x = (float4)(a.s02, b.s02) + (float4)(a.s13, b.s13);
+  const float4 y = (float4)(c.s02, e.s02) + (float4)(c.s13, e.s13);
+  return (float4)(x.s02, y.s02) + (float4)(x.s13, y.s13);
+#endif
+}
+
+inline float pe_hsum(VT a) {
+#if VW == 16
+  a.lo += a.hi;
+  const float8 b = a.lo;
+#elif VW == 8
+  const float8 b = a;
+#endif
+#if VW >= 8
+  const float4 c = b.lo + b.hi;
+#else
+  const float4 c = a;
+#endif
+  return c.s0 + c.s1 + c.s2 + c.s3;
+}
+
+/* logits of four heads (q rows DVP apart) on cnt keys: p[h][n] */
+inline void pe_dec_scores4(const __local float *qd, const __local float *kd,
+                           int cnt, __local float *p) {
+  for (int n = 0; n < cnt; n += 2) {
+    const __local float *k0 = kd + n * DVP;
+    const __local float *k1 = n + 1 < cnt ? k0 + DVP : k0;
+    VT a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    VT b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+    for (int j = 0; j < DVP / VW; ++j) {
+      const VT x0 = VLOADF(j, k0), x1 = VLOADF(j, k1);
+      VT qv = VLOADF(j, qd);
+      a0 = fma(qv, x0, a0);
+      b0 = fma(qv, x1, b0);
+      qv = VLOADF(j, qd + DVP);
+      a1 = fma(qv, x0, a1);
+      b1 = fma(qv, x1, b1);
+      qv = VLOADF(j, qd + 2 * DVP);
+      a2 = fma(qv, x0, a2);
+      b2 = fma(qv, x1, b2);
+      qv = VLOADF(j, qd + 3 * DVP);
+      a3 = fma(qv, x0, a3);
+      b3 = fma(qv, x1, b3);
+    }
+    const float4 r0 = pe_hsum4(a0, a1, a2, a3);
+    p[n] = r0.s0;
+    p[DBLK + n] = r0.s1;
+    p[2 * DBLK + n] = r0.s2;
+    p[3 * DBLK + n] = r0.s3;
+    if (n + 1 < cnt) {
+      const float4 r1 = pe_hsum4(b0, b1, b2, b3);
+      p[n + 1] = r1.s0;
+      p[DBLK + n + 1] = r1.s1;
+      p[2 * DBLK + n + 1] = r1.s2;
+      p[3 * DBLK + n + 1] = r1.s3;
+    }
+  }
+}
+
+inline void pe_dec_scores1(const __local float *qd, const __local float *kd,
+                           int cnt, __local float *p) {
+  for (int n = 0; n < cnt; ++n) {
+    VT a = 0.0f;
+    for (int j = 0; j < DVP / VW; ++j)
+      a = fma(VLOADF(j, qd), VLOADF(j, kd + n * DVP), a);
+    p[n] = pe_hsum(a);
+  }
+}
+
+/* o[h][d] += sum_n p[h][n] V[n][d] for four heads (o rows DVP apart, p
+ * rows DBLK apart) from the block's V rows vd (DVP apart, zero padded):
+ * two vectors of four heads a step, each V vector loaded once. */
+inline void pe_dec_pv4(__local float *o, const __local float *p,
+                       const __local float *vd, int cnt) {
+  int j = 0;
+  for (; j + 2 * VW <= DVP; j += 2 * VW) {
+    VT a0 = VLOADF(0, o + j), a1 = VLOADF(0, o + DVP + j),
+       a2 = VLOADF(0, o + 2 * DVP + j), a3 = VLOADF(0, o + 3 * DVP + j);
+    VT b0 = VLOADF(0, o + j + VW), b1 = VLOADF(0, o + DVP + j + VW),
+       b2 = VLOADF(0, o + 2 * DVP + j + VW),
+       b3 = VLOADF(0, o + 3 * DVP + j + VW);
+    for (int n = 0; n < cnt; ++n) {
+      const VT v0 = VLOADF(0, vd + n * DVP + j);
+      const VT v1 = VLOADF(0, vd + n * DVP + j + VW);
+      VT pb = (VT)(p[n]);
+      a0 = fma(pb, v0, a0);
+      b0 = fma(pb, v1, b0);
+      pb = (VT)(p[DBLK + n]);
+      a1 = fma(pb, v0, a1);
+      b1 = fma(pb, v1, b1);
+      pb = (VT)(p[2 * DBLK + n]);
+      a2 = fma(pb, v0, a2);
+      b2 = fma(pb, v1, b2);
+      pb = (VT)(p[3 * DBLK + n]);
+      a3 = fma(pb, v0, a3);
+      b3 = fma(pb, v1, b3);
+    }
+    PE_CAT(vstore, VW)(a0, 0, o + j);
+    PE_CAT(vstore, VW)(a1, 0, o + DVP + j);
+    PE_CAT(vstore, VW)(a2, 0, o + 2 * DVP + j);
+    PE_CAT(vstore, VW)(a3, 0, o + 3 * DVP + j);
+    PE_CAT(vstore, VW)(b0, 0, o + j + VW);
+    PE_CAT(vstore, VW)(b1, 0, o + DVP + j + VW);
+    PE_CAT(vstore, VW)(b2, 0, o + 2 * DVP + j + VW);
+    PE_CAT(vstore, VW)(b3, 0, o + 3 * DVP + j + VW);
+  }
+  if (j < DVP) { /* an odd number of vectors: the last one */
+    VT a0 = VLOADF(0, o + j), a1 = VLOADF(0, o + DVP + j),
+       a2 = VLOADF(0, o + 2 * DVP + j), a3 = VLOADF(0, o + 3 * DVP + j);
+    for (int n = 0; n < cnt; ++n) {
+      const VT v0 = VLOADF(0, vd + n * DVP + j);
+      a0 = fma((VT)(p[n]), v0, a0);
+      a1 = fma((VT)(p[DBLK + n]), v0, a1);
+      a2 = fma((VT)(p[2 * DBLK + n]), v0, a2);
+      a3 = fma((VT)(p[3 * DBLK + n]), v0, a3);
+    }
+    PE_CAT(vstore, VW)(a0, 0, o + j);
+    PE_CAT(vstore, VW)(a1, 0, o + DVP + j);
+    PE_CAT(vstore, VW)(a2, 0, o + 2 * DVP + j);
+    PE_CAT(vstore, VW)(a3, 0, o + 3 * DVP + j);
+  }
+}
+
+inline void pe_dec_pv1(__local float *o, const __local float *p,
+                       const __local float *vd, int cnt) {
+  for (int j = 0; j < DVP / VW; ++j) {
+    VT a = VLOADF(j, o);
+    for (int n = 0; n < cnt; ++n)
+      a = fma((VT)(p[n]), VLOADF(j, vd + n * DVP), a);
+    PE_CAT(vstore, VW)(a, j, o);
+  }
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+pe_decode_cpu(__global const float *restrict q,
+              __global const float *restrict k,
+              __global const float *restrict v,
+              __global const float *restrict tc,
+              __global const float *restrict ts,
+              __global const float *restrict ta,
+              __global const float *restrict slopes,
+              __global float *restrict out, __global float *restrict ml,
+              const float qscale, __global int *restrict next) {
+  __local float Qd[HPT * DVP];  /* q' of the heads, scaled, log2 units */
+  __local float Kd[DBLK * DVP]; /* K' of a key block */
+  __local float Vd[DBLK * DVP]; /* its V rows, zero padded */
+  __local float Pd[HPT * DBLK]; /* logits, then probabilities */
+  __local float Od[HPT * DVP];  /* unnormalised outputs */
+  __local float md[HPT], ld[HPT];
+
+  (void)tc;
+  (void)ts;
+  (void)ta;
+  (void)slopes;
+  const int pq = QPOS0; /* the query's table row */
+
+  for (;;) {
+    const int gi = atomic_inc(next);
+    if (gi >= PE_NGROUPS) break;
+    const pe_tile t = pe_tile_of(gi);
+
+    for (int hl = 0; hl < HPT; ++hl) {
+      const int h = t.hg * HPT + hl;
+      const __global float *src = q + ((size_t)t.b * HQ + h) * D;
+#define PE_STORE_Q(d, val) Qd[hl * DVP + (d)] = (val) * qscale
+      PE_ENCODE_ROW(src, pq, PE_STORE_Q);
+#undef PE_STORE_Q
+      for (int d = D; d < DVP; ++d) Qd[hl * DVP + d] = 0.0f;
+      for (int d = 0; d < DVP; ++d) Od[hl * DVP + d] = 0.0f;
+      md[hl] = -INFINITY;
+      ld[hl] = 0.0f;
+    }
+    /* the split's keys; the one query (last row) sees every key up to
+     * itself, and with a window only the last WINDOW of them */
+    int klo = t.kt0 * BK;
+    const int khi = min(t.kt1 * BK, SKV);
+#if WINDOW > 0
+    klo = max(klo, pq - (WINDOW - 1));
+#endif
+    const __global float *kh = k + ((size_t)t.b * HKV + t.hk) * SKV * D;
+    const __global float *vh = v + ((size_t)t.b * HKV + t.hk) * SKV * D;
+
+    for (int n0 = klo; n0 < khi; n0 += DBLK) {
+      const int cnt = min(DBLK, khi - n0);
+      /* K' and V rows of the block into __local, row by row: two
+       * sequential streams (P V reading V in place, 2 vectors down 32
+       * rows at a time, waited on every line) */
+      for (int n = 0; n < cnt; ++n) {
+        const __global float *ksrc = kh + (size_t)(n0 + n) * D;
+        const __global float *vsrc = vh + (size_t)(n0 + n) * D;
+#define PE_STORE_K(d, val) Kd[n * DVP + (d)] = (val)
+        PE_ENCODE_ROW(ksrc, n0 + n, PE_STORE_K);
+#undef PE_STORE_K
+        for (int d = 0; d < D; ++d) Vd[n * DVP + d] = vsrc[d];
+        for (int d = D; d < DVP; ++d) Kd[n * DVP + d] = Vd[n * DVP + d] = 0.0f;
+      }
+      int hl = 0;
+      for (; hl + 4 <= HPT; hl += 4)
+        pe_dec_scores4(Qd + hl * DVP, Kd, cnt, Pd + hl * DBLK);
+      for (; hl < HPT; ++hl)
+        pe_dec_scores1(Qd + hl * DVP, Kd, cnt, Pd + hl * DBLK);
+
+      /* online softmax per head, base 2 */
+      for (hl = 0; hl < HPT; ++hl) {
+        __local float *s = Pd + hl * DBLK;
+#if KIND == PE_KIND_BIAS
+        /* logit += -slope * (pq - pk), in log2 units */
+        const float sl = slopes[t.hg * HPT + hl] * PE_LOG2E;
+        for (int n = 0; n < cnt; ++n) s[n] = fma(sl, (float)(n0 + n - pq), s[n]);
+#endif
+        float mx = md[hl];
+        for (int n = 0; n < cnt; ++n) mx = fmax(mx, s[n]);
+        for (int n = cnt; n < DBLK; ++n) s[n] = -INFINITY;
+        const float ms = isinf(mx) ? 0.0f : mx;
+        const float al = pe_exp2_neg((VT)(md[hl] - ms)).s0;
+        if (al != 1.0f) {
+          for (int d = 0; d < DVP; ++d) Od[hl * DVP + d] *= al;
+          ld[hl] *= al;
+        }
+        VT ls = 0.0f;
+        for (int n = 0; n < DBLK / VW; ++n) {
+          const VT pr = pe_exp2_neg(VLOADF(n, s) - (VT)(ms));
+          PE_CAT(vstore, VW)(pr, n, s);
+          ls += pr;
+        }
+        ld[hl] += pe_hsum(ls);
+        md[hl] = mx;
+      }
+
+      for (hl = 0; hl + 4 <= HPT; hl += 4)
+        pe_dec_pv4(Od + hl * DVP, Pd + hl * DBLK, Vd, cnt);
+      for (; hl < HPT; ++hl)
+        pe_dec_pv1(Od + hl * DVP, Pd + hl * DBLK, Vd, cnt);
+    }
+
+    for (int hl = 0; hl < HPT; ++hl) {
+      const size_t row = (size_t)t.b * HQ + t.hg * HPT + hl; /* SQ == 1 */
+#if NSPLIT == 1
+      const float inv = ld[hl] > 0.0f ? 1.0f / ld[hl] : 0.0f;
+      for (int d = 0; d < D; ++d) out[row * D + d] = Od[hl * DVP + d] * inv;
+#else
+      const size_t prow = (size_t)t.sp * ((size_t)B * HQ) + row;
+      for (int d = 0; d < D; ++d) out[prow * D + d] = Od[hl * DVP + d];
+      ml[prow * 2] = md[hl];
+      ml[prow * 2 + 1] = ld[hl];
+#endif
+    }
+  }
+}
+#endif /* DEC */

@@ -560,6 +560,7 @@ typedef struct ocl_plan {
   int VW, RB, KB, DB, DP; /* cpu */
   int KPRE, SKVP;         /* cpu: K' pre-pass, its rows per (b, kv head) */
   int VCOPY;              /* cpu: V tiles copied into __local */
+  int DEC;                /* cpu: q_len = 1, the pe_decode_cpu kernel */
   size_t groups;          /* attention work-groups */
   size_t local_bytes;
   int wg_small; /* encode / combine work-group */
@@ -750,6 +751,17 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
       while (pl->BK % pl->KB) --pl->KB;
     }
     pl->SKVP = round_up(pl->SKV, pl->BK);
+    /* q_len = 1: pe_decode_cpu, vectors along head_dim and the heads of a
+     * group together (decode 32768 keys, 32/8 heads: 0.71x -> 0.90-1.02x
+     * openmp against the row-vector tile) */
+    pl->DEC = pl->SQ == 1;
+    if (pl->DEC) {
+      const size_t dvp = (size_t)round_up(pl->D, vw);
+      pl->KPRE = 0;
+      pl->VCOPY = 0;
+      pl->local_bytes = sizeof(float) * (2 * pl->HPT * dvp + 64 * dvp +
+                                         32 * (size_t)pl->HPT + 2u * pl->HPT);
+    }
     /* decode: split the keys finely even when the head groups alone
      * could fill the cores -- the groups running together then share one
      * key range, and its rows of the position tables come from cache
@@ -840,6 +852,7 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
       /* not overridable: the host passes K' or K according to it */
       force_def(buf, size, "KPRE", pl->KPRE);
       force_def(buf, size, "PE_V_COPY", pl->VCOPY);
+      force_def(buf, size, "DEC", pl->DEC);
       A("SKVP", pl->SKVP);
     }
   } else {
@@ -1110,8 +1123,9 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
   const char *kname =
       pl.op == PE_OP_ENCODE
           ? (pl.variant == VARIANT_CPU ? "pe_encode_rows_cpu" : "pe_encode_gpu")
-      : pl.variant == VARIANT_CPU ? "pe_attn_cpu"
-                                  : "pe_attn_gpu";
+      : pl.variant == VARIANT_GPU ? "pe_attn_gpu"
+      : pl.DEC                    ? "pe_decode_cpu"
+                                  : "pe_attn_cpu";
   r->kmain = clCreateKernel(r->prog, kname, &e);
   if (!r->kmain) {
     rc = cl_fail(err, err_size, e, "clCreateKernel", be->di.name);
@@ -1256,8 +1270,7 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
       }
       e = clSetKernelArg(r->kmain, 10, sizeof(cl_mem), &r->next);
       if (e != CL_SUCCESS) {
-        rc = cl_fail(err, err_size, e, "clSetKernelArg(pe_attn_cpu, next)",
-                     be->di.name);
+        rc = cl_fail(err, err_size, e, "clSetKernelArg(next)", be->di.name);
         run_release(r);
         return rc;
       }
@@ -1272,7 +1285,12 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
       r->lsz_comb = (size_t)pl.wg_small;
       r->gsz_comb = (nrows + r->lsz_comb - 1) / r->lsz_comb * r->lsz_comb;
     }
-    if (pl.variant == VARIANT_CPU)
+    if (pl.variant == VARIANT_CPU && pl.DEC)
+      pe_ocl_fmt(variant_text, sizeof variant_text,
+               "cpu decode (float%d along head_dim, %d heads a work-item, "
+               "splits %d of %d-key tiles)",
+               pl.VW, pl.HPT, pl.NSPLIT, pl.BK);
+    else if (pl.variant == VARIANT_CPU)
       pe_ocl_fmt(variant_text, sizeof variant_text,
                "cpu (float%d, BQ %d, BK %d, RB %d KB %d DB %d, heads/tile %d, "
                "splits %d, %s)",
