@@ -243,15 +243,23 @@ Test(opencl_oracle, gqa4_long_heads_per_tile, .timeout = 300) {
 }
 
 /* Several query tiles per kv head with an additive scheme: K' comes from
- * the pre-pass (rows past seq_len zero-padded to the key tile), D % 4 != 0
- * (V through the padded copy), the last key tile partial. */
+ * the pre-pass when asked (rows past seq_len zero-padded to the key tile),
+ * else is encoded per tile (auto, one head a tile); D % 4 != 0 (V through
+ * the padded copy), the last key tile partial. */
 Test(opencl_oracle, sinusoidal_kprime_prepass_odd_dim, .timeout = 300) {
-  oracle_path("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 20\n"
-              "q_len = 150\nseq_len = 170\ncausal = true\n"
-              "[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 18\n"
-              "verify_rows = 150\n[backend.ocl]\nplugin = opencl\n"
-              "kernel = cpu\nblock_q = 32\nvector_width = 8\n",
-              "ocl", "K' pre-pass", NULL);
+  static const char *const how[][2] = {{"prepass", "K' pre-pass"},
+                                       {"auto", "K' per tile"}};
+  for (int i = 0; i < 2; i++) {
+    char ini[1024];
+    snprintf(ini, sizeof ini,
+             "[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 20\n"
+             "q_len = 150\nseq_len = 170\ncausal = true\n"
+             "[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 18\n"
+             "verify_rows = 150\n[backend.ocl]\nplugin = opencl\n"
+             "kernel = cpu\nblock_q = 32\nvector_width = 8\nk_encode = %s\n",
+             how[i][0]);
+    oracle_path(ini, "ocl", how[i][1], NULL);
+  }
 }
 
 /* The other kernel shape and other vector widths, forced by options. */

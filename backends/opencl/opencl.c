@@ -117,8 +117,10 @@ enum {
   OPT_SPLITS,
   OPT_BUILD_OPTIONS,
   OPT_CACHE,
+  OPT_K_ENCODE,
   OPT_COUNT
 };
+enum { KENC_AUTO = 0, KENC_PREPASS = 1, KENC_FUSED = 2 };
 enum { VARIANT_AUTO = 0, VARIANT_CPU = 1, VARIANT_GPU = 2 };
 
 #define DECL(t, f, n, d, def, lo, hi, ch)                                     \
@@ -169,13 +171,20 @@ static const pe_param_decl opt_cache = DECL(
     PE_PARAM_BOOL, 0, "cache",
     "keep compiled program binaries in the host cache directory", "true", 0,
     0, NULL);
+static const pe_param_decl opt_k_encode = DECL(
+    PE_PARAM_CHOICE, 0, "k_encode",
+    "cpu kernel, prefill with rotary/additive schemes: encode K once per "
+    "run in a pre-pass kernel (prepass) or into every key tile that a query "
+    "tile loads (fused); auto: prepass only when a tile holds several heads "
+    "of a GQA group and each head has several query tiles",
+    "auto", 0, 0, "auto|prepass|fused");
 #undef DECL
 
 static const pe_param_decl *const ocl_options[OPT_COUNT + 1] = {
     &opt_platform,  &opt_device,       &opt_kernel,
     &opt_block_q,   &opt_block_k,      &opt_vector_width,
     &opt_work_group, &opt_splits,      &opt_build_options,
-    &opt_cache,     NULL};
+    &opt_cache,     &opt_k_encode,     NULL};
 
 /* ------------------------------------------------------------------------
  * Devices
@@ -426,6 +435,7 @@ typedef struct ocl_backend {
   cl_command_queue queue;
   int variant;      /* VARIANT_* from the options */
   int block_q, block_k, vector_width, work_group, splits;
+  int k_encode; /* KENC_* */
   char *build_options;
   int use_cache;
   char details[512]; /* after prepare: what ran */
@@ -459,6 +469,7 @@ static int backend_open(const pe_host *host,
     be->vector_width = (int)opt[OPT_VECTOR_WIDTH]->integer;
     be->work_group = (int)opt[OPT_WORK_GROUP]->integer;
     be->splits = (int)opt[OPT_SPLITS]->integer;
+    be->k_encode = (int)opt[OPT_K_ENCODE]->integer;
     be->use_cache = !opt[OPT_CACHE]->present || opt[OPT_CACHE]->integer != 0;
     if (opt[OPT_BUILD_OPTIONS]->present && opt[OPT_BUILD_OPTIONS]->text)
       be->build_options = strdup(opt[OPT_BUILD_OPTIONS]->text);
@@ -698,10 +709,12 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     int bq = be->block_q ? be->block_q : vw * (vw >= 16 ? 4 : 12);
     /* long contexts with K copied into each tile (none, bias): 3x taller
      * tiles, so each copy serves more rows (measured ~10% less CPU time at
-     * L = 4096 when K was still encoded per tile).  Encoded K comes from
-     * the pre-pass instead, and there the base tiles measured as fast or
-     * faster (interleaved runs, L = 4096: 96 rows 0.94-1.04x openmp causal,
-     * 288 rows 0.87-1.0x; GQA 32/8: 0.92-1.06x vs 0.86-1.16x) */
+     * L = 4096 when K was still encoded per tile).  With encoded K the
+     * base tiles measured as fast or faster, from the pre-pass
+     * (interleaved runs, L = 4096: 96 rows 0.94-1.04x openmp causal, 288
+     * rows 0.87-1.0x; GQA 32/8: 0.92-1.06x vs 0.86-1.16x) and encoded per
+     * tile on the current kernel (causal L = 4096: 96 rows 0.88-0.92x
+     * openmp, 192 rows 0.85-0.90x, 288 rows 0.81-0.85x) */
     const int k_encoded =
         pl->KIND == PE_KIND_ROTARY || pl->KIND == PE_KIND_ADDITIVE;
     if (!be->block_q && !k_encoded && pl->SKV > 3072 && pl->SQ >= 3 * bq)
@@ -734,11 +747,16 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->DB = one_vector ? 8 : 4;
     pl->DP = round_up(pl->D, pl->DB);
     pl->VCOPY = one_vector || pl->D % pl->DB != 0;
-    /* K needs encoding and several query tiles read each kv head's keys:
-     * encode K once per run (pe_kprep_cpu) rather than once per tile
-     * (measured faster at L = 4096; the openmp backend does the same) */
+    /* K needs encoding: into each key tile a query tile loads (fused), or
+     * once per run by pe_kprep_cpu into a K' buffer the tiles read in
+     * place (prepass).  Interleaved A/B runs against openmp, L = 4096,
+     * 96-row tiles: causal fused 1.07x faster than the pre-pass; GQA 32/8
+     * (4 heads a tile) the pre-pass about 1.015x faster; L = 1024 fused
+     * as fast or faster.  So auto takes the pre-pass only for tiles of
+     * several heads over several query tiles. */
     pl->KPRE = (pl->KIND == PE_KIND_ROTARY || pl->KIND == PE_KIND_ADDITIVE) &&
-               pl->NQT * (pl->G / pl->HPT) > 1;
+               (be->k_encode == KENC_PREPASS ||
+                (be->k_encode == KENC_AUTO && pl->HPT > 1 && pl->NQT > 1));
     for (;;) {
       pl->local_bytes = sizeof(float) *
                         ((size_t)pl->D * pl->BQ +
