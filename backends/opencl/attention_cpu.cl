@@ -427,7 +427,9 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
  * backend's decode kernels.  Same arguments as pe_attn_cpu; writes O, or
  * with NSPLIT > 1 the partials pe_combine merges. */
 #define DVP ((D + VW - 1) / VW * VW) /* Q'/K'/O rows, zero padded */
-#define DBLK 32                     /* keys per block */
+#ifndef DBLK
+#define DBLK 32 /* keys per block */
+#endif
 #if DBLK % VW != 0
 #error "DBLK must be a multiple of VW"
 #endif
