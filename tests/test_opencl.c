@@ -243,12 +243,12 @@ Test(opencl_oracle, gqa4_long_heads_per_tile, .timeout = 300) {
 }
 
 /* Several query tiles per kv head with an additive scheme: K' comes from
- * the pre-pass when asked (rows past seq_len zero-padded to the key tile),
- * else is encoded per tile (auto, one head a tile); D % 4 != 0 (V through
- * the padded copy), the last key tile partial. */
+ * the pre-pass (auto; rows past seq_len zero-padded to the key tile), or
+ * is encoded per tile when asked; D % 4 != 0 (V through the padded copy),
+ * the last key tile partial. */
 Test(opencl_oracle, sinusoidal_kprime_prepass_odd_dim, .timeout = 300) {
-  static const char *const how[][2] = {{"prepass", "K' pre-pass"},
-                                       {"auto", "K' per tile"}};
+  static const char *const how[][2] = {{"auto", "K' pre-pass"},
+                                       {"fused", "K' per tile"}};
   for (int i = 0; i < 2; i++) {
     char ini[1024];
     snprintf(ini, sizeof ini,

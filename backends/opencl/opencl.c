@@ -175,8 +175,8 @@ static const pe_param_decl opt_k_encode = DECL(
     PE_PARAM_CHOICE, 0, "k_encode",
     "cpu kernel, prefill with rotary/additive schemes: encode K once per "
     "run in a pre-pass kernel (prepass) or into every key tile that a query "
-    "tile loads (fused); auto: prepass only when a tile holds several heads "
-    "of a GQA group and each head has several query tiles",
+    "tile loads (fused); auto: prepass when several query tiles read each "
+    "kv head",
     "auto", 0, 0, "auto|prepass|fused");
 #undef DECL
 
@@ -747,16 +747,17 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->DB = one_vector ? 8 : 4;
     pl->DP = round_up(pl->D, pl->DB);
     pl->VCOPY = one_vector || pl->D % pl->DB != 0;
-    /* K needs encoding: into each key tile a query tile loads (fused), or
-     * once per run by pe_kprep_cpu into a K' buffer the tiles read in
-     * place (prepass).  Interleaved A/B runs against openmp, L = 4096,
-     * 96-row tiles: causal fused 1.07x faster than the pre-pass; GQA 32/8
-     * (4 heads a tile) the pre-pass about 1.015x faster; L = 1024 fused
-     * as fast or faster.  So auto takes the pre-pass only for tiles of
-     * several heads over several query tiles. */
+    /* K needs encoding: once per run by pe_kprep_cpu into a K' buffer the
+     * tiles read in place (prepass), or into each key tile a query tile
+     * loads (fused).  auto: the pre-pass when several query tiles read
+     * each kv head.  Interleaved A/B runs at L = 4096 (96-row tiles) came
+     * out within noise: causal fused/prepass 0.92-1.07 over 13 runs (the
+     * pre-pass ahead in a calm hour), GQA 32/8 the pre-pass about 1.015x
+     * faster, L = 1024 alike. */
     pl->KPRE = (pl->KIND == PE_KIND_ROTARY || pl->KIND == PE_KIND_ADDITIVE) &&
                (be->k_encode == KENC_PREPASS ||
-                (be->k_encode == KENC_AUTO && pl->HPT > 1 && pl->NQT > 1));
+                (be->k_encode == KENC_AUTO &&
+                 pl->NQT * (pl->G / pl->HPT) > 1));
     for (;;) {
       pl->local_bytes = sizeof(float) *
                         ((size_t)pl->D * pl->BQ +
