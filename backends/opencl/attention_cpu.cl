@@ -54,7 +54,15 @@
  * whole range. */
 inline VT pe_exp2_neg(VT x) {
   x = fmax(x, (VT)(-127.0f));
+#ifdef __FAST_RELAXED_MATH__
   const VT n = rint(x);
+#else
+  /* round to nearest by adding and subtracting 1.5 * 2^23 (exact for
+   * |x| < 2^22): two adds, where PoCL expands rint() into a dozen
+   * compares and blends (the softmax took ~10% of the kernel).  Relaxed
+   * math could fold the pair away, so it keeps rint. */
+  const VT n = (x + (VT)(12582912.0f)) - (VT)(12582912.0f);
+#endif
   const VT f = x - n;
   VT y = (VT)(1.535336188319500e-4f);
   y = fma(y, f, (VT)(1.339887440266574e-3f));
