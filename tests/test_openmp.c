@@ -319,6 +319,20 @@ Test(openmp_refusals, head_dim_over_256) {
   pe_ctx_free(ctx);
 }
 
+/* Decode without encoding of K (none, ALiBi): K rows copied into the
+ * block scratch with prefetching, four heads at a time (GQA 4 and 8) and
+ * head_dim 36 (a tail shorter than a vector), with and without a window. */
+Test(openmp_edges, decode_unencoded_four_heads) {
+  static const char *const schemes[] = {"plugin = none", "plugin = alibi"};
+  for (int i = 0; i < 2; i++)
+    for (int g = 4; g <= 8; g += 4)
+      for (int win = 0; win <= 200; win += 200)
+        checkf("[workload]\nq_heads = %d\nkv_heads = 2\nhead_dim = 36\n"
+               "q_len = 1\nseq_len = 333\ncausal = true\nwindow = %d\n"
+               "[scheme]\n%s\n" RUN,
+               2 * g, win, schemes[i], 80 + i * 4 + g / 4 + win / 100);
+}
+
 /* A kernel the CPU lacks is refused with the reason; one it has runs and
  * says so in the device details. */
 Test(openmp_refusals, kernel_choice) {

@@ -722,8 +722,18 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
         kb = kp;
         ks = dp;
       } else {
-        kb = kbase + nb * d;
-        ks = d;
+        /* no encoding (none, ALiBi): the rows are copied into the block
+         * scratch with the same prefetching; reading K in place without
+         * it measured 1.23-1.46x slower, in place with it 1.05-1.09x */
+        for (uint32_t n = 0; n < cnt; n++) {
+          if (nb + n + DEC_AHEAD < n1) {
+            prefetch_lines(kbase + (nb + n + DEC_AHEAD) * d, d);
+            prefetch_lines(vbase + (nb + n + DEC_AHEAD) * d, d);
+          }
+          memcpy(kp + (size_t)n * dp, kbase + (nb + n) * d, d * sizeof(float));
+        }
+        kb = kp;
+        ks = dp;
       }
       const float *vb = vbase + nb * d;
       /* four heads at once while four are left, then one at a time */
