@@ -397,25 +397,31 @@ Test(openmp_report, device_describes_cpu_and_path) {
 }
 
 /* k_encode = auto encodes K inside each query block, except for the
- * interleaved rotary pairing read by several query blocks, which keeps
- * the pre-pass; the details say which ran. */
+ * interleaved rotary pairing on a path whose pair code is scalar (avx512,
+ * scalar) read by several query blocks, which keeps the pre-pass; the
+ * details say which ran. */
 Test(openmp_report, k_encode_auto_choice) {
   static const struct {
-    const char *pairing, *expect;
-  } cases[] = {{"neox", "(fused)"}, {"interleaved", "pre-pass"}};
-  for (size_t i = 0; i < 2; i++) {
+    const char *pairing, *kernel, *expect;
+  } cases[] = {{"neox", "auto", "(fused)"},
+               {"interleaved", "scalar", "pre-pass"},
+               {"neox", "scalar", "(fused)"},
+               {"interleaved", "avx2", "(fused)"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (!strcmp(cases[i].kernel, "avx2") && !cpu_has("avx2")) continue;
     char ini[512];
     snprintf(ini, sizeof ini,
              "[workload]\nhead_dim = 16\nseq_len = 600\n"
              "[scheme]\nplugin = rope\npairing = %s\n[backend.t]\n"
-             "plugin = openmp\nthreads = 2\n"
+             "plugin = openmp\nthreads = 2\nkernel = %s\n"
              "[run]\nwarmup = 0\niterations = 1\n",
-             cases[i].pairing);
+             cases[i].pairing, cases[i].kernel);
     pe_ctx *ctx = pe_test_ctx();
     pe_result *r = run_one(ctx, ini, "t");
     cr_expect_eq(r->status, PE_RUN_OK, "%s", r->message);
     cr_expect(strstr(r->device.details, cases[i].expect) != NULL,
-              "pairing %s, details: %s", cases[i].pairing, r->device.details);
+              "pairing %s, kernel %s, details: %s", cases[i].pairing,
+              cases[i].kernel, r->device.details);
     pe_result_free(r);
     pe_ctx_free(ctx);
   }

@@ -9,6 +9,7 @@
  *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VEXP2(x) = 2^x
  *     (0 for x <= -127, no NaN for -inf), VHSUM(v)
  *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
+ *   optionally VROT_PAIRS(x, c, s, scale): W/2 interleaved rotary pairs
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
  *     and VSFENCE()
  *   optionally VTRANSPOSE(src, ss, dst, ds, scale): dst[k][j] =
@@ -82,6 +83,10 @@ static void rot_row(const omp_plan *p, const float *x, uint64_t trow,
         y[j + half] = (x2 * c[j] + x1 * s[j]) * scale;
       }
     } else { /* pair j = dims (2j, 2j + 1) */
+#ifdef VROT_PAIRS
+      for (; j + W / 2 <= half; j += W / 2)
+        VSTORE(y + 2 * j, VROT_PAIRS(VLOAD(x + 2 * j), c + j, s + j, vs));
+#endif
       for (; j < half; j++) {
         float x1 = x[2 * j], x2 = x[2 * j + 1];
         y[2 * j] = (x1 * c[j] - x2 * s[j]) * scale;
@@ -843,6 +848,11 @@ const omp_kernels KERNELS_NAME = {
     W,
     NV * W,
 #ifdef VSTREAM
+    1,
+#else
+    0,
+#endif
+#ifdef VROT_PAIRS
     1,
 #else
     0,

@@ -68,8 +68,8 @@ static const pe_param_decl opt_k_encode = {
     sizeof(pe_param_decl), PE_PARAM_CHOICE, 0, "k_encode",
     "prefill: encode K once per run in a parallel pre-pass (prepass), or "
     "per key block inside every query block (fused); auto: fused, but "
-    "prepass for interleaved rotary pairs when K is read by more than one "
-    "query block",
+    "prepass for interleaved rotary pairs on the avx512 and scalar paths "
+    "(scalar pair code) when K is read by more than one query block",
     "auto", 0, 0, "auto|prepass|fused"};
 
 static const pe_param_decl *const omp_options[] = {
@@ -443,14 +443,14 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     if (!(p->out0 = alloc_floats(qn))) goto nomem;
     /* K needs encoding (rotary, additive): by default inside each query
      * block, which measured 1-5% faster than a pre-pass that writes K' and
-     * reads it back; the interleaved rotary pairing, whose encoding is
-     * scalar, re-encoded per query block measured 8-10% slower, so it
-     * keeps the pre-pass when more than one query block reads K (see
-     * backends/openmp/README.md) */
+     * reads it back.  The interleaved rotary pairing on a path that
+     * encodes it with scalar code (avx512, scalar) measured 8-10% slower
+     * re-encoded per query block, so there it keeps the pre-pass when
+     * more than one query block reads K (see backends/openmp/README.md) */
     const int k_enc = t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE;
     const int prepass =
         k_enc && (be->k_encode == 1 ||
-                  (be->k_encode == 0 && p->interleaved &&
+                  (be->k_encode == 0 && p->interleaved && !k->vec_pairs &&
                    (ceil_div(p->sq, p->bq) > 1 || p->group > 1)));
     if (prepass) {
       size_t kpn = (size_t)p->batch * p->hkv;
