@@ -328,6 +328,16 @@ Test(opencl_encode, interleaved_partial_gpu_kernel, .timeout = 300) {
          "ocl");
 }
 
+/* the cpu encode kernel's vector path for interleaved pairs (four pairs
+ * a vector), a partial rotary dim, far positions */
+Test(opencl_encode, interleaved_partial_cpu_vectors, .timeout = 300) {
+  oracle("[workload]\nop = encode\nq_heads = 4\nkv_heads = 2\nhead_dim = 64\n"
+         "q_len = 9\nseq_len = 50\nposition_offset = 300000\n"
+         "[scheme]\nplugin = rope\nrotary_dim = 48\npairing = interleaved\n"
+         RUN1 "seed = 26\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
+         "ocl");
+}
+
 Test(opencl_encode, sinusoidal, .timeout = 300) {
   oracle("[workload]\nop = encode\nbatch = 2\nq_heads = 2\nhead_dim = 32\n"
          "seq_len = 30\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 25\n",
