@@ -774,7 +774,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * group together (decode 32768 keys, 32/8 heads: 0.71x -> 0.90-1.02x
      * openmp against the row-vector tile) */
     pl->DEC = pl->SQ == 1;
-    if (pl->DEC) {
+    if (pl->DEC) { /* its __local arrays with the default DBLK = 32 keys */
       const size_t dvp = (size_t)round_up(pl->D, vw);
       pl->KPRE = 0;
       pl->VCOPY = 0;
