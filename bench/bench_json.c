@@ -28,21 +28,15 @@ static void j_cell(FILE *fp, const char *cell) {
 }
 
 static void j_work(FILE *fp, const bench_work *w) {
-  pe_json_kstr(fp, "{", "op", w->op);
-  pe_json_knum(fp, ", ", "batch", (double)w->batch);
-  pe_json_knum(fp, ", ", "q_heads", (double)w->q_heads);
-  pe_json_knum(fp, ", ", "kv_heads", (double)w->kv_heads);
-  pe_json_knum(fp, ", ", "head_dim", (double)w->head_dim);
-  pe_json_knum(fp, ", ", "q_len", (double)w->q_len);
-  pe_json_knum(fp, ", ", "seq_len", (double)w->seq_len);
-  pe_json_knum(fp, ", ", "position_offset", (double)w->position_offset);
-  pe_json_kbool(fp, ", ", "causal", w->causal);
-  pe_json_knum(fp, ", ", "window", (double)w->window);
-  pe_json_knum(fp, ", ", "softmax_scale", w->softmax_scale);
-  pe_json_knum(fp, ", ", "flops", w->flops);
-  pe_json_knum(fp, ", ", "bytes", w->bytes);
-  pe_json_kstr(fp, ", ", "inputs", w->inputs);
-  fputc('}', fp);
+  const pe_json_work j = {
+      .op = w->op, .inputs = w->inputs, .batch = (double)w->batch,
+      .q_heads = (double)w->q_heads, .kv_heads = (double)w->kv_heads,
+      .head_dim = (double)w->head_dim, .q_len = (double)w->q_len,
+      .seq_len = (double)w->seq_len,
+      .position_offset = (double)w->position_offset,
+      .window = (double)w->window, .softmax_scale = w->softmax_scale,
+      .flops = w->flops, .bytes = w->bytes, .causal = w->causal};
+  pe_json_workload(fp, &j);
 }
 
 static void j_scheme(FILE *fp, const bench_work *w) {

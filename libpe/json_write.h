@@ -53,4 +53,32 @@ static inline void pe_json_kbool(FILE *fp, const char *sep, const char *key,
   fputs(v ? "true" : "false", fp);
 }
 
+/* The "workload" object, one key list for libpe's report (filled from
+ * pe_workload_info) and pe-bench's results (from a record that may have
+ * been read back from JSON). */
+typedef struct pe_json_work {
+  const char *op, *inputs;
+  double batch, q_heads, kv_heads, head_dim, q_len, seq_len, position_offset,
+      window, softmax_scale, flops, bytes;
+  bool causal;
+} pe_json_work;
+
+static inline void pe_json_workload(FILE *fp, const pe_json_work *w) {
+  pe_json_kstr(fp, "{", "op", w->op);
+  pe_json_knum(fp, ", ", "batch", w->batch);
+  pe_json_knum(fp, ", ", "q_heads", w->q_heads);
+  pe_json_knum(fp, ", ", "kv_heads", w->kv_heads);
+  pe_json_knum(fp, ", ", "head_dim", w->head_dim);
+  pe_json_knum(fp, ", ", "q_len", w->q_len);
+  pe_json_knum(fp, ", ", "seq_len", w->seq_len);
+  pe_json_knum(fp, ", ", "position_offset", w->position_offset);
+  pe_json_kbool(fp, ", ", "causal", w->causal);
+  pe_json_knum(fp, ", ", "window", w->window);
+  pe_json_knum(fp, ", ", "softmax_scale", w->softmax_scale);
+  pe_json_knum(fp, ", ", "flops", w->flops);
+  pe_json_knum(fp, ", ", "bytes", w->bytes);
+  pe_json_kstr(fp, ", ", "inputs", w->inputs);
+  fputc('}', fp);
+}
+
 #endif /* PE_JSON_WRITE_H */

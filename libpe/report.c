@@ -159,21 +159,15 @@ static void json_result(FILE *fp, const pe_result *r) {
 }
 
 static void json_workload(FILE *fp, const pe_workload_info *in) {
-  pe_json_kstr(fp, "{", "op", op_name(in->op));
-  pe_json_knum(fp, ", ", "batch", in->batch);
-  pe_json_knum(fp, ", ", "q_heads", in->q_heads);
-  pe_json_knum(fp, ", ", "kv_heads", in->kv_heads);
-  pe_json_knum(fp, ", ", "head_dim", in->head_dim);
-  pe_json_knum(fp, ", ", "q_len", (double)in->q_len);
-  pe_json_knum(fp, ", ", "seq_len", (double)in->kv_len);
-  pe_json_knum(fp, ", ", "position_offset", (double)in->position_offset);
-  pe_json_kbool(fp, ", ", "causal", in->causal);
-  pe_json_knum(fp, ", ", "window", (double)in->window);
-  pe_json_knum(fp, ", ", "softmax_scale", in->softmax_scale);
-  pe_json_knum(fp, ", ", "flops", in->flops);
-  pe_json_knum(fp, ", ", "bytes", in->bytes);
-  pe_json_kstr(fp, ", ", "inputs", in->inputs);
-  fputc('}', fp);
+  const pe_json_work w = {
+      .op = op_name(in->op), .inputs = in->inputs, .batch = in->batch,
+      .q_heads = in->q_heads, .kv_heads = in->kv_heads,
+      .head_dim = in->head_dim, .q_len = (double)in->q_len,
+      .seq_len = (double)in->kv_len,
+      .position_offset = (double)in->position_offset,
+      .window = (double)in->window, .softmax_scale = in->softmax_scale,
+      .flops = in->flops, .bytes = in->bytes, .causal = in->causal != 0};
+  pe_json_workload(fp, &w);
 }
 
 static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *in,
