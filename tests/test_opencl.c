@@ -346,7 +346,8 @@ Test(opencl_encode, sinusoidal, .timeout = 300) {
 
 /* cpu encode kernel: a partial rotary dim (dims R..D-1 pass through in
  * vectors), rows not a multiple of the 32 per work-item; interleaved
- * pairing and an odd head_dim take the scalar row path. */
+ * pairs with an odd head_dim (rotary dim not a multiple of 8) take the
+ * scalar row path. */
 Test(opencl_encode, cpu_partial_rotary_vectors, .timeout = 300) {
   oracle("[workload]\nop = encode\nq_heads = 3\nkv_heads = 1\nhead_dim = 48\n"
          "q_len = 11\nseq_len = 37\n[scheme]\nplugin = rope\nrotary_dim = 32\n"
