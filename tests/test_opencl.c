@@ -288,8 +288,9 @@ Test(opencl_oracle, cpu_kernel_float16_small_tiles_split, .timeout = 300) {
 
 /* The cpu decode kernel (q_len = 1: vectors along head_dim, the heads of
  * a kv head together) over its paths: groups of 4 heads and single heads
- * (GQA 1, 3, 4, 5), head_dim whole and odd vector counts, float4/8/16,
- * ALiBi, additive, interleaved and no encoding, windows, splits 1 to 5. */
+ * (GQA 1, 3, 4, 5, 16), head_dim whole and odd vector counts,
+ * float4/8/16, ALiBi, additive, interleaved and no encoding, windows,
+ * splits 1 to 5 and auto. */
 Test(opencl_oracle, cpu_decode_kernel_paths, .timeout = 300) {
   static const char *const cases[] = {
       "[workload]\nq_heads = 6\nkv_heads = 2\nhead_dim = 36\nq_len = 1\n"
@@ -308,6 +309,9 @@ Test(opencl_oracle, cpu_decode_kernel_paths, .timeout = 300) {
       "seq_len = 700\nposition_offset = 9000\ncausal = true\nwindow = 300\n"
       "[scheme]\nplugin = none\n" RUN1 "seed = 34\n[backend.ocl]\n"
       "plugin = opencl\nkernel = cpu\nsplits = 5\n",
+      "[workload]\nq_heads = 32\nkv_heads = 2\nhead_dim = 64\nq_len = 1\n"
+      "seq_len = 2000\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
+      "seed = 35\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     oracle_path(cases[i], "ocl", "cpu decode", NULL);

@@ -735,11 +735,11 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     int rb = rb_pref < nv ? rb_pref : nv;
     while (nv % rb) --rb;
     pl->RB = rb;
-    /* One row vector (decode: the heads of a GQA group): blocks of 8 keys
-     * and 8 dims, and V copied into __local row by row (streamed) rather
-     * than read in place 8 dims at a time down the rows: decode 32768
-     * keys, 32/8 heads: 36.8 -> 30.7 ms against openmp's 27.5 in the
-     * same rounds */
+    /* One row vector (a short q_len times the heads of a GQA group):
+     * blocks of 8 keys and 8 dims, and V copied into __local row by row
+     * (streamed) rather than read in place 8 dims at a time down the rows
+     * (measured on decode before it had its own kernel: 32768 keys, 32/8
+     * heads, 36.8 -> 30.7 ms against openmp's 27.5 in the same rounds) */
     const int one_vector = nv == 1;
     int kb = one_vector ? 8 : 4;
     while (pl->BK % kb) --kb;
@@ -747,32 +747,10 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->DB = one_vector ? 8 : 4;
     pl->DP = round_up(pl->D, pl->DB);
     pl->VCOPY = one_vector || pl->D % pl->DB != 0;
-    /* K needs encoding: once per run by pe_kprep_cpu into a K' buffer the
-     * tiles read in place (prepass), or into each key tile a query tile
-     * loads (fused).  auto: the pre-pass when several query tiles read
-     * each kv head.  Interleaved A/B runs at L = 4096 (96-row tiles) came
-     * out within noise: causal fused/prepass 0.92-1.07 over 13 runs (the
-     * pre-pass ahead in a calm hour), GQA 32/8 the pre-pass about 1.015x
-     * faster, L = 1024 alike. */
-    pl->KPRE = (pl->KIND == PE_KIND_ROTARY || pl->KIND == PE_KIND_ADDITIVE) &&
-               (be->k_encode == KENC_PREPASS ||
-                (be->k_encode == KENC_AUTO &&
-                 pl->NQT * (pl->G / pl->HPT) > 1));
-    for (;;) {
-      pl->local_bytes = sizeof(float) *
-                        ((size_t)pl->D * pl->BQ +
-                         (pl->KPRE ? 0 : (size_t)pl->BK * pl->D) +
-                         (pl->VCOPY ? (size_t)pl->BK * pl->DP : 0) +
-                         (size_t)pl->BK * pl->RB * pl->VW +
-                         (size_t)pl->DP * pl->BQ + 3u * pl->BQ);
-      if (pl->local_bytes <= lmem || be->block_k || pl->BK <= pl->KB) break;
-      pl->BK /= 2; /* auto: shrink the key tile until it fits */
-      while (pl->BK % pl->KB) --pl->KB;
-    }
-    pl->SKVP = round_up(pl->SKV, pl->BK);
     /* q_len = 1: pe_decode_cpu, vectors along head_dim and the heads of a
      * group together (decode 32768 keys, 32/8 heads: 0.71x -> 0.90-1.02x
-     * openmp against the row-vector tile) */
+     * openmp against the row-vector tile); the tile sizes above only
+     * feed the shared code's constants there */
     pl->DEC = pl->SQ == 1;
     if (pl->DEC) { /* its __local arrays with the default DBLK = 32 keys */
       const size_t dvp = (size_t)round_up(pl->D, vw);
@@ -780,12 +758,38 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
       pl->VCOPY = 0;
       pl->local_bytes = sizeof(float) * (2 * pl->HPT * dvp + 64 * dvp +
                                          32 * (size_t)pl->HPT + 2u * pl->HPT);
+    } else {
+      /* K needs encoding: once per run by pe_kprep_cpu into a K' buffer the
+       * tiles read in place (prepass), or into each key tile a query tile
+       * loads (fused).  auto: the pre-pass when several query tiles read
+       * each kv head.  Interleaved A/B runs at L = 4096 (96-row tiles) came
+       * out within noise: causal fused/prepass 0.92-1.07 over 13 runs (the
+       * pre-pass ahead in a calm hour), GQA 32/8 the pre-pass about 1.015x
+       * faster, L = 1024 alike. */
+      pl->KPRE = (pl->KIND == PE_KIND_ROTARY ||
+                  pl->KIND == PE_KIND_ADDITIVE) &&
+                 (be->k_encode == KENC_PREPASS ||
+                  (be->k_encode == KENC_AUTO &&
+                   pl->NQT * (pl->G / pl->HPT) > 1));
+      for (;;) {
+        pl->local_bytes = sizeof(float) *
+                          ((size_t)pl->D * pl->BQ +
+                           (pl->KPRE ? 0 : (size_t)pl->BK * pl->D) +
+                           (pl->VCOPY ? (size_t)pl->BK * pl->DP : 0) +
+                           (size_t)pl->BK * pl->RB * pl->VW +
+                           (size_t)pl->DP * pl->BQ + 3u * pl->BQ);
+        if (pl->local_bytes <= lmem || be->block_k || pl->BK <= pl->KB)
+          break;
+        pl->BK /= 2; /* auto: shrink the key tile until it fits */
+        while (pl->BK % pl->KB) --pl->KB;
+      }
     }
+    pl->SKVP = round_up(pl->SKV, pl->BK);
     /* decode: split the keys finely even when the head groups alone
      * could fill the cores -- the groups running together then share one
      * key range, and its rows of the position tables come from cache
      * (8 splits: 39.5 -> 31.7 ms at 32768 keys) */
-    plan_splits(pl, be, one_vector ? 32 : 2);
+    plan_splits(pl, be, pl->DEC || one_vector ? 32 : 2);
   } else {
     pl->VW = 1;
     int bq = be->block_q ? be->block_q : (pl->D > 128 ? 32 : 64);
