@@ -1,7 +1,7 @@
 # bench/roofline and `make bench`.
 #
-# bench/roofline measures this machine's fp32 FMA peak (GFLOP/s) and
-# STREAM-copy bandwidth (GB/s) with a given number of OpenMP threads.
+# bench/roofline measures this machine's fp32 FMA peak (GFLOP/s), STREAM
+# copy and read-only bandwidth (GB/s) with a given number of OpenMP threads.
 # `make bench` runs it, then pe-bench on each workload of bench/configs
 # with the openmp and opencl backends (the same number of threads for
 # openmp; PoCL uses every core), timed in interleaved rounds
@@ -9,7 +9,8 @@
 # and prints every result as a fraction of the roofline (measured before
 # and after the runs, the better of the two) -- prefill
 # attention against the FMA peak, encode and decode (q_len = 1, K/V
-# streamed) against STREAM copy -- and each backend's speed relative to
+# streamed) against STREAM copy, decode also against the read-only
+# figure -- and each backend's speed relative to
 # openmp in the same rounds.
 #
 #   make bench                       2 threads (the issue's setting)

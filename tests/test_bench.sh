@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..42"
+echo "1..43"
 
 base='[workload]
 head_dim = 8
@@ -201,14 +201,23 @@ check "--set with a key name over 127 characters: refused (exit 2), not truncate
   sh -c "[ $rc -eq 2 ] && grep -q 'key name is longer than 127 characters' '$tmp/err'"
 
 # ---- roofline --summary (make bench's report) ---------------------------------------
-printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\n' >"$tmp/r1.txt"
-printf 'isa avx2\nthreads 2\nfma_peak_gflops 200\nstream_copy_gbps 5\n' >"$tmp/r2.txt"
+printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\nstream_read_gbps 0.02\n' >"$tmp/r1.txt"
+printf 'isa avx2\nthreads 2\nfma_peak_gflops 200\nstream_copy_gbps 5\nstream_read_gbps 0.1\n' >"$tmp/r2.txt"
 run "$tmp/small.ini" --interleave --backend openmp --backend reference --no-roofline --format json --output "$tmp/pair.json"
 "$build/bench/roofline" --summary "$tmp/r1.txt" "$tmp/r2.txt" "$tmp/pair.json" >"$tmp/sum" 2>"$tmp/err"
 sum_rc=$?
 check "roofline --summary: the best of two measurements, a line per backend, openmp 1.00x" \
   sh -c "[ $rc -eq 0 ] && [ $sum_rc -eq 0 ] && grep -q 'FMA peak 200.0 GFLOP/s, STREAM copy 10.0 GB/s' '$tmp/sum' &&
+         grep -q 'STREAM read 0.1 GB/s' '$tmp/sum' &&
          grep -q '^pair  *openmp  *ok .* 1.00x .*% of FMA peak' '$tmp/sum' && grep -q '^  *reference  *ok .*[0-9]x ' '$tmp/sum'"
+printf '%s\n' "$base" | sed 's/^seq_len = 16/seq_len = 16\nq_len = 1/' >"$tmp/dec.ini"
+run "$tmp/dec.ini" --backend reference --no-roofline --format json --output "$tmp/dec.json"
+"$build/bench/roofline" --summary "$tmp/r1.txt" "$tmp/r2.txt" "$tmp/dec.json" >"$tmp/sum" 2>"$tmp/err"
+sum_rc=$?
+gbps=$(sed -n 's/.*"gbps": \([0-9.e+-]*\).*/\1/p' "$tmp/dec.json" | head -1)
+want=$(awk -v g="$gbps" 'BEGIN {printf "%.1f%% of STREAM copy (%.0f%% of read), K/V streamed", 100 * g / 10, 100 * g / 0.1}')
+check "roofline --summary: decode (q_len = 1) against copy and the best read figure" \
+  sh -c "[ $rc -eq 0 ] && [ $sum_rc -eq 0 ] && [ -n '$gbps' ] && grep -q '^dec  *reference  *ok  *decode .*$want' '$tmp/sum'"
 printf '{"results": [\n    {"cell": {}, "backend": "openmp", "status": "failed", "message": "x",\n     "time_ms": {"median": 1}}\n  ],\n  "agreement": [\n  ]\n}\n' >"$tmp/bad.json"
 "$build/bench/roofline" --summary "$tmp/r1.txt" "$tmp/bad.json" >"$tmp/sum" 2>&1
 check "roofline --summary: a failed run makes it exit non-zero" [ $? -ne 0 ]
