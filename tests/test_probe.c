@@ -37,7 +37,8 @@ static const char *dir_env(const char *name, const char *dflt) {
 }
 
 /* Run `pe-probe ARGS` (ARGS shell-quoted by the caller). */
-static proc probe(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static proc probe(const char *fmt,
+                                                      ...) {
   char args[2048], cmd[4096], errpath[] = "/tmp/pe-probe-test-XXXXXX";
   va_list ap;
   va_start(ap, fmt);
