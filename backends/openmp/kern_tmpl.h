@@ -39,15 +39,9 @@
 #ifndef DEC_BLOCK
 /* decode: keys per sub-block (a multiple of W).  With the four-head
  * kernels and 8 keys of prefetch, 16 measured about 1.06x faster than 32
- * at L = 32768 (8 alike, 64 no better than 32) */
+ * at L = 32768 (8 alike, 64 no better than 32); with the prefetch spread
+ * over the arithmetic (pf_cursor), 32 no better than 16 */
 #define DEC_BLOCK 16u
-#endif
-#ifndef DEC_AHEAD
-/* decode: prefetch distance in keys.  Measured at L = 32768 with the
- * four-head kernels: 8 ran about 1.07x faster than 32 and 1.06x faster
- * than 4; 16 fell between 8 and 32, 64 and 128 were no better than 32
- * (the older one-head kernels had been fastest with 32) */
-#define DEC_AHEAD 8u
 #endif
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
@@ -530,6 +524,57 @@ static size_t decode_scratch(const omp_plan *p) {
   return g * dp + DEC_BLOCK * dp + g * DEC_BLOCK + g * dp + 2 * g;
 }
 
+/* Decode's software prefetch: the K and V rows of the next key block (two
+ * contiguous runs), spread evenly over this block's arithmetic, `step`
+ * lines of each at every step of the logit and P.V loops.  Issued as one
+ * burst per key while K was encoded, the prefetches had stalled on the
+ * core's miss buffers and then left the memory idle during the
+ * arithmetic; spread, decode ran 1.06-1.22x faster (L = 32768, 32/8
+ * heads, 2 threads, interleaved runs).  Prefetching during the encoding
+ * as well, two blocks ahead, or fewer/more lines a step (front- or
+ * back-loaded) measured slower. */
+typedef struct pf_cursor {
+  const char *k, *v;
+  size_t off, len; /* bytes done and in all, of each run */
+  uint32_t step;   /* lines of each run per step */
+} pf_cursor;
+
+static OMP_ALWAYS_INLINE void pf_step(pf_cursor *c) {
+  for (uint32_t i = 0; i < c->step && c->off < c->len; i++, c->off += 64) {
+    __builtin_prefetch(c->k + c->off, 0, 2);
+    __builtin_prefetch(c->v + c->off, 0, 2);
+  }
+}
+
+/* Whatever the steps left (the last block's loops may take fewer). */
+static void pf_rest(pf_cursor *c) {
+  for (; c->off < c->len; c->off += 64) {
+    __builtin_prefetch(c->k + c->off, 0, 2);
+    __builtin_prefetch(c->v + c->off, 0, 2);
+  }
+}
+
+/* The cursor over block [nb + DEC_BLOCK, ...) of a chunk ending at n1
+ * (nothing past it), its lines over the steps the kernels below take on
+ * a block of `cnt` keys for `g` query heads: per four heads a step per
+ * key pair (dec_scores4) and per two vectors of head_dim (dec_pv4), per
+ * single head one per key (dot_row) and per four vectors (decode_pv). */
+static pf_cursor pf_next_block(const float *kbase, const float *vbase,
+                               uint64_t nb, uint64_t n1, uint32_t d,
+                               uint32_t g, uint32_t cnt) {
+  const uint64_t pb = nb + DEC_BLOCK;
+  pf_cursor c = {(const char *)(kbase + pb * d),
+                 (const char *)(vbase + pb * d), 0, 0, 1};
+  if (pb >= n1) return c;
+  c.len = (size_t)(n1 - pb < DEC_BLOCK ? n1 - pb : DEC_BLOCK) * d *
+          sizeof(float);
+  const size_t lines = (c.len + 63) / 64;
+  const size_t steps = (size_t)(g / 4) * ((cnt + 1) / 2 + d / (2 * W)) +
+                       (size_t)(g % 4) * (cnt + d / (4 * W));
+  if (steps) c.step = (uint32_t)((lines + steps - 1) / steps);
+  return c;
+}
+
 static float dot_row(const float *a, const float *x, uint32_t d) {
   VF acc0 = VZERO(), acc1 = VZERO();
   uint32_t j = 0;
@@ -546,9 +591,10 @@ static float dot_row(const float *a, const float *x, uint32_t d) {
 /* o[0..d) += sum_n pr[n] * V[n][..] for n < cnt, o kept in registers over
  * chunks of 4 vectors. */
 static void decode_pv(float *o, const float *pr, const float *vp, uint32_t d,
-                      uint32_t cnt) {
+                      uint32_t cnt, pf_cursor *pf) {
   uint32_t j = 0;
   for (; j + 4 * W <= d; j += 4 * W) {
+    pf_step(pf);
     VF a0 = VLOAD(o + j), a1 = VLOAD(o + j + W), a2 = VLOAD(o + j + 2 * W),
        a3 = VLOAD(o + j + 3 * W);
     for (uint32_t n = 0; n < cnt; n++) {
@@ -594,10 +640,12 @@ static OMP_ALWAYS_INLINE void hsum4(VF a, VF b, VF c, VF e, float *out) {
  * one 4-way reduction per 4 dot products instead of a horizontal sum
  * each). */
 static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
-                        uint32_t d, uint32_t cnt, float *const s[4]) {
+                        uint32_t d, uint32_t cnt, float *const s[4],
+                        pf_cursor *pf) {
   const uint32_t dv = d / W * W;
   uint32_t n = 0;
   for (; n < cnt; n += 2) {
+    pf_step(pf);
     const float *k0 = kb + (size_t)n * ks;
     const float *k1 = n + 1 < cnt ? k0 + ks : k0; /* odd tail: key twice */
     VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
@@ -636,9 +684,11 @@ static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
  * vector is loaded once for the four (8 accumulators: 2 loads and 4
  * broadcasts per 8 FMAs). */
 static void dec_pv4(float *const o[4], const float *const pr[4],
-                    const float *vp, uint32_t d, uint32_t cnt) {
+                    const float *vp, uint32_t d, uint32_t cnt,
+                    pf_cursor *pf) {
   uint32_t j = 0;
   for (; j + 2 * W <= d; j += 2 * W) {
+    pf_step(pf);
     VF a0 = VLOAD(o[0] + j), a1 = VLOAD(o[1] + j), a2 = VLOAD(o[2] + j),
        a3 = VLOAD(o[3] + j);
     VF b0 = VLOAD(o[0] + j + W), b1 = VLOAD(o[1] + j + W),
@@ -715,14 +765,10 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
       const uint32_t cnt = (uint32_t)(n1 - nb < DEC_BLOCK ? n1 - nb
                                                           : DEC_BLOCK);
       /* K' rows of the block into scratch, encoded (rotary, additive) or
-       * copied (none, ALiBi), the rows DEC_AHEAD keys on prefetched; K
-       * read in place without prefetching had measured 1.23-1.46x slower,
-       * in place with it 1.05-1.09x */
+       * copied (none, ALiBi); K read in place without prefetching had
+       * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
+      pf_cursor pf = pf_next_block(kbase, vbase, nb, n1, d, g, cnt);
       for (uint32_t n = 0; n < cnt; n++) {
-        if (nb + n + DEC_AHEAD < n1) {
-          prefetch_lines(kbase + (nb + n + DEC_AHEAD) * d, d);
-          prefetch_lines(vbase + (nb + n + DEC_AHEAD) * d, d);
-        }
         if (pack)
           rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
         else
@@ -741,10 +787,12 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
           oh[t] = o + (size_t)(j0 + t) * dp;
         }
         if (four)
-          dec_scores4(qh, kp, dp, d, cnt, sh);
+          dec_scores4(qh, kp, dp, d, cnt, sh, &pf);
         else
-          for (uint32_t n = 0; n < cnt; n++)
+          for (uint32_t n = 0; n < cnt; n++) {
+            pf_step(&pf);
             sh[0][n] = dot_row(qh[0], kp + (size_t)n * dp, d);
+          }
         for (uint32_t t = 0; t < nh; t++) {
           const uint32_t j = j0 + t;
           float *s = sh[t];
@@ -779,10 +827,11 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
           lj[j] += VHSUM(sum);
         }
         if (four)
-          dec_pv4(oh, (const float *const *)sh, vb, d, cnt);
+          dec_pv4(oh, (const float *const *)sh, vb, d, cnt, &pf);
         else
-          decode_pv(oh[0], sh[0], vb, d, cnt);
+          decode_pv(oh[0], sh[0], vb, d, cnt, &pf);
       }
+      pf_rest(&pf);
     }
     for (uint32_t j = 0; j < g; j++) {
       const uint32_t h = kvh * g + j;
