@@ -752,12 +752,14 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * openmp against the row-vector tile); the tile sizes above only
      * feed the shared code's constants there */
     pl->DEC = pl->SQ == 1;
-    if (pl->DEC) { /* its __local arrays with the default DBLK = 32 keys */
+    if (pl->DEC) { /* its __local arrays with the default DBLK keys */
       const size_t dvp = (size_t)round_up(pl->D, vw);
+      const size_t dblk = vw > 8 ? (size_t)vw : 8;
       pl->KPRE = 0;
       pl->VCOPY = 0;
-      pl->local_bytes = sizeof(float) * (2 * pl->HPT * dvp + 64 * dvp +
-                                         32 * (size_t)pl->HPT + 2u * pl->HPT);
+      pl->local_bytes =
+          sizeof(float) * (2 * pl->HPT * dvp + 2 * dblk * dvp +
+                           dblk * (size_t)pl->HPT + 2u * pl->HPT);
     } else {
       /* K needs encoding: once per run by pe_kprep_cpu into a K' buffer the
        * tiles read in place (prepass), or into each key tile a query tile
