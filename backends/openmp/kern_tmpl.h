@@ -247,10 +247,54 @@ static uint32_t tail_tile(uint32_t rest) {
 #define TC_IF(n, CALL) TILE_CASE(n, CALL)
 #define TC_N(n) ((n) <= MR ? (n) : MR)
 
-static void prefetch_lines(const float *x, size_t n) {
-  const char *c = (const char *)x;
-  for (size_t off = 0; off < n * sizeof(float); off += 64)
-    __builtin_prefetch(c + off, 0, 2);
+/* Software prefetch spread over arithmetic: up to PF_RUNS contiguous runs
+ * of memory (the next key block's K/K'/V rows), `step` lines of each at
+ * every pf_step that the compute loops take, the rest at pf_rest.
+ *
+ * Decode had issued its prefetches as one burst per key while K was
+ * encoded: they stalled on the core's miss buffers and then left the
+ * memory idle during the arithmetic (taking the logit and P V work away
+ * made decode 1.44x faster).  Spread over the logit and P V loops, decode
+ * ran 1.06-1.22x faster (L = 32768, 32/8 heads, 2 threads, interleaved
+ * runs); prefetching during the encoding as well, two blocks ahead, or
+ * front- or back-loaded measured slower. */
+#define PF_RUNS 2
+typedef struct pf_cursor {
+  const char *run[PF_RUNS];
+  size_t len[PF_RUNS]; /* bytes of each run */
+  int nrun;
+  size_t off, end; /* bytes done; the longest run */
+  uint32_t step;   /* lines of each run per step */
+} pf_cursor;
+#define PF_NONE ((pf_cursor){{NULL}, {0}, 0, 0, 0, 1})
+
+static void pf_add(pf_cursor *c, const float *x, size_t floats) {
+  if (c->nrun == PF_RUNS || !floats) return;
+  c->run[c->nrun] = (const char *)x;
+  c->len[c->nrun] = floats * sizeof(float);
+  if (c->len[c->nrun] > c->end) c->end = c->len[c->nrun];
+  c->nrun++;
+}
+
+/* Spread the lines over `steps` pf_step calls. */
+static void pf_spread(pf_cursor *c, size_t steps) {
+  const size_t lines = (c->end + 63) / 64;
+  c->step = steps ? (uint32_t)((lines + steps - 1) / steps) : 1;
+  if (!c->step) c->step = 1;
+}
+
+static OMP_ALWAYS_INLINE void pf_line(const pf_cursor *c) {
+  for (int i = 0; i < c->nrun; i++)
+    if (c->off < c->len[i]) __builtin_prefetch(c->run[i] + c->off, 0, 2);
+}
+
+static OMP_ALWAYS_INLINE void pf_step(pf_cursor *c) {
+  for (uint32_t i = 0; i < c->step && c->off < c->end; i++, c->off += 64)
+    pf_line(c);
+}
+
+static void pf_rest(pf_cursor *c) {
+  for (; c->off < c->end; c->off += 64) pf_line(c);
 }
 
 static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
@@ -353,10 +397,12 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     }
 
     /* The next block's K' (or K) and V rows are prefetched while this
-     * block computes, a share per column group (measured faster than
-     * leaving it to the hardware prefetchers on long causal prefill;
-     * prefetching raw K and the tables for the fused path measured slower,
-     * so that path has none). */
+     * block computes, a share per column group spread over its tiles
+     * (pf_cursor; measured faster than leaving it to the hardware
+     * prefetchers on long causal prefill, and spread 1.02-1.03x faster
+     * than a burst per group at L = 4096, alike at 1024 and on GQA).
+     * Prefetching raw K and its table rows for the fused path measured
+     * slower, as a burst and spread (0.93-1.0x at L = 1024 and GQA). */
     const int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
     const size_t ngroups = ncol / G;
     const int64_t xper = (x1 - x0 + (int64_t)ngroups - 1) / (int64_t)ngroups;
@@ -364,28 +410,34 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     /* One column group (G queries) at a time: S^T slice, mask, softmax and
      * P^T V, all on the keys of the block this group can see. */
     for (size_t i = 0; i < ncol; i += G) {
+      pf_cursor pf = PF_NONE;
       {
         const int64_t xa = x0 + (int64_t)(i / G) * xper;
-        const int64_t xe = min64(xa + xper, x1);
-        for (int64_t key = xa; key < xe; key++) {
-          if (kpre)
-            prefetch_lines(kpre + (uint64_t)key * dp, d);
-          else if (!pack)
-            prefetch_lines(kbase + (uint64_t)key * d, d);
-          prefetch_lines(vbase + (uint64_t)key * d, d);
-        }
+        const size_t nx = xa < x1 ? (size_t)(min64(xa + xper, x1) - xa) : 0;
+        if (kpre)
+          pf_add(&pf, kpre + (uint64_t)xa * dp, nx * dp);
+        else if (!pack)
+          pf_add(&pf, kbase + (uint64_t)xa * d, nx * d);
+        pf_add(&pf, vbase + (uint64_t)xa * d, nx * d);
       }
       const int64_t ga = r0 + (int64_t)i;                  /* first row */
       const int64_t gb = min64(r0 + (int64_t)i + G, r1) - 1; /* last real */
-      if (gb < ga) break;
+      if (gb < ga) {
+        pf_rest(&pf);
+        break;
+      }
       int64_t ka = n0, ke = n1; /* keys [ka, ke) seen by some row */
       if (win) ka = max64(ka, ga - win + 1);
       if (causal)
         ke = min64(ke, gb + 1);
       else if (win)
         ke = min64(ke, gb + win);
-      if (ka >= ke) continue; /* fully masked: m, l, Ot unchanged */
+      if (ka >= ke) { /* fully masked: m, l, Ot unchanged */
+        pf_rest(&pf);
+        continue;
+      }
       const uint32_t a = (uint32_t)(ka - n0), e = (uint32_t)(ke - n0);
+      pf_spread(&pf, full_tiles(e - a) + full_tiles(d));
       /* does every real row of the group see every key of [ka, ke)? */
       int full = 1;
       if (causal && ke - 1 > ga) full = 0;
@@ -401,9 +453,11 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
       {
         uint32_t n = a;
         const uint32_t nfull = full_tiles(e - a);
-        for (uint32_t t = 0; t < nfull; t++, n += MR)
+        for (uint32_t t = 0; t < nfull; t++, n += MR) {
           qk_tile(MR, kblk + n * kstride, kstride, qg, G, d, sg + n * G,
                   cmax);
+          pf_step(&pf);
+        }
         uint32_t rest = e - n;
         while (rest) {
           const uint32_t nr = tail_tile(rest);
@@ -475,8 +529,10 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
         const uint32_t cnt = e - a;
         uint32_t dd = 0;
         const uint32_t nfull = full_tiles(d);
-        for (uint32_t t = 0; t < nfull; t++, dd += MR)
+        for (uint32_t t = 0; t < nfull; t++, dd += MR) {
           pv_tile(MR, pa, G, va + dd, d, cnt, alpha + i, og + dd * G);
+          pf_step(&pf);
+        }
         uint32_t rest = d - dd;
         while (rest) {
           const uint32_t nr = tail_tile(rest);
@@ -488,6 +544,7 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
           rest -= nr;
         }
       }
+      pf_rest(&pf);
     }
   }
 
@@ -524,36 +581,6 @@ static size_t decode_scratch(const omp_plan *p) {
   return g * dp + DEC_BLOCK * dp + g * DEC_BLOCK + g * dp + 2 * g;
 }
 
-/* Decode's software prefetch: the K and V rows of the next key block (two
- * contiguous runs), spread evenly over this block's arithmetic, `step`
- * lines of each at every step of the logit and P.V loops.  Issued as one
- * burst per key while K was encoded, the prefetches had stalled on the
- * core's miss buffers and then left the memory idle during the
- * arithmetic; spread, decode ran 1.06-1.22x faster (L = 32768, 32/8
- * heads, 2 threads, interleaved runs).  Prefetching during the encoding
- * as well, two blocks ahead, or fewer/more lines a step (front- or
- * back-loaded) measured slower. */
-typedef struct pf_cursor {
-  const char *k, *v;
-  size_t off, len; /* bytes done and in all, of each run */
-  uint32_t step;   /* lines of each run per step */
-} pf_cursor;
-
-static OMP_ALWAYS_INLINE void pf_step(pf_cursor *c) {
-  for (uint32_t i = 0; i < c->step && c->off < c->len; i++, c->off += 64) {
-    __builtin_prefetch(c->k + c->off, 0, 2);
-    __builtin_prefetch(c->v + c->off, 0, 2);
-  }
-}
-
-/* Whatever the steps left (the last block's loops may take fewer). */
-static void pf_rest(pf_cursor *c) {
-  for (; c->off < c->len; c->off += 64) {
-    __builtin_prefetch(c->k + c->off, 0, 2);
-    __builtin_prefetch(c->v + c->off, 0, 2);
-  }
-}
-
 /* The cursor over block [nb + DEC_BLOCK, ...) of a chunk ending at n1
  * (nothing past it), its lines over the steps the kernels below take on
  * a block of `cnt` keys for `g` query heads: per four heads a step per
@@ -563,15 +590,13 @@ static pf_cursor pf_next_block(const float *kbase, const float *vbase,
                                uint64_t nb, uint64_t n1, uint32_t d,
                                uint32_t g, uint32_t cnt) {
   const uint64_t pb = nb + DEC_BLOCK;
-  pf_cursor c = {(const char *)(kbase + pb * d),
-                 (const char *)(vbase + pb * d), 0, 0, 1};
+  pf_cursor c = PF_NONE;
   if (pb >= n1) return c;
-  c.len = (size_t)(n1 - pb < DEC_BLOCK ? n1 - pb : DEC_BLOCK) * d *
-          sizeof(float);
-  const size_t lines = (c.len + 63) / 64;
-  const size_t steps = (size_t)(g / 4) * ((cnt + 1) / 2 + d / (2 * W)) +
-                       (size_t)(g % 4) * (cnt + d / (4 * W));
-  if (steps) c.step = (uint32_t)((lines + steps - 1) / steps);
+  const size_t rows = n1 - pb < DEC_BLOCK ? n1 - pb : DEC_BLOCK;
+  pf_add(&c, kbase + pb * d, rows * d);
+  pf_add(&c, vbase + pb * d, rows * d);
+  pf_spread(&c, (size_t)(g / 4) * ((cnt + 1) / 2 + d / (2 * W)) +
+                    (size_t)(g % 4) * (cnt + d / (4 * W)));
   return c;
 }
 
