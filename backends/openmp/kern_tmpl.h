@@ -396,13 +396,14 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
       kstride = d;
     }
 
-    /* The next block's K' (or K) and V rows are prefetched while this
-     * block computes, a share per column group spread over its tiles
+    /* The next block's K' (pre-pass) or K and V rows are prefetched while
+     * this block computes, a share per column group spread over its tiles
      * (pf_cursor; measured faster than leaving it to the hardware
      * prefetchers on long causal prefill, and spread 1.02-1.03x faster
-     * than a burst per group at L = 4096, alike at 1024 and on GQA).
-     * Prefetching raw K and its table rows for the fused path measured
-     * slower, as a burst and spread (0.93-1.0x at L = 1024 and GQA). */
+     * than a burst per group at L = 4096, alike at 1024 and on GQA).  The
+     * fused path's raw K rows too: 1.01-1.06x at L = 1024 (8 interleaved
+     * runs), alike at 4096 and on GQA; its cos/sin rows as well measured
+     * slower (0.93-1.0x at L = 1024 and GQA). */
     const int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
     const size_t ngroups = ncol / G;
     const int64_t xper = (x1 - x0 + (int64_t)ngroups - 1) / (int64_t)ngroups;
@@ -416,7 +417,7 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
         const size_t nx = xa < x1 ? (size_t)(min64(xa + xper, x1) - xa) : 0;
         if (kpre)
           pf_add(&pf, kpre + (uint64_t)xa * dp, nx * dp);
-        else if (!pack)
+        else
           pf_add(&pf, kbase + (uint64_t)xa * d, nx * d);
         pf_add(&pf, vbase + (uint64_t)xa * d, nx * d);
       }
