@@ -872,6 +872,17 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
 
 /* ----------------------------------------------------------------- encode */
 
+/* encode: rows prefetched this many rows ahead of the one being encoded
+ * (8 measured 1.09-1.23x faster than none at 32 heads x 8192, 16 1.12-
+ * 1.19x, 32 1.09-1.14x; prefetching the cos/sin rows too gained nothing) */
+#define ENC_AHEAD 8u
+
+static OMP_ALWAYS_INLINE void prefetch_row(const float *x, uint32_t d) {
+  const char *c = (const char *)x;
+  for (size_t off = 0; off < d * sizeof(float); off += 64)
+    __builtin_prefetch(c + off, 0, 2);
+}
+
 static void encode_rows(const omp_plan *p, int which, uint64_t r0,
                         uint64_t r1) {
   const uint32_t d = p->d;
@@ -880,6 +891,9 @@ static void encode_rows(const omp_plan *p, int which, uint64_t r0,
   const size_t stride = which == 2 ? padded_dim(p) : d;
   const uint64_t len = which ? p->skv : p->sq;
   const uint64_t shift = which ? 0 : p->skv - p->sq;
+  /* the prefetch runs on past r1: a static schedule gives each thread
+   * consecutive blocks */
+  const uint64_t rows = (uint64_t)p->batch * (which ? p->hkv : p->hq) * len;
 #ifdef VSTREAM
   /* Outputs of op = encode are written once and not read again by this
    * run: encode each row into an L1 buffer, then stream it out with
@@ -887,6 +901,7 @@ static void encode_rows(const omp_plan *p, int which, uint64_t r0,
   if (which != 2 && d % W == 0 && (uintptr_t)dst % 64 == 0) {
     float tmp[OMP_MAX_HEAD_DIM] __attribute__((aligned(64)));
     for (uint64_t r = r0; r < r1; r++) {
+      if (r + ENC_AHEAD < rows) prefetch_row(src + (r + ENC_AHEAD) * d, d);
       rot_row(p, src + r * d, r % len + shift, 1.0f, tmp);
       float *o = dst + r * d;
       for (uint32_t j = 0; j < d; j += W) VSTREAM(o + j, VLOAD(tmp + j));
@@ -895,8 +910,10 @@ static void encode_rows(const omp_plan *p, int which, uint64_t r0,
     return;
   }
 #endif
-  for (uint64_t r = r0; r < r1; r++)
+  for (uint64_t r = r0; r < r1; r++) {
+    if (r + ENC_AHEAD < rows) prefetch_row(src + (r + ENC_AHEAD) * d, d);
     rot_row(p, src + r * d, r % len + shift, 1.0f, dst + r * stride);
+  }
 }
 
 static size_t kern_scratch(const omp_plan *p) {
