@@ -112,23 +112,12 @@ __kernel void pe_kprep_cpu(__global const float *restrict k,
   (void)ta;
 }
 
-#ifndef PE_PF
-#if defined(__clang__)
-#define PE_PF 1
-#else
-#define PE_PF 0
-#endif
-#endif
-
 /* Software prefetch of the next key block's K (or K') and V rows (two
  * contiguous runs of equal length), spread evenly over this block's
  * arithmetic: `step` lines of each at every step of the logit and P V
  * loops -- the openmp backend's scheme (issued in one burst, prefetches
  * stall on the core's miss buffers and then leave the memory idle while
- * the block computes).
- * Clang's __builtin_prefetch (PoCL compiles OpenCL C with clang; its
- * prefetch() builtin compiles to nothing); build_options -DPE_PF=0 turns
- * it off. */
+ * the block computes).  PE_PREFETCH: see common.cl. */
 typedef struct pe_pf {
   const __global char *k, *v;
   int off, len, step; /* bytes done and in all of each run; lines a step */
@@ -137,8 +126,8 @@ typedef struct pe_pf {
 inline void pe_pf_step(pe_pf *c) {
 #if PE_PF
   for (int i = 0; i < c->step && c->off < c->len; ++i, c->off += 64) {
-    __builtin_prefetch(c->k + c->off, 0, 2);
-    __builtin_prefetch(c->v + c->off, 0, 2);
+    PE_PREFETCH(c->k + c->off);
+    PE_PREFETCH(c->v + c->off);
   }
 #else
   (void)c;
@@ -148,8 +137,8 @@ inline void pe_pf_step(pe_pf *c) {
 inline void pe_pf_rest(pe_pf *c) {
 #if PE_PF
   for (; c->off < c->len; c->off += 64) {
-    __builtin_prefetch(c->k + c->off, 0, 2);
-    __builtin_prefetch(c->v + c->off, 0, 2);
+    PE_PREFETCH(c->k + c->off);
+    PE_PREFETCH(c->v + c->off);
   }
 #else
   (void)c;

@@ -26,6 +26,22 @@
 #define PE_PAIRING_NEOX 1
 #define PE_PAIRING_INTERLEAVED 2
 
+/* Software prefetch of one cache line for the cpu kernels: clang's
+ * __builtin_prefetch (PoCL compiles OpenCL C with clang; its prefetch()
+ * builtin compiles to nothing).  build_options -DPE_PF=0 turns it off. */
+#ifndef PE_PF
+#if defined(__clang__)
+#define PE_PF 1
+#else
+#define PE_PF 0
+#endif
+#endif
+#if PE_PF
+#define PE_PREFETCH(p) __builtin_prefetch((p), 0, 2)
+#else
+#define PE_PREFETCH(p) ((void)(p))
+#endif
+
 #define PE_CAT_(a, b) a##b
 #define PE_CAT(a, b) PE_CAT_(a, b)
 
