@@ -30,15 +30,16 @@ static int cpu_has(const char *what) {
 }
 
 /* Backend sections appended to every test config: 1 and 2 threads on the
- * auto path (K encoded per tile), the portable path, and the K' pre-pass
+ * auto path (K' pre-pass when several units read a kv head, else K
+ * encoded per tile), the portable path, and K encoded per tile (fused)
  * with small, odd tiles (so one small shape crosses many tile edges). */
 static const char omp_sections[] =
     "[backend.t1]\nplugin = openmp\nthreads = 1\n"
     "[backend.t2]\nplugin = openmp\nthreads = 2\n"
     "[backend.scalar]\nplugin = openmp\nthreads = 2\nkernel = scalar\n"
-    "[backend.prepass]\nplugin = openmp\nthreads = 2\nk_encode = prepass\n"
+    "[backend.fused]\nplugin = openmp\nthreads = 2\nk_encode = fused\n"
     "block_k = 13\ndecode_chunk = 7\n";
-static const char *const omp_labels[] = {"t1", "t2", "scalar", "prepass"};
+static const char *const omp_labels[] = {"t1", "t2", "scalar", "fused"};
 #define N_LABELS (sizeof omp_labels / sizeof omp_labels[0])
 
 /* Build a config from text plus the backend sections, run it on every
@@ -113,9 +114,9 @@ static void golden(const char *name) {
       {"backend.t2", "plugin", "openmp"}, {"backend.t2", "threads", "2"},
       {"backend.scalar", "plugin", "openmp"},
       {"backend.scalar", "kernel", "scalar"},
-      {"backend.prepass", "plugin", "openmp"},
-      {"backend.prepass", "k_encode", "prepass"},
-      {"backend.prepass", "block_k", "5"}};
+      {"backend.fused", "plugin", "openmp"},
+      {"backend.fused", "k_encode", "fused"},
+      {"backend.fused", "block_k", "5"}};
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
     cr_assert_eq(pe_config_set(ctx, cfg, set[i][0], set[i][1], set[i][2]), 0,
                  "%s", pe_ctx_error(ctx));
@@ -396,25 +397,28 @@ Test(openmp_report, device_describes_cpu_and_path) {
   pe_ctx_free(ctx);
 }
 
-/* k_encode = auto encodes K inside each query block, except for the
- * interleaved rotary pairing on a path whose pair code is scalar (avx512,
- * scalar) read by several query blocks, which keeps the pre-pass; the
- * details say which ran. */
+/* k_encode = auto encodes K once per run (pre-pass) when more than one
+ * unit reads each kv head -- several query blocks, or several query heads
+ * of a GQA group -- and inside the one query block otherwise, on every
+ * path; the details say which ran. */
 Test(openmp_report, k_encode_auto_choice) {
   static const struct {
-    const char *pairing, *kernel, *expect;
-  } cases[] = {{"neox", "auto", "(fused)"},
-               {"interleaved", "scalar", "pre-pass"},
-               {"neox", "scalar", "(fused)"},
-               {"interleaved", "avx2", "(fused)"}};
+    const char *pairing, *kernel;
+    int seq_len, q_heads, kv_heads;
+    const char *expect;
+  } cases[] = {{"neox", "auto", 600, 1, 1, "pre-pass"},
+               {"interleaved", "scalar", 600, 1, 1, "pre-pass"},
+               {"neox", "auto", 20, 1, 1, "(fused)"},
+               {"neox", "scalar", 4, 1, 1, "(fused)"},
+               {"neox", "auto", 20, 2, 1, "pre-pass"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    if (!strcmp(cases[i].kernel, "avx2") && !cpu_has("avx2")) continue;
     char ini[512];
     snprintf(ini, sizeof ini,
-             "[workload]\nhead_dim = 16\nseq_len = 600\n"
-             "[scheme]\nplugin = rope\npairing = %s\n[backend.t]\n"
-             "plugin = openmp\nthreads = 2\nkernel = %s\n"
+             "[workload]\nhead_dim = 16\nseq_len = %d\nq_heads = %d\n"
+             "kv_heads = %d\n[scheme]\nplugin = rope\npairing = %s\n"
+             "[backend.t]\nplugin = openmp\nthreads = 2\nkernel = %s\n"
              "[run]\nwarmup = 0\niterations = 1\n",
+             cases[i].seq_len, cases[i].q_heads, cases[i].kv_heads,
              cases[i].pairing, cases[i].kernel);
     pe_ctx *ctx = pe_test_ctx();
     pe_result *r = run_one(ctx, ini, "t");

@@ -932,11 +932,6 @@ const omp_kernels KERNELS_NAME = {
 #else
     0,
 #endif
-#ifdef VROT_PAIRS
-    1,
-#else
-    0,
-#endif
     kern_scratch,
     prefill_unit,
     decode_chunk,

@@ -68,7 +68,6 @@ typedef struct omp_kernels {
   uint32_t width;     /* floats per vector */
   uint32_t granule;   /* bq must be a multiple of this (NV * width) */
   uint32_t nt_stores; /* encode streams rows out (when width divides d) */
-  uint32_t vec_pairs; /* interleaved rotary pairs encoded with vectors */
   /* Scratch floats one thread needs for this plan (prefill or decode). */
   size_t (*scratch)(const omp_plan *p);
   /* One (batch, head, query block) unit: query rows [q0, q0 + nq). */

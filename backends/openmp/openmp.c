@@ -67,9 +67,9 @@ static const pe_param_decl opt_chunk = {
 static const pe_param_decl opt_k_encode = {
     sizeof(pe_param_decl), PE_PARAM_CHOICE, 0, "k_encode",
     "prefill: encode K once per run in a parallel pre-pass (prepass), or "
-    "per key block inside every query block (fused); auto: fused, but "
-    "prepass for interleaved rotary pairs on the avx512 and scalar paths "
-    "(scalar pair code) when K is read by more than one query block",
+    "per key block inside every query block (fused); auto: prepass when "
+    "more than one query block or query head reads each kv head, else "
+    "fused",
     "auto", 0, 0, "auto|prepass|fused"};
 
 static const pe_param_decl *const omp_options[] = {
@@ -441,16 +441,18 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     p->bk = be->block_k ? be->block_k : 64;
     r->out0_len = qn;
     if (!(p->out0 = alloc_floats(qn))) goto nomem;
-    /* K needs encoding (rotary, additive): by default inside each query
-     * block, which measured 1-5% faster than a pre-pass that writes K' and
-     * reads it back.  The interleaved rotary pairing on a path that
-     * encodes it with scalar code (avx512, scalar) measured 8-10% slower
-     * re-encoded per query block, so there it keeps the pre-pass when
-     * more than one query block reads K (see backends/openmp/README.md) */
+    /* K needs encoding (rotary, additive): by default once per run, in a
+     * parallel pre-pass into a K' buffer that the units read (their next
+     * block's K' rows prefetched spread over the block's tiles), when more
+     * than one unit reads each kv head; else inside the one query block.
+     * Interleaved runs against encoding K per query block (fused), 2
+     * threads: causal L = 1024 1.02-1.04x, L = 4096 1.01-1.04x, GQA 32/8
+     * 1.01-1.13x.  (Before the prefetch was spread, fused had been 1-5%
+     * faster; see backends/openmp/README.md.) */
     const int k_enc = t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE;
     const int prepass =
         k_enc && (be->k_encode == 1 ||
-                  (be->k_encode == 0 && p->interleaved && !k->vec_pairs &&
+                  (be->k_encode == 0 &&
                    (ceil_div(p->sq, p->bq) > 1 || p->group > 1)));
     if (prepass) {
       size_t kpn = (size_t)p->batch * p->hkv;
