@@ -741,8 +741,9 @@ pe_decode_cpu(__global const float *restrict q,
         for (int n = 0; n < cnt; ++n) mx = fmax(mx, s[n]);
         for (int n = cnt; n < DBLK; ++n) s[n] = -INFINITY;
         const float ms = isinf(mx) ? 0.0f : mx;
-        const float al = pe_exp2_neg((VT)(md[hl] - ms)).s0;
-        if (al != 1.0f) {
+        if (mx != md[hl]) { /* a new maximum: rescale (rarely, after the
+                             * first blocks; the exp is skipped otherwise) */
+          const float al = pe_exp2_neg((VT)(md[hl] - ms)).s0;
           for (int d = 0; d < DVP; ++d) Od[hl * DVP + d] *= al;
           ld[hl] *= al;
         }
