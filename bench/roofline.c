@@ -236,13 +236,25 @@ static float read_plain(const float *a, size_t n) {
 
 typedef float (*read_fn)(const float *, size_t);
 
-static double measure_read(read_fn fn, int threads, size_t n, int reps) {
+/* ---------------------------------------------- STREAM copy and read runs */
+
+static float *alloc_array(size_t n) {
   float *a = NULL;
   if (posix_memalign((void **)&a, 64, n * sizeof(float))) {
     fprintf(stderr, "roofline: cannot allocate %zu MiB\n",
             n * sizeof(float) >> 20);
     exit(1);
   }
+  return a;
+}
+
+/* STREAM copy (`copy`: c = a, counted read + write) or read (`read`: the
+ * sum of a, counted read only) over n floats: 64-byte aligned slices, the
+ * same split for the first touch and the runs, best of `reps`. */
+static double measure_stream(copy_fn copy, read_fn read, int threads,
+                             size_t n, int reps) {
+  float *a = alloc_array(n), *c = copy ? alloc_array(n) : NULL;
+  const double bytes = (copy ? 2.0 : 1.0) * (double)n * sizeof(float);
   double best = 0.0;
   volatile float sink = 0.0f; /* the sums are used: the reads stay */
 #pragma omp parallel num_threads(threads)
@@ -251,69 +263,39 @@ static double measure_read(read_fn fn, int threads, size_t n, int reps) {
     const size_t per = (n / (size_t)nt) / 16 * 16;
     const size_t lo = per * (size_t)id;
     const size_t hi = id == nt - 1 ? n : lo + per;
-    for (size_t i = lo; i < hi; i++) a[i] = (float)(i & 7);
+    for (size_t i = lo; i < hi; i++) {
+      a[i] = 1.0f + (float)(i & 1023);
+      if (c) c[i] = 0.0f;
+    }
     for (int rep = 0; rep < reps; rep++) {
       double t0 = 0.0;
+      float sum = 0.0f;
 #pragma omp barrier
 #pragma omp master
       t0 = now_s();
-      const float s = fn(a + lo, hi - lo);
+      if (copy)
+        copy(c + lo, a + lo, hi - lo);
+      else
+        sum = read(a + lo, hi - lo);
 #pragma omp barrier
 #pragma omp master
       {
-        const double g = (double)n * sizeof(float) / (now_s() - t0) * 1e-9;
+        const double g = bytes / (now_s() - t0) * 1e-9;
         if (g > best) best = g;
       }
+      if (!copy) {
 #pragma omp critical
-      sink += s;
+        sink += sum;
+      }
     }
   }
   (void)sink;
-  free(a);
-  return best;
-}
-
-static double measure_copy(copy_fn fn, int threads, size_t n, int reps) {
-  float *a = NULL, *c = NULL;
-  if (posix_memalign((void **)&a, 64, n * sizeof(float)) ||
-      posix_memalign((void **)&c, 64, n * sizeof(float))) {
-    fprintf(stderr, "roofline: cannot allocate 2 x %zu MiB\n",
-            n * sizeof(float) >> 20);
-    exit(1);
-  }
-  double best = 0.0;
-#pragma omp parallel num_threads(threads)
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    /* 64-byte aligned slices, same split for touch and copy */
-    const size_t per = (n / (size_t)nt) / 16 * 16;
-    const size_t lo = per * (size_t)id;
-    const size_t hi = id == nt - 1 ? n : lo + per;
-    for (size_t i = lo; i < hi; i++) {
-      a[i] = 1.0f + (float)(i & 1023);
-      c[i] = 0.0f;
-    }
-    for (int rep = 0; rep < reps; rep++) {
-      double t0 = 0.0;
-#pragma omp barrier
-#pragma omp master
-      t0 = now_s();
-      fn(c + lo, a + lo, hi - lo);
-#pragma omp barrier
-#pragma omp master
-      {
-        const double g = 2.0 * (double)n * sizeof(float) / (now_s() - t0) * 1e-9;
-        if (g > best) best = g;
-      }
-    }
-  }
-  if (c[n - 1] != a[n - 1]) fprintf(stderr, "roofline: copy check failed\n");
+  if (c && c[n - 1] != a[n - 1])
+    fprintf(stderr, "roofline: copy check failed\n");
   free(a);
   free(c);
   return best;
 }
-
-/* ---------------------------------------------------------------- main */
 
 /* ------------------------------------------------------------- summary */
 
@@ -548,6 +530,8 @@ static int summary(int argc, char **argv) {
   return bad;
 }
 
+/* ---------------------------------------------------------------- main */
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: roofline [--threads N] [--isa auto|avx512|avx2|scalar]\n"
@@ -635,9 +619,10 @@ int main(int argc, char **argv) {
    * run undisturbed, and that is the machine's peak. */
   const double gflops = measure_fma(fma, threads, 2000000L, 40);
   const size_t n = mib * (size_t)(1u << 20) / sizeof(float);
-  const double gbps = measure_copy(copy, threads, n, 10);
-  const double nt = copy_nt ? measure_copy(copy_nt, threads, n, 10) : NAN;
-  const double rgbps = measure_read(rd, threads, n, 10);
+  const double gbps = measure_stream(copy, NULL, threads, n, 10);
+  const double nt =
+      copy_nt ? measure_stream(copy_nt, NULL, threads, n, 10) : NAN;
+  const double rgbps = measure_stream(NULL, rd, threads, n, 10);
   if (json) {
     printf("{\"isa\": \"%s\", \"threads\": %d, \"fma_peak_gflops\": %.2f, "
            "\"stream_copy_gbps\": %.2f, \"stream_copy_nt_gbps\": ",
