@@ -614,17 +614,17 @@ static float dot_row(const float *a, const float *x, uint32_t d) {
   return s;
 }
 
-/* o[0..d) += sum_n pr[n] * V[n][..] for n < cnt, o kept in registers over
- * chunks of 4 vectors. */
-static void decode_pv(float *o, const float *pr, const float *vp, uint32_t d,
-                      uint32_t cnt, pf_cursor *pf) {
+/* o[0..len) += sum_n pr[n] * V[n][..] for n < cnt (V rows `vs` floats
+ * apart), o kept in registers over chunks of 4 vectors. */
+static void decode_pv(float *o, const float *pr, const float *vp, size_t vs,
+                      uint32_t len, uint32_t cnt, pf_cursor *pf) {
   uint32_t j = 0;
-  for (; j + 4 * W <= d; j += 4 * W) {
+  for (; j + 4 * W <= len; j += 4 * W) {
     pf_step(pf);
     VF a0 = VLOAD(o + j), a1 = VLOAD(o + j + W), a2 = VLOAD(o + j + 2 * W),
        a3 = VLOAD(o + j + 3 * W);
     for (uint32_t n = 0; n < cnt; n++) {
-      const float *vr = vp + (size_t)n * d + j;
+      const float *vr = vp + (size_t)n * vs + j;
       const VF pb = VSET1(pr[n]);
       a0 = VFMA(pb, VLOAD(vr), a0);
       a1 = VFMA(pb, VLOAD(vr + W), a1);
@@ -636,15 +636,15 @@ static void decode_pv(float *o, const float *pr, const float *vp, uint32_t d,
     VSTORE(o + j + 2 * W, a2);
     VSTORE(o + j + 3 * W, a3);
   }
-  for (; j + W <= d; j += W) {
+  for (; j + W <= len; j += W) {
     VF a0 = VLOAD(o + j);
     for (uint32_t n = 0; n < cnt; n++)
-      a0 = VFMA(VSET1(pr[n]), VLOAD(vp + (size_t)n * d + j), a0);
+      a0 = VFMA(VSET1(pr[n]), VLOAD(vp + (size_t)n * vs + j), a0);
     VSTORE(o + j, a0);
   }
-  for (; j < d; j++) {
+  for (; j < len; j++) {
     float a = o[j];
-    for (uint32_t n = 0; n < cnt; n++) a += pr[n] * vp[(size_t)n * d + j];
+    for (uint32_t n = 0; n < cnt; n++) a += pr[n] * vp[(size_t)n * vs + j];
     o[j] = a;
   }
 }
@@ -744,23 +744,9 @@ static void dec_pv4(float *const o[4], const float *const pr[4],
     VSTORE(o[2] + j + W, b2);
     VSTORE(o[3] + j + W, b3);
   }
-  if (j < d)
-    for (int h = 0; h < 4; h++) {
-      /* the rest of the row, one head at a time */
-      float *oh = o[h] + j;
-      uint32_t jj = j;
-      for (; jj + W <= d; jj += W, oh += W) {
-        VF a = VLOAD(oh);
-        for (uint32_t n = 0; n < cnt; n++)
-          a = VFMA(VBCAST(pr[h] + n), VLOAD(vp + (size_t)n * d + jj), a);
-        VSTORE(oh, a);
-      }
-      for (; jj < d; jj++, oh++) {
-        float a = *oh;
-        for (uint32_t n = 0; n < cnt; n++) a += pr[h][n] * vp[(size_t)n * d + jj];
-        *oh = a;
-      }
-    }
+  if (j < d) /* the rest of the row (under 2 vectors), one head at a time */
+    for (int h = 0; h < 4; h++)
+      decode_pv(o[h] + j, pr[h], vp + j, d, d - j, cnt, pf);
 }
 
 static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
@@ -855,7 +841,7 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
         if (four)
           dec_pv4(oh, (const float *const *)sh, vb, d, cnt, &pf);
         else
-          decode_pv(oh[0], sh[0], vb, d, cnt, &pf);
+          decode_pv(oh[0], sh[0], vb, d, d, cnt, &pf);
       }
       pf_rest(&pf);
     }
