@@ -123,6 +123,20 @@ typedef struct pe_pf {
   int off, len, step; /* bytes done and in all of each run; lines a step */
 } pe_pf;
 
+/* The cursor over `rows` rows (none when rows <= 0) from row r0 of a kv
+ * head's K (or K') and V, `steps` steps to spread them over. */
+inline pe_pf pe_pf_rows(const __global float *kh, const __global float *vh,
+                        int r0, int rows, int steps) {
+  pe_pf c = {(const __global char *)kh, (const __global char *)vh, 0, 0, 1};
+  if (rows > 0) {
+    c.k = (const __global char *)(kh + (size_t)r0 * D);
+    c.v = (const __global char *)(vh + (size_t)r0 * D);
+    c.len = rows * D * (int)sizeof(float);
+    c.step = steps ? (c.len / 64 + steps) / steps : 1;
+  }
+  return c;
+}
+
 inline void pe_pf_step(pe_pf *c) {
 #if PE_PF
   for (int i = 0; i < c->step && c->off < c->len; ++i, c->off += 64) {
@@ -271,15 +285,9 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
       /* the next tile's K' (or K) and V rows, over this tile's steps
        * (against no prefetch, interleaved runs on PoCL, median of 5:
        * causal L = 4096 1.02x, GQA 32/8 1.05x, L = 1024 1.05x) */
-      pe_pf pf = {(const __global char *)kh, (const __global char *)vh, 0, 0,
-                  1};
-      if (kt + 1 < t.kt1) {
-        pf.k = (const __global char *)(kh + (size_t)(k0 + BK) * D);
-        pf.v = (const __global char *)(vh + (size_t)(k0 + BK) * D);
-        pf.len = min(BK, SKV - k0 - BK) * D * (int)sizeof(float);
-        pf.step = (pf.len / 64 + NV / RB * (BK / KB + DP / DB)) /
-                  (NV / RB * (BK / KB + DP / DB));
-      }
+      pe_pf pf = pe_pf_rows(kh, vh, k0 + BK,
+                            kt + 1 < t.kt1 ? min(BK, SKV - k0 - BK) : 0,
+                            NV / RB * (BK / KB + DP / DB));
       /* One group of RB row vectors at a time: its logits, softmax and P V,
        * so that its slices of Qt, S and Ot stay in L1 while K' and V stream
        * from L2. */
@@ -701,16 +709,9 @@ pe_decode_cpu(__global const float *restrict q,
     for (int n0 = klo; n0 < khi; n0 += DBLK) {
       const int cnt = min(DBLK, khi - n0);
       /* the next block's rows, over the steps of the loops below */
-      pe_pf pf = {(const __global char *)kh, (const __global char *)vh, 0, 0,
-                  1};
-      if (n0 + DBLK < khi) {
-        pf.k = (const __global char *)(kh + (size_t)(n0 + DBLK) * D);
-        pf.v = (const __global char *)(vh + (size_t)(n0 + DBLK) * D);
-        pf.len = min(DBLK, khi - n0 - DBLK) * D * (int)sizeof(float);
-        const int steps = HPT / 4 * ((cnt + 1) / 2 + DVP / (2 * VW)) +
-                          HPT % 4 * (cnt + DVP / VW);
-        pf.step = steps ? (pf.len / 64 + steps) / steps : 1;
-      }
+      pe_pf pf = pe_pf_rows(kh, vh, n0 + DBLK, min(DBLK, khi - n0 - DBLK),
+                            HPT / 4 * ((cnt + 1) / 2 + DVP / (2 * VW)) +
+                                HPT % 4 * (cnt + DVP / VW));
       /* K' and V rows of the block into __local, row by row: two
        * sequential streams (P V reading V in place, 2 vectors down 32
        * rows at a time, waited on every line) */
