@@ -200,24 +200,38 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
     const pe_tile t = pe_tile_of(gi);
 
     /* Q' tile, transposed and prescaled; padding rows are zero and take the
-     * position of the last valid row so that they never see an empty row. */
-    for (int r = 0; r < BQ; ++r) {
-      int h, i;
-      if (pe_row_of(&t, r, &h, &i)) {
-        const __global float *src = q + (((size_t)t.b * HQ + h) * SQ + i) * D;
-        rpos[r] = QPOS0 + i;
+     * position of the last valid row so that they never see an empty row.
+     * VW rows at a time are encoded into Ot's space (zeroed below), where
+     * the stores run along the row and vectorize, then transposed into
+     * Qt; the row and its table rows 8 rows on are prefetched. */
+    for (int r0 = 0; r0 < BQ; r0 += VW) {
+      for (int l = 0; l < VW; ++l) {
+        const int r = r0 + l;
+        int h, i;
+        if (r + 8 < BQ && pe_row_of(&t, r + 8, &h, &i))
+          pe_prefetch_enc_row(q + (((size_t)t.b * HQ + h) * SQ + i) * D,
+                              QPOS0 + i, tc, ts, ta);
+        if (pe_row_of(&t, r, &h, &i)) {
+          const __global float *src =
+              q + (((size_t)t.b * HQ + h) * SQ + i) * D;
+          rpos[r] = QPOS0 + i;
 #if KIND == PE_KIND_BIAS
-        rslope[r] = slopes[h] * PE_LOG2E;
+          rslope[r] = slopes[h] * PE_LOG2E;
 #endif
-#define PE_STORE_Q(d, val) Qf[PE_GM(d, r, D)] = (val) * qscale
-        PE_ENCODE_ROW(src, QPOS0 + i, PE_STORE_Q);
+#define PE_STORE_Q(d, val) Of[l * D + (d)] = (val) * qscale
+          PE_ENCODE_ROW(src, QPOS0 + i, PE_STORE_Q);
 #undef PE_STORE_Q
-      } else {
-        rpos[r] = t.pmax;
+        } else {
+          rpos[r] = t.pmax;
 #if KIND == PE_KIND_BIAS
-        rslope[r] = 0.0f;
+          rslope[r] = 0.0f;
 #endif
-        for (int d = 0; d < D; ++d) Qf[PE_GM(d, r, D)] = 0.0f;
+          for (int d = 0; d < D; ++d) Of[l * D + d] = 0.0f;
+        }
+      }
+      for (int d = 0; d < D; ++d) {
+        __local float *qv = Qf + PE_GM(d, r0, D);
+        for (int l = 0; l < VW; ++l) qv[l] = Of[l * D + d];
       }
     }
     for (int g = 0; g < NV / RB; ++g) {

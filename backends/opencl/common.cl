@@ -90,6 +90,30 @@
   } while (0)
 #endif
 
+/* Prefetch a D-long row `src` and the table rows PE_ENCODE_ROW reads for
+ * it at table row `p`. */
+inline void pe_prefetch_enc_row(const __global float *src, int p,
+                                const __global float *tc,
+                                const __global float *ts,
+                                const __global float *ta) {
+#if PE_PF
+  for (int d = 0; d < D; d += 16) PE_PREFETCH(src + d);
+#if KIND == PE_KIND_ROTARY
+  for (int j = 0; j < HALF; j += 16) {
+    PE_PREFETCH(tc + (size_t)p * HALF + j);
+    PE_PREFETCH(ts + (size_t)p * HALF + j);
+  }
+#elif KIND == PE_KIND_ADDITIVE
+  for (int d = 0; d < D; d += 16) PE_PREFETCH(ta + (size_t)p * D + d);
+#endif
+#endif
+  (void)src;
+  (void)p;
+  (void)tc;
+  (void)ts;
+  (void)ta;
+}
+
 /* Element d of the encoded row (one work-item per element). */
 inline float pe_encode_elem(const __global float *src, int p, int d,
                             const __global float *tc,
