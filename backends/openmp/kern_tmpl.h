@@ -105,9 +105,11 @@ static int k_needs_pack(const omp_plan *p) {
   return p->kind == PE_KIND_ROTARY || p->kind == PE_KIND_ADDITIVE;
 }
 
-/* encode: rows prefetched this many rows ahead of the one being encoded
- * (8 measured 1.09-1.23x faster than none at 32 heads x 8192, 16 1.12-
- * 1.19x, 32 1.09-1.14x; prefetching the cos/sin rows too gained nothing) */
+/* Rows prefetched this many rows ahead of the one being encoded.  op =
+ * encode: 8 measured 1.09-1.23x faster than none at 32 heads x 8192, 16
+ * 1.12-1.19x, 32 1.09-1.14x, and prefetching the cos/sin rows too gained
+ * nothing there; in a prefill unit's Q encoding the source row alone
+ * gained nothing and the cos/sin rows with it did (prefill_unit). */
 #define ENC_AHEAD 8u
 
 static OMP_ALWAYS_INLINE void prefetch_row(const float *x, uint32_t d) {
