@@ -727,8 +727,9 @@ pe_decode_cpu(__global const float *restrict q,
                             HPT / 4 * ((cnt + 1) / 2 + DVP / (2 * VW)) +
                                 HPT % 4 * (cnt + DVP / VW));
       /* K' and V rows of the block into __local, row by row: two
-       * sequential streams (P V reading V in place, 2 vectors down 32
-       * rows at a time, waited on every line) */
+       * sequential streams (P V reading V in place, 2 vectors down the
+       * block's rows at a time, had waited on every line with 32-key
+       * blocks) */
       for (int n = 0; n < cnt; ++n) {
         const __global float *ksrc = kh + (size_t)(n0 + n) * D;
         const __global float *vsrc = vh + (size_t)(n0 + n) * D;

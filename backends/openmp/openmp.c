@@ -445,10 +445,11 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
      * parallel pre-pass into a K' buffer that the units read (their next
      * block's K' rows prefetched spread over the block's tiles), when more
      * than one unit reads each kv head; else inside the one query block.
-     * Interleaved runs against encoding K per query block (fused), 2
-     * threads: causal L = 1024 1.02-1.04x, L = 4096 1.01-1.04x, GQA 32/8
-     * 1.01-1.13x.  (Before the prefetch was spread, fused had been 1-5%
-     * faster; see backends/openmp/README.md.) */
+     * Interleaved runs, fused / pre-pass times, 2 threads: causal
+     * L = 4096 1.00-1.04 (median 1.022, 8 runs), GQA 32/8 0.98-1.13
+     * (median 1.015, 5 runs), L = 1024 about even (0.99-1.04, 8 runs).
+     * (Before the prefetch was spread, fused had been 1-5% faster; see
+     * backends/openmp/README.md.) */
     const int k_enc = t->kind == PE_KIND_ROTARY || t->kind == PE_KIND_ADDITIVE;
     const int prepass =
         k_enc && (be->k_encode == 1 ||
