@@ -348,7 +348,7 @@ static void record_result(run_state *st, const char *cell, const pe_workload *w,
   note_plugins(st, r, in);
   if (rc != 0)
     say(st, "%s%s%s: %s: %s", cell, cell[0] ? " " : "", r->label, pe_run_status_name(r->status),
-        r->message);
+        bench_reason(r->backend, pe_run_status_name(r->status), r->message));
   if (rc == 0 && st->o->save_dir && save_output(st, cell, in, r))
     snprintf(rec->status, sizeof rec->status, "failed");
   out->r = r;

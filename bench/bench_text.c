@@ -200,7 +200,8 @@ static void table_notes(FILE *fp, const bench_doc *d) {
     bool good = bench_rec_ok(r) && r->verified;
     if (good && d->n_keys) continue;
     fprintf(fp, "%s%s%s: ", r->cell, r->cell[0] ? " " : "", r->backend);
-    if (!bench_rec_ok(r)) fprintf(fp, "%s: %s", r->status, r->message);
+    if (!bench_rec_ok(r))
+      fprintf(fp, "%s: %s", r->status, bench_reason(r->plugin, r->status, r->message));
     else if (!r->verified) fprintf(fp, "not verified ([run] verify = false)");
     else fprintf(fp, "verified %llu of %llu query rows per head against the float64 oracle "
                  "(tolerance %.1e); prepare %.1f ms", (unsigned long long)r->verified_rows,

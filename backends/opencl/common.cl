@@ -28,13 +28,13 @@
 
 /* Software prefetch of one cache line for the cpu kernels: clang's
  * __builtin_prefetch (PoCL compiles OpenCL C with clang; its prefetch()
- * builtin compiles to nothing).  build_options -DPE_PF=0 turns it off. */
+ * builtin compiles to nothing).  The host defines PE_PF=1 only for PoCL's
+ * CPU devices, where it was measured: other OpenCL compilers may reject
+ * the builtin on a __global pointer (NVIDIA's does: "changes address
+ * space of pointer", seen on an H100).  build_options -DPE_PF=0 or 1
+ * overrides it. */
 #ifndef PE_PF
-#if defined(__clang__)
-#define PE_PF 1
-#else
 #define PE_PF 0
-#endif
 #endif
 #if PE_PF
 #define PE_PREFETCH(p) __builtin_prefetch((p), 0, 2)

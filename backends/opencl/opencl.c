@@ -838,6 +838,14 @@ static void force_def(char *buf, size_t size, const char *name, long v) {
   pe_ocl_fmt(buf + len, size - len, " -D%s=%ld", name, v);
 }
 
+/* Whether the kernels may use clang's __builtin_prefetch (common.cl
+ * PE_PF): PoCL's CPU devices, where the prefetches were measured.  NVIDIA's
+ * compiler rejects the builtin on __global pointers. */
+static int prefetch_builtin_ok(const ocl_devinfo *di) {
+  return (di->type & CL_DEVICE_TYPE_CPU) &&
+         strstr(di->plat_name, "Portable Computing Language") != NULL;
+}
+
 static void build_options(const ocl_backend *be, const ocl_plan *pl,
                           char *buf, size_t size) {
   const char *u = be->build_options;
@@ -861,6 +869,7 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
   A("QPOS0", pl->SKV - pl->SQ);
   A("CAUSAL", pl->CAUSAL);
   A("WINDOW", pl->WINDOW);
+  A("PE_PF", prefetch_builtin_ok(&be->di));
   if (pl->op == PE_OP_ATTENTION) {
     A("HPT", pl->HPT);
     A("QT", pl->QT);
