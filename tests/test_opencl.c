@@ -47,6 +47,26 @@ static void need_opencl(void) {
   pe_ctx_free(ctx);
 }
 
+/* Skip unless the default device (the first GPU, else the first device)
+ * is a CPU: for the tests of the cpu kernel's automatic tiles, which are
+ * sized for a CPU device's local memory (a GPU's 48 KiB does not hold
+ * them: the backend says so, "set block_q/block_k smaller"). */
+static void note_gpu(void *user, const pe_device_info *info) {
+  if (info->type == PE_DEVICE_GPU) *(int *)user = 1;
+}
+
+static void need_cpu_default_device(void) {
+  pe_ctx *ctx = pe_test_ctx();
+  const pe_plugin *p = NULL;
+  int gpu = 0;
+  if (pe_plugin_load(ctx, "opencl", PE_PLUGIN_BACKEND, &p) == 0)
+    pe_plugin_devices(ctx, p, note_gpu, &gpu);
+  pe_ctx_free(ctx);
+  if (gpu)
+    cr_skip_test("the default OpenCL device is a GPU; this test checks the "
+                 "cpu kernel's automatic tiles on a CPU device");
+}
+
 /* Build the workload of `ini` and run it on backend `label`. */
 typedef struct ocl_case {
   pe_ctx *ctx;
@@ -220,6 +240,7 @@ Test(opencl_oracle, sinusoidal_odd_head_dim_float4, .timeout = 300) {
 /* Past 3072 keys with K copied per tile (no encoding): 3x taller tiles
  * (up to 288 rows with float8), causal diagonal trimming per row group. */
 Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
+  need_cpu_default_device();
   /* 900 rows in tiles of at most 288: 4 equal tiles of 225, padded to a
    * register block of 24 rows */
   oracle_path("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 64\n"
@@ -234,6 +255,7 @@ Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
  * group (K'/V tiles loaded once for all four), rows not a multiple of the
  * tile, a window across key tiles. */
 Test(opencl_oracle, gqa4_long_heads_per_tile, .timeout = 300) {
+  need_cpu_default_device();
   oracle_path("[workload]\nq_heads = 8\nkv_heads = 2\nhead_dim = 64\n"
               "q_len = 250\nseq_len = 400\ncausal = true\nwindow = 150\n"
               "[scheme]\nplugin = rope\n" RUN1 "seed = 20\nverify_rows = 250\n"

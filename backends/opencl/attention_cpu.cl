@@ -52,7 +52,7 @@
  * x is clamped at -127, where the exponent field is 0: exactly 0, so -inf
  * gives 0.  Measured cheaper than PoCL's exp2 builtin, which handles the
  * whole range. */
-inline VT pe_exp2_neg(VT x) {
+static inline VT pe_exp2_neg(VT x) {
   x = fmax(x, (VT)(-127.0f));
 #ifdef __FAST_RELAXED_MATH__
   const VT n = rint(x);
@@ -125,7 +125,7 @@ typedef struct pe_pf {
 
 /* The cursor over `rows` rows (none when rows <= 0) from row r0 of a kv
  * head's K (or K') and V, `steps` steps to spread them over. */
-inline pe_pf pe_pf_rows(const __global float *kh, const __global float *vh,
+static inline pe_pf pe_pf_rows(const __global float *kh, const __global float *vh,
                         int r0, int rows, int steps) {
   pe_pf c = {(const __global char *)kh, (const __global char *)vh, 0, 0, 1};
   if (rows > 0) {
@@ -137,7 +137,7 @@ inline pe_pf pe_pf_rows(const __global float *kh, const __global float *vh,
   return c;
 }
 
-inline void pe_pf_step(pe_pf *c) {
+static inline void pe_pf_step(pe_pf *c) {
 #if PE_PF
   for (int i = 0; i < c->step && c->off < c->len; ++i, c->off += 64) {
     PE_PREFETCH(c->k + c->off);
@@ -148,7 +148,7 @@ inline void pe_pf_step(pe_pf *c) {
 #endif
 }
 
-inline void pe_pf_rest(pe_pf *c) {
+static inline void pe_pf_rest(pe_pf *c) {
 #if PE_PF
   for (; c->off < c->len; c->off += 64) {
     PE_PREFETCH(c->k + c->off);
@@ -518,7 +518,7 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #endif
 
 /* (sum a, sum b, sum c, sum e) */
-inline float4 pe_hsum4_8(float8 a, float8 b, float8 c, float8 e) {
+static inline float4 pe_hsum4_8(float8 a, float8 b, float8 c, float8 e) {
   const float8 x = (float8)(a.s02, b.s02, a.s46, b.s46) +
                    (float8)(a.s13, b.s13, a.s57, b.s57);
   const float8 y = (float8)(c.s02, e.s02, c.s46, e.s46) +
@@ -528,7 +528,7 @@ inline float4 pe_hsum4_8(float8 a, float8 b, float8 c, float8 e) {
   return z.lo + z.hi;
 }
 
-inline float4 pe_hsum4(VT a, VT b, VT c, VT e) {
+static inline float4 pe_hsum4(VT a, VT b, VT c, VT e) {
 #if VW == 16
   return pe_hsum4_8(a.lo + a.hi, b.lo + b.hi, c.lo + c.hi, e.lo + e.hi);
 #elif VW == 8
@@ -540,7 +540,7 @@ inline float4 pe_hsum4(VT a, VT b, VT c, VT e) {
 #endif
 }
 
-inline float pe_hsum(VT a) {
+static inline float pe_hsum(VT a) {
 #if VW == 16
   a.lo += a.hi;
   const float8 b = a.lo;
@@ -556,7 +556,7 @@ inline float pe_hsum(VT a) {
 }
 
 /* logits of four heads (q rows DVP apart) on cnt keys: p[h][n] */
-inline void pe_dec_scores4(const __local float *qd, const __local float *kd,
+static inline void pe_dec_scores4(const __local float *qd, const __local float *kd,
                            int cnt, __local float *p, pe_pf *pf) {
   for (int n = 0; n < cnt; n += 2) {
     pe_pf_step(pf);
@@ -594,7 +594,7 @@ inline void pe_dec_scores4(const __local float *qd, const __local float *kd,
   }
 }
 
-inline void pe_dec_scores1(const __local float *qd, const __local float *kd,
+static inline void pe_dec_scores1(const __local float *qd, const __local float *kd,
                            int cnt, __local float *p, pe_pf *pf) {
   for (int n = 0; n < cnt; ++n) {
     pe_pf_step(pf);
@@ -608,7 +608,7 @@ inline void pe_dec_scores1(const __local float *qd, const __local float *kd,
 /* o[h][d] += sum_n p[h][n] V[n][d] for four heads (o rows DVP apart, p
  * rows DBLK apart) from the block's V rows vd (DVP apart, zero padded):
  * two vectors of four heads a step, each V vector loaded once. */
-inline void pe_dec_pv4(__local float *o, const __local float *p,
+static inline void pe_dec_pv4(__local float *o, const __local float *p,
                        const __local float *vd, int cnt, pe_pf *pf) {
   int j = 0;
   for (; j + 2 * VW <= DVP; j += 2 * VW) {
@@ -660,7 +660,7 @@ inline void pe_dec_pv4(__local float *o, const __local float *p,
   }
 }
 
-inline void pe_dec_pv1(__local float *o, const __local float *p,
+static inline void pe_dec_pv1(__local float *o, const __local float *p,
                        const __local float *vd, int cnt, pe_pf *pf) {
   for (int j = 0; j < DVP / VW; ++j) {
     pe_pf_step(pf);

@@ -92,7 +92,7 @@
 
 /* Prefetch a D-long row `src` and the table rows PE_ENCODE_ROW reads for
  * it at table row `p`. */
-inline void pe_prefetch_enc_row(const __global float *src, int p,
+static inline void pe_prefetch_enc_row(const __global float *src, int p,
                                 const __global float *tc,
                                 const __global float *ts,
                                 const __global float *ta) {
@@ -115,7 +115,7 @@ inline void pe_prefetch_enc_row(const __global float *src, int p,
 }
 
 /* Element d of the encoded row (one work-item per element). */
-inline float pe_encode_elem(const __global float *src, int p, int d,
+static inline float pe_encode_elem(const __global float *src, int p, int d,
                             const __global float *tc,
                             const __global float *ts,
                             const __global float *ta) {
@@ -163,7 +163,7 @@ typedef struct pe_tile {
   int kt0, kt1;   /* key tiles [kt0, kt1) of this split */
 } pe_tile;
 
-inline pe_tile pe_tile_of(int g) {
+static inline pe_tile pe_tile_of(int g) {
   pe_tile t;
   t.sp = g / (B * PE_NHG * NQT);
   g -= t.sp * (B * PE_NHG * NQT);
@@ -192,13 +192,18 @@ inline pe_tile pe_tile_of(int g) {
   const int a = kbeg / BK;
   const int e = kend > kbeg ? (kend + BK - 1) / BK : a;
   const int n = e - a;
-  t.kt0 = a + (int)(((long)n * t.sp) / NSPLIT);
-  t.kt1 = a + (int)(((long)n * (t.sp + 1)) / NSPLIT);
+  /* n tiles in NSPLIT contiguous runs, the first n % NSPLIT one longer.
+   * 32-bit only: the former ((long)n * sp) / NSPLIT gave every row +inf
+   * scores on an H100 (NVIDIA 580 driver; 5 splits of 10 tiles, rotary
+   * schemes) and right results with -cl-opt-disable. */
+  const int per = n / NSPLIT, extra = n % NSPLIT;
+  t.kt0 = a + t.sp * per + min(t.sp, extra);
+  t.kt1 = t.kt0 + per + (t.sp < extra ? 1 : 0);
   return t;
 }
 
 /* Row r of a tile: head h and query row i; 0 when r is padding. */
-inline int pe_row_of(const pe_tile *t, int r, int *h, int *i) {
+static inline int pe_row_of(const pe_tile *t, int r, int *h, int *i) {
   const int hl = r / QT;
   *i = t->qt * QT + r % QT;
   *h = t->hg * HPT + hl;
@@ -207,7 +212,7 @@ inline int pe_row_of(const pe_tile *t, int r, int *h, int *i) {
 
 /* True when every (row, key) pair of key tile kt is visible for every
  * valid row of the tile (and the key tile is complete): no mask needed. */
-inline int pe_tile_full(const pe_tile *t, int kt) {
+static inline int pe_tile_full(const pe_tile *t, int kt) {
   const int k0 = kt * BK, klast = k0 + BK - 1;
   int full = klast < SKV;
 #if CAUSAL
