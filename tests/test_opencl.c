@@ -300,6 +300,34 @@ Test(opencl_oracle, gpu_kernel_decode_split, .timeout = 300) {
          "ocl");
 }
 
+/* The gpu kernel's register blocks: D = 128 with a ragged second query
+ * tile (4 rows x 16 columns a work-item), D = 256 (2 rows, 32 columns),
+ * D = 65 (columns past D in the last block), ALiBi with 4 heads a tile. */
+Test(opencl_oracle, gpu_kernel_d128_ragged_tiles, .timeout = 300) {
+  oracle_path("[workload]\nq_heads = 2\nkv_heads = 1\nhead_dim = 128\n"
+              "q_len = 70\nseq_len = 200\ncausal = true\n"
+              "[scheme]\nplugin = rope\n" RUN1 "seed = 31\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = gpu\n",
+              "ocl", "gpu (BQ 48, work-group 96", NULL);
+}
+
+Test(opencl_oracle, gpu_kernel_d256_noncausal_window, .timeout = 300) {
+  oracle_path("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 256\n"
+              "q_len = 40\nseq_len = 90\ncausal = false\nwindow = 30\n"
+              "[scheme]\nplugin = yarn\nfactor = 4\n"
+              "original_max_position_embeddings = 64\n" RUN1 "seed = 32\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = gpu\n",
+              "ocl", "gpu (BQ 32, work-group 128", NULL);
+}
+
+Test(opencl_oracle, gpu_kernel_odd_dim_alibi_heads_per_tile, .timeout = 300) {
+  oracle_path("[workload]\nq_heads = 8\nkv_heads = 2\nhead_dim = 65\n"
+              "q_len = 5\nseq_len = 140\ncausal = true\n"
+              "[scheme]\nplugin = alibi\n" RUN1 "seed = 33\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = gpu\nblock_k = 8\n",
+              "ocl", "BK 8, heads/tile 4", NULL);
+}
+
 Test(opencl_oracle, cpu_kernel_float16_small_tiles_split, .timeout = 300) {
   oracle("[workload]\nq_heads = 4\nkv_heads = 4\nhead_dim = 64\n"
          "seq_len = 100\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
@@ -467,6 +495,19 @@ Test(opencl_errors, bad_vector_width) {
   cr_expect_neq(c.rc, 0);
   cr_expect(strstr(c.r->message, "vector_width"), "message: %s",
             c.r->message);
+  case_free(&c);
+}
+
+Test(opencl_errors, gpu_block_k_not_multiple_of_8) {
+  ocl_case c;
+  need_opencl();
+  case_run(&c, SMALL "[backend.ocl]\nplugin = opencl\nkernel = gpu\n"
+                     "block_k = 12\n",
+           "ocl");
+  cr_expect_neq(c.rc, 0);
+  cr_expect(strstr(c.r->message, "block_k = 12") &&
+                strstr(c.r->message, "multiple of 8"),
+            "message: %s", c.r->message);
   case_free(&c);
 }
 

@@ -141,12 +141,14 @@ static const pe_param_decl opt_kernel =
 static const pe_param_decl opt_block_q = DECL(
     PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_q",
     "query rows per tile, 0: auto (cpu: 12 float8 or 4 float16 vectors, 3x "
-    "that beyond 3072 keys, a multiple of vector_width; gpu: 64, also its "
-    "work-group size)",
+    "that beyond 3072 keys, a multiple of vector_width; gpu: 64, 32 for "
+    "head_dim > 128; the gpu work-group is block_q / 4 x 8 work-items, "
+    "block_q / 2 x 8 beyond 128)",
     "0", 0, 1024, NULL);
 static const pe_param_decl opt_block_k =
     DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX, "block_k",
-         "keys per tile, 0: auto (cpu 64; gpu 32 or what local memory fits)",
+         "keys per tile, 0: auto (cpu 64; gpu 32 or what local memory fits, a "
+         "multiple of 8)",
          "0", 0, 1024, NULL);
 static const pe_param_decl opt_vector_width =
     DECL(PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
@@ -572,12 +574,23 @@ typedef struct ocl_plan {
   int KPRE, SKVP;         /* cpu: K' pre-pass, its rows per (b, kv head) */
   int VCOPY;              /* cpu: V tiles copied into __local */
   int DEC;                /* cpu: q_len = 1, the pe_decode_cpu kernel */
+  int RM, TX, WG;         /* gpu: rows per work-item, work-items per row, work-group */
   size_t groups;          /* attention work-groups */
   size_t local_bytes;
   int wg_small; /* encode / combine work-group */
 } ocl_plan;
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* gpu kernel (attention_gpu.cl): work-items sharing a row (TX) */
+#define PE_OCL_GPU_TX 8
+
+/* Local memory of the gpu kernel: Qs[D][BQ], K/V tile [BK][D],
+ * Ps[BK][BQ], Rs[BQ][TX]. */
+static size_t gpu_local_bytes(const ocl_plan *pl, int bk) {
+  return sizeof(float) * ((size_t)pl->D * pl->BQ + (size_t)bk * pl->D +
+                          (size_t)bk * pl->BQ + (size_t)pl->BQ * pl->TX);
+}
 
 /* Rows per work-item of the cpu encode kernel (ENC_ROWS). */
 #define PE_OCL_ENC_ROWS 32
@@ -793,16 +806,25 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * (8 splits: 39.5 -> 31.7 ms at 32768 keys) */
     plan_splits(pl, be, pl->DEC || one_vector ? 32 : 2);
   } else {
+    /* RM rows x BK / TX keys per work-item; two rows beyond D = 128 keep
+     * the output block (RM x D / TX floats) in registers */
     pl->VW = 1;
-    int bq = be->block_q ? be->block_q : (pl->D > 128 ? 32 : 64);
-    if ((size_t)bq > be->di.max_wg) bq = (int)be->di.max_wg;
+    pl->TX = PE_OCL_GPU_TX;
+    pl->RM = pl->D > 128 ? 2 : 4;
+    const int bq = be->block_q ? be->block_q : (pl->D > 128 ? 32 : 64);
     plan_rows(pl, bq, 16 < bq ? 16 : bq, 16 < bq ? 16 : bq, 0);
+    pl->BQ = round_up(pl->BQ, pl->RM); /* padding rows, if any */
+    pl->WG = pl->BQ / pl->RM * pl->TX;
     int bk = be->block_k ? be->block_k : 32;
-    while (!be->block_k && bk > 1 &&
-           2 * sizeof(float) * (size_t)bk * pl->D + 256 > lmem)
+    if (bk % pl->TX)
+      return pe_plugin_error(err, err_size, PE_EINVAL,
+                             "opencl: block_k = %d: the gpu kernel needs a "
+                             "multiple of %d",
+                             bk, pl->TX);
+    while (!be->block_k && bk > pl->TX && gpu_local_bytes(pl, bk) > lmem)
       bk /= 2;
     pl->BK = bk;
-    pl->local_bytes = 2 * sizeof(float) * (size_t)bk * pl->D;
+    pl->local_bytes = gpu_local_bytes(pl, bk);
     plan_splits(pl, be, 4);
   }
   if (pl->local_bytes > lmem)
@@ -813,11 +835,11 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
                            pl->variant == VARIANT_CPU ? "cpu" : "gpu",
                            pl->local_bytes, pl->D, pl->BQ, pl->BK,
                            be->di.name, (unsigned long long)lmem);
-  if (pl->variant == VARIANT_GPU && (size_t)pl->BQ > be->di.max_wg)
+  if (pl->variant == VARIANT_GPU && (size_t)pl->WG > be->di.max_wg)
     return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
-                           "unsupported: gpu kernel work-group %d > device "
-                           "maximum %zu",
-                           pl->BQ, be->di.max_wg);
+                           "unsupported: gpu kernel work-group %d (BQ %d) > "
+                           "device maximum %zu (set block_q smaller)",
+                           pl->WG, pl->BQ, be->di.max_wg);
   return 0;
 }
 
@@ -888,6 +910,10 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
       force_def(buf, size, "PE_V_COPY", pl->VCOPY);
       force_def(buf, size, "DEC", pl->DEC);
       A("SKVP", pl->SKVP);
+    } else {
+      /* not overridable: the host launches WG = BQ / RM * TX work-items */
+      force_def(buf, size, "RM", pl->RM);
+      force_def(buf, size, "TX", pl->TX);
     }
   } else {
     force_def(buf, size, "ENC_ROWS", PE_OCL_ENC_ROWS);
@@ -1186,7 +1212,7 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     size_t kwg = 0;
     clGetKernelWorkGroupInfo(r->kmain, be->di.device, CL_KERNEL_WORK_GROUP_SIZE,
                              sizeof kwg, &kwg, NULL);
-    const size_t need = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.BQ;
+    const size_t need = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.WG;
     if (kwg && kwg < need) {
       run_release(r);
       return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
@@ -1290,7 +1316,7 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
       run_release(r);
       return rc;
     }
-    r->lsz_main = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.BQ;
+    r->lsz_main = pl.variant == VARIANT_CPU ? 1 : (size_t)pl.WG;
     r->gsz_main = pl.groups * r->lsz_main;
     if (pl.variant == VARIANT_CPU) {
       /* one persistent work-group per compute unit (see attention_cpu.cl) */
@@ -1332,8 +1358,8 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
                pl.KPRE ? "K' pre-pass" : "K' per tile");
     else
       pe_ocl_fmt(variant_text, sizeof variant_text,
-               "gpu (work-group %d, BK %d, heads/tile %d, splits %d)", pl.BQ,
-               pl.BK, pl.HPT, pl.NSPLIT);
+               "gpu (BQ %d, work-group %d, BK %d, heads/tile %d, splits %d)",
+               pl.BQ, pl.WG, pl.BK, pl.HPT, pl.NSPLIT);
   }
   /* uploads done before the first timed run */
   e = clFinish(be->queue);
