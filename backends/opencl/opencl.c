@@ -637,16 +637,20 @@ static void plan_rows(ocl_plan *pl, int bq_target, int granule,
   }
 }
 
-/* Split-KV when the tiles alone cannot fill the device (decode). */
-static void plan_splits(ocl_plan *pl, const ocl_backend *be, int per_cu) {
+/* The device's compute units (at least 1). */
+static size_t compute_units(const ocl_backend *be) {
+  return be->di.compute_units ? be->di.compute_units : 1;
+}
+
+/* Split-KV when the tiles alone cannot fill the device (decode): about
+ * `target` work-groups in all. */
+static void plan_splits(ocl_plan *pl, const ocl_backend *be, size_t target) {
   const size_t tiles = (size_t)pl->B * (pl->HQ / pl->HPT) * pl->NQT;
   const int nkt = (pl->SKV + pl->BK - 1) / pl->BK;
   int ns = 1;
   if (be->splits > 0) {
     ns = be->splits;
   } else {
-    const size_t target =
-        (size_t)(be->di.compute_units ? be->di.compute_units : 1) * per_cu;
     if (tiles < target) ns = (int)((target + tiles - 1) / tiles);
     if (ns > nkt / 2) ns = nkt / 2; /* at least two key tiles a split */
     if (ns > 64) ns = 64;
@@ -803,8 +807,15 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     /* decode: split the keys finely even when the head groups alone
      * could fill the cores -- the groups running together then share one
      * key range, and its rows of the position tables come from cache
-     * (8 splits: 39.5 -> 31.7 ms at 32768 keys) */
-    plan_splits(pl, be, pl->DEC || one_vector ? 32 : 2);
+     * (2 cores: 8 splits, 39.5 -> 31.7 ms at 32768 keys, 32/8 heads).
+     * About 8 groups a core, at least 64: on 16 Xeon cores (PoCL 5.0)
+     * 16 splits ran in 7.4 ms, 64 splits (32 groups a core) in 10.3 and
+     * 14.6 ms, in one interleaved run. */
+    const size_t cus = compute_units(be);
+    plan_splits(pl, be,
+                pl->DEC      ? (8 * cus > 64 ? 8 * cus : 64)
+                : one_vector ? 32 * cus
+                             : 2 * cus);
   } else {
     /* RM rows x BK / TX keys per work-item; two rows beyond D = 128 keep
      * the output block (RM x D / TX floats) in registers */
@@ -825,7 +836,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
       bk /= 2;
     pl->BK = bk;
     pl->local_bytes = gpu_local_bytes(pl, bk);
-    plan_splits(pl, be, 4);
+    plan_splits(pl, be, 4 * compute_units(be));
   }
   if (pl->local_bytes > lmem)
     return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
@@ -1320,7 +1331,7 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     r->gsz_main = pl.groups * r->lsz_main;
     if (pl.variant == VARIANT_CPU) {
       /* one persistent work-group per compute unit (see attention_cpu.cl) */
-      const size_t cus = be->di.compute_units ? be->di.compute_units : 1;
+      const size_t cus = compute_units(be);
       if (r->gsz_main > cus) r->gsz_main = cus;
       if ((rc = make_buffer(r, &r->next, sizeof(cl_int), NULL,
                             CL_MEM_READ_WRITE, "tile counter", err,
