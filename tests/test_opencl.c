@@ -342,29 +342,43 @@ Test(opencl_oracle, cpu_kernel_float16_small_tiles_split, .timeout = 300) {
  * float4/8/16, ALiBi, additive, interleaved and no encoding, windows,
  * splits 1 to 5 and auto. */
 Test(opencl_oracle, cpu_decode_kernel_paths, .timeout = 300) {
-  static const char *const cases[] = {
-      "[workload]\nq_heads = 6\nkv_heads = 2\nhead_dim = 36\nq_len = 1\n"
-      "seq_len = 333\ncausal = true\nwindow = 100\n[scheme]\nplugin = alibi\n"
-      RUN1 "seed = 31\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
-      "[workload]\nq_heads = 10\nkv_heads = 2\nhead_dim = 20\nq_len = 1\n"
-      "seq_len = 70\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 32\n"
-      "[backend.ocl]\nplugin = opencl\nkernel = cpu\nvector_width = 4\n"
-      "splits = 1\n",
-      "[workload]\nbatch = 2\nq_heads = 8\nkv_heads = 2\nhead_dim = 80\n"
-      "q_len = 1\nseq_len = 150\ncausal = false\n[scheme]\nplugin = rope\n"
-      "pairing = interleaved\nrotary_dim = 48\n" RUN1 "seed = 33\n"
-      "[backend.ocl]\nplugin = opencl\nkernel = cpu\nvector_width = 16\n"
-      "splits = 3\n",
-      "[workload]\nq_heads = 3\nkv_heads = 3\nhead_dim = 64\nq_len = 1\n"
-      "seq_len = 700\nposition_offset = 9000\ncausal = true\nwindow = 300\n"
-      "[scheme]\nplugin = none\n" RUN1 "seed = 34\n[backend.ocl]\n"
-      "plugin = opencl\nkernel = cpu\nsplits = 5\n",
-      "[workload]\nq_heads = 32\nkv_heads = 2\nhead_dim = 64\nq_len = 1\n"
-      "seq_len = 2000\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
-      "seed = 35\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
+  /* ini, and how P V reads V: in place when head_dim is a multiple of
+   * the vector width, else from a zero-padded copy */
+  static const char *const cases[][2] = {
+      {"[workload]\nq_heads = 6\nkv_heads = 2\nhead_dim = 36\nq_len = 1\n"
+       "seq_len = 333\ncausal = true\nwindow = 100\n[scheme]\n"
+       "plugin = alibi\n" RUN1 "seed = 31\n[backend.ocl]\nplugin = opencl\n"
+       "kernel = cpu\nvector_width = 8\n",
+       "V copied to local"},
+      {"[workload]\nq_heads = 10\nkv_heads = 2\nhead_dim = 20\nq_len = 1\n"
+       "seq_len = 70\n[scheme]\nplugin = sinusoidal\n" RUN1 "seed = 32\n"
+       "[backend.ocl]\nplugin = opencl\nkernel = cpu\nvector_width = 4\n"
+       "splits = 1\n",
+       "V read in place"},
+      {"[workload]\nbatch = 2\nq_heads = 8\nkv_heads = 2\nhead_dim = 80\n"
+       "q_len = 1\nseq_len = 150\ncausal = false\n[scheme]\nplugin = rope\n"
+       "pairing = interleaved\nrotary_dim = 48\n" RUN1 "seed = 33\n"
+       "[backend.ocl]\nplugin = opencl\nkernel = cpu\nvector_width = 16\n"
+       "splits = 3\n",
+       "V read in place"},
+      {"[workload]\nq_heads = 3\nkv_heads = 3\nhead_dim = 64\nq_len = 1\n"
+       "seq_len = 700\nposition_offset = 9000\ncausal = true\nwindow = 300\n"
+       "[scheme]\nplugin = none\n" RUN1 "seed = 34\n[backend.ocl]\n"
+       "plugin = opencl\nkernel = cpu\nsplits = 5\n",
+       "V read in place"},
+      {"[workload]\nq_heads = 32\nkv_heads = 2\nhead_dim = 64\nq_len = 1\n"
+       "seq_len = 2000\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
+       "seed = 35\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n",
+       "V read in place"},
+      /* the copy forced on whole vectors: the same result */
+      {"[workload]\nq_heads = 8\nkv_heads = 2\nhead_dim = 64\nq_len = 1\n"
+       "seq_len = 900\ncausal = true\n[scheme]\nplugin = rope\n" RUN1
+       "seed = 36\n[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+       "build_options = -DPE_DEC_VPLACE=0\n",
+       "V copied to local"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    oracle_path(cases[i], "ocl", "cpu decode", NULL);
+    oracle_path(cases[i][0], "ocl", "cpu decode", cases[i][1]);
 }
 
 /* ---- op = encode ----------------------------------------------------------- */

@@ -574,6 +574,7 @@ typedef struct ocl_plan {
   int KPRE, SKVP;         /* cpu: K' pre-pass, its rows per (b, kv head) */
   int VCOPY;              /* cpu: V tiles copied into __local */
   int DEC;                /* cpu: q_len = 1, the pe_decode_cpu kernel */
+  int VPLACE;             /* cpu decode: P V reads V in place (D % VW == 0) */
   int RM, TX, WG;         /* gpu: rows per work-item, work-items per row, work-group */
   size_t groups;          /* attention work-groups */
   size_t local_bytes;
@@ -772,10 +773,18 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     if (pl->DEC) { /* its __local arrays with the default DBLK keys */
       const size_t dvp = (size_t)round_up(pl->D, vw);
       const size_t dblk = vw > 8 ? (size_t)vw : 8;
+      /* V read in place when its rows are whole vectors (attention_cpu.cl
+       * PE_DEC_VPLACE; build_options may say otherwise) */
+      const char *u = be->build_options
+                          ? strstr(be->build_options, "-DPE_DEC_VPLACE=")
+                          : NULL;
+      pl->VPLACE = u ? atoi(u + strlen("-DPE_DEC_VPLACE=")) != 0
+                     : pl->D % vw == 0;
       pl->KPRE = 0;
       pl->VCOPY = 0;
       pl->local_bytes =
-          sizeof(float) * (2 * pl->HPT * dvp + 2 * dblk * dvp +
+          sizeof(float) * (2 * pl->HPT * dvp +
+                           (pl->VPLACE ? 1u : 2u) * dblk * dvp +
                            dblk * (size_t)pl->HPT + 2u * pl->HPT);
     } else {
       /* K needs encoding: once per run by pe_kprep_cpu into a K' buffer the
@@ -920,6 +929,7 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
       force_def(buf, size, "KPRE", pl->KPRE);
       force_def(buf, size, "PE_V_COPY", pl->VCOPY);
       force_def(buf, size, "DEC", pl->DEC);
+      if (pl->DEC) A("PE_DEC_VPLACE", pl->VPLACE);
       A("SKVP", pl->SKVP);
     } else {
       /* not overridable: the host launches WG = BQ / RM * TX work-items */
@@ -1359,8 +1369,9 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     if (pl.variant == VARIANT_CPU && pl.DEC)
       pe_ocl_fmt(variant_text, sizeof variant_text,
                "cpu decode (float%d along head_dim, %d heads a work-item, "
-               "splits %d of %d-key tiles)",
-               pl.VW, pl.HPT, pl.NSPLIT, pl.BK);
+               "splits %d of %d-key tiles, V %s)",
+               pl.VW, pl.HPT, pl.NSPLIT, pl.BK,
+               pl.VPLACE ? "read in place" : "copied to local");
     else if (pl.variant == VARIANT_CPU)
       pe_ocl_fmt(variant_text, sizeof variant_text,
                "cpu (float%d, BQ %d, BK %d, RB %d KB %d DB %d, heads/tile %d, "
