@@ -18,6 +18,10 @@
 #   make bench BENCH_BACKENDS=openmp only openmp (e.g. no OpenCL device)
 #   make bench BENCH_CONFIGS='bench/configs/decode-32768.ini'
 #
+# pe-bench runs with OMP_WAIT_POLICY=passive unless the environment sets
+# it: libgomp's idle threads otherwise spin after each openmp run and slow
+# the backend timed next in the interleaved rounds (docs/RESULTS.md).
+#
 # The JSON reports and the roofline measurement are kept in bench-results/
 # of the build tree.  Exit status: non-zero when a run failed or did not
 # verify against the oracle (a backend without a device is reported as
@@ -51,6 +55,7 @@ bench: all bench/roofline$(EXEEXT)
 	  n=`basename $$c .ini`; \
 	  echo "== pe-bench $$c --interleave$$backends (openmp threads $(BENCH_THREADS))"; \
 	  rm -f $(BENCH_RESULTS)/$$n.json; \
+	  OMP_WAIT_POLICY="$${OMP_WAIT_POLICY:-passive}" \
 	  $(PE_RUN_ENV) bench/pe-bench$(EXEEXT) $(srcdir)/$$c --interleave $$backends \
 	    --set backend.threads=$(BENCH_THREADS) --no-roofline \
 	    --format json --output $(BENCH_RESULTS)/$$n.json >/dev/null; \
