@@ -507,10 +507,10 @@ pe_attn_cpu(__global const float *restrict q, __global const float *restrict k,
 #define DVP ((D + VW - 1) / VW * VW) /* Q'/K'/O rows, zero padded */
 /* P V reads the V rows in place (global memory, the spread prefetch
  * below having brought them in) rather than from a copy in __local: decode
- * 32768 keys, 32/8 heads, 1.13-1.18x faster on PoCL (interleaved runs).
- * Needs rows of whole vectors, D a multiple of VW; else the copy, zero
- * padded.  (Before the prefetch, reading V in place with 32-key blocks
- * had waited on every line.) */
+ * 32768 keys, 32/8 heads, 1.04x [0.98-1.08] on PoCL (6 interleaved runs,
+ * both orders, OMP_WAIT_POLICY=passive).  Needs rows of whole vectors, D
+ * a multiple of VW; else the copy, zero padded.  (Before the prefetch,
+ * reading V in place with 32-key blocks had waited on every line.) */
 #ifndef PE_DEC_VPLACE
 #define PE_DEC_VPLACE (D % VW == 0)
 #endif
