@@ -818,8 +818,8 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * key range, and its rows of the position tables come from cache
      * (2 cores: 8 splits, 39.5 -> 31.7 ms at 32768 keys, 32/8 heads).
      * About 8 groups a core, at least 64: on 16 Xeon cores (PoCL 5.0)
-     * 16 splits ran in 7.4 ms, 64 splits (32 groups a core) in 10.3 and
-     * 14.6 ms, in one interleaved run. */
+     * 16 splits ran in 7.4 ms, 64 splits (32 groups a core) in 10.3 ms,
+     * in one interleaved run. */
     const size_t cus = compute_units(be);
     plan_splits(pl, be,
                 pl->DEC      ? (8 * cus > 64 ? 8 * cus : 64)
