@@ -96,7 +96,7 @@ bench_rec *bench_doc_find(const bench_doc *d, const char *cell, const char *back
  * order of the [sweep] keys (malloc'd). */
 char *bench_cell_canonical(const char *cell);
 bool bench_rec_ok(const bench_rec *r);
-const char *bench_reason(const char *label, const char *status, const char *msg);
+const char *bench_reason(const char *plugin, const char *status, const char *msg);
 /* The fewest digits that read back as `v` (into buf), or `missing` when v
  * is not finite. */
 const char *bench_num(char *buf, size_t size, double v, const char *missing);

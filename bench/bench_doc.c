@@ -95,11 +95,11 @@ char *bench_cell_canonical(const char *cell) {
 
 bool bench_rec_ok(const bench_rec *r) { return !strcmp(r->status, "ok"); }
 
-/* `msg` without the "LABEL: " and "STATUS: " it may already start with
- * (backends say "unsupported: no device ...", libpe prefixes the plugin
- * name), so that "LABEL: STATUS: reason" says each once. */
-const char *bench_reason(const char *label, const char *status, const char *msg) {
-  const char *skip[2] = {label, status};
+/* `msg` without the "PLUGIN: " and "STATUS: " it may already start with
+ * (libpe prefixes the plugin's name, backends say "unsupported: no device
+ * ..."), so that "LABEL: STATUS: reason" says each once. */
+const char *bench_reason(const char *plugin, const char *status, const char *msg) {
+  const char *skip[2] = {plugin, status};
   for (int i = 0; i < 2; i++) {
     size_t n = strlen(skip[i]);
     if (n && !strncmp(msg, skip[i], n) && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;

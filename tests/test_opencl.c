@@ -17,13 +17,19 @@
 
 #define TOL 2e-4
 
-/* Skip unless the opencl backend is built and sees at least one device. */
+/* Skip unless the opencl backend is built and sees at least one device;
+ * the number of GPUs among them. */
+typedef struct device_census {
+  int devices, gpus;
+} device_census;
+
 static void count_device(void *user, const pe_device_info *info) {
-  (void)info;
-  ++*(int *)user;
+  device_census *c = user;
+  ++c->devices;
+  if (info->type == PE_DEVICE_GPU) ++c->gpus;
 }
 
-static void need_opencl(void) {
+static int need_opencl(void) {
   pe_ctx *ctx = pe_test_ctx();
   const pe_plugin *p = NULL;
   int rc = pe_plugin_load(ctx, "opencl", PE_PLUGIN_BACKEND, &p);
@@ -35,9 +41,9 @@ static void need_opencl(void) {
   }
 #endif
   cr_assert_eq(rc, 0, "opencl plugin does not load: %s", pe_ctx_error(ctx));
-  int n = 0;
+  device_census n = {0, 0};
   rc = pe_plugin_devices(ctx, p, count_device, &n);
-  if (rc == PE_EUNSUPPORTED || (rc == 0 && n == 0)) {
+  if (rc == PE_EUNSUPPORTED || (rc == 0 && n.devices == 0)) {
     char why[1024];
     snprintf(why, sizeof why, "%s", rc ? pe_ctx_error(ctx) : "no device");
     pe_ctx_free(ctx);
@@ -45,24 +51,15 @@ static void need_opencl(void) {
   }
   cr_assert_eq(rc, 0, "opencl device enumeration: %s", pe_ctx_error(ctx));
   pe_ctx_free(ctx);
+  return n.gpus;
 }
 
 /* Skip unless the default device (the first GPU, else the first device)
  * is a CPU: for the tests of the cpu kernel's automatic tiles, which are
  * sized for a CPU device's local memory (a GPU's 48 KiB does not hold
  * them: the backend says so, "set block_q/block_k smaller"). */
-static void note_gpu(void *user, const pe_device_info *info) {
-  if (info->type == PE_DEVICE_GPU) *(int *)user = 1;
-}
-
 static void need_cpu_default_device(void) {
-  pe_ctx *ctx = pe_test_ctx();
-  const pe_plugin *p = NULL;
-  int gpu = 0;
-  if (pe_plugin_load(ctx, "opencl", PE_PLUGIN_BACKEND, &p) == 0)
-    pe_plugin_devices(ctx, p, note_gpu, &gpu);
-  pe_ctx_free(ctx);
-  if (gpu)
+  if (need_opencl() > 0)
     cr_skip_test("the default OpenCL device is a GPU; this test checks the "
                  "cpu kernel's automatic tiles on a CPU device");
 }

@@ -583,6 +583,14 @@ typedef struct ocl_plan {
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+/* The value text of "-DNAME=" in the user's build_options, or NULL. */
+static const char *user_def(const char *user, const char *name) {
+  char probe[40];
+  pe_ocl_fmt(probe, sizeof probe, "-D%s=", name);
+  const char *at = user ? strstr(user, probe) : NULL;
+  return at ? at + strlen(probe) : NULL;
+}
+
 /* gpu kernel (attention_gpu.cl): work-items sharing a row (TX) */
 #define PE_OCL_GPU_TX 8
 
@@ -775,11 +783,8 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
       const size_t dblk = vw > 8 ? (size_t)vw : 8;
       /* V read in place when its rows are whole vectors (attention_cpu.cl
        * PE_DEC_VPLACE; build_options may say otherwise) */
-      const char *u = be->build_options
-                          ? strstr(be->build_options, "-DPE_DEC_VPLACE=")
-                          : NULL;
-      pl->VPLACE = u ? atoi(u + strlen("-DPE_DEC_VPLACE=")) != 0
-                     : pl->D % vw == 0;
+      const char *u = user_def(be->build_options, "PE_DEC_VPLACE");
+      pl->VPLACE = u ? atoi(u) != 0 : pl->D % vw == 0;
       pl->KPRE = 0;
       pl->VCOPY = 0;
       pl->local_bytes =
@@ -867,9 +872,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
  * (so build_options can override a tile constant: -DRB=3). */
 static void add_def(char *buf, size_t size, const char *user,
                     const char *name, long v) {
-  char probe[40];
-  pe_ocl_fmt(probe, sizeof probe, "-D%s=", name);
-  if (user && strstr(user, probe)) return;
+  if (user_def(user, name)) return;
   size_t len = strlen(buf);
   pe_ocl_fmt(buf + len, size - len, " -D%s=%ld", name, v);
 }
