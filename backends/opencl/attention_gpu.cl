@@ -35,7 +35,7 @@
 #error "the gpu kernel needs BK a multiple of TX and BQ a multiple of RM"
 #endif
 
-/* Key tile kt's keys, encoded, into Ks[D][BK] (zeros past the end). */
+/* Keys k0 .. k0 + nk - 1, encoded, into Ks[D][BK] (zeros past nk). */
 static inline void pe_gpu_load_k(__local float *Ks, const __global float *kh,
                                  int k0, int nk, int lid,
                                  const __global float *tc,
@@ -50,7 +50,7 @@ static inline void pe_gpu_load_k(__local float *Ks, const __global float *kh,
   }
 }
 
-/* Key tile kt's values into Vs[BK][D] (zeros past the end). */
+/* The values of keys k0 .. k0 + nk - 1 into Vs[BK][D] (zeros past nk). */
 static inline void pe_gpu_load_v(__local float *Vs, const __global float *vh,
                                  int k0, int nk, int lid) {
   const __global float *src = vh + (size_t)k0 * D;
