@@ -487,15 +487,103 @@ Test(opencl_errors, build_failure_reports_the_log) {
   need_opencl();
   case_run(&c,
            SMALL "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
-                 "build_options = -DVW=3\n",
+                 "build_options = -Drestrict=+\n",
            "ocl");
   cr_expect_neq(c.rc, 0);
   cr_expect_eq(c.r->status, PE_RUN_FAILED, "status %s: %s",
                pe_run_status_name(c.r->status), c.r->message);
   cr_expect(strstr(c.r->message, "build log") &&
-                strstr(c.r->message, "VW must be"),
+                strstr(c.r->message, "error"),
             "message: %s", c.r->message);
   case_free(&c);
+}
+
+/* build_options may not define what the host sizes buffers and grids by
+ * (the kernel would disagree with the host): refused, naming it, in any
+ * spelling of -D / -U. */
+Test(opencl_errors, build_options_host_constants_refused) {
+  static const char *const bad[][2] = {
+      {"-DBQ=32", "BQ is set by the backend"},
+      {"-O2 -D SKV=5", "SKV is set by the backend"},
+      {"-DRB=2 -DD", "D is set by the backend"},
+      {"-UKPRE", "KPRE is set by the backend"},
+      {"-DRB=0", "RB takes an integer from 1 to 16"},
+      {"-DKB=4x", "KB takes an integer from 1 to 16"},
+      {"-DPE_PF=2", "PE_PF takes an integer from 0 to 1"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char ini[512];
+    snprintf(ini, sizeof ini,
+             SMALL "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+                   "build_options = %s\n",
+             bad[i][0]);
+    ocl_case c;
+    need_opencl();
+    case_run(&c, ini, "ocl");
+    cr_expect_neq(c.rc, 0, "%s accepted", bad[i][0]);
+    cr_expect(strstr(c.r->message, "build_options") &&
+                  strstr(c.r->message, bad[i][1]),
+              "%s: message: %s", bad[i][0], c.r->message);
+    case_free(&c);
+  }
+}
+
+/* The register blocks and decode's key block set in build_options are the
+ * plan's: tiles padded to whole RB blocks, DP a multiple of DB (head_dim
+ * 60 with DB 8: V copied, zero padded to 64), DBLK in decode's local
+ * memory; each verifies, and the details show the values. */
+Test(opencl_oracle, build_options_tunables_shape_the_plan, .timeout = 300) {
+  need_cpu_default_device();
+  oracle_path("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 60\n"
+              "q_len = 37\nseq_len = 150\ncausal = true\n"
+              "[scheme]\nplugin = rope\n" RUN1 "seed = 41\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+              "vector_width = 8\n"
+              "build_options = -DRB=2 -D KB=5 -DDB=8\n",
+              "ocl", "RB 2 KB 5 DB 8", NULL);
+  oracle_path("[workload]\nq_heads = 8\nkv_heads = 2\nhead_dim = 64\n"
+              "q_len = 1\nseq_len = 700\ncausal = true\n"
+              "[scheme]\nplugin = rope\n" RUN1 "seed = 42\n"
+              "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+              "vector_width = 8\nbuild_options = -DDBLK=24\n",
+              "ocl", "cpu decode", "24-key blocks");
+}
+
+/* What the tunables need is checked with the workload: a DBLK too large
+ * for local memory is "unsupported" with the sizes (the host had sized
+ * decode's arrays with the default DBLK), PE_DEC_VPLACE=1 on rows of no
+ * whole vectors and a block_q no multiple of VW x RB are config errors,
+ * and the cpu kernel's blocks asked of the gpu kernel are refused. */
+Test(opencl_errors, build_options_tunables_checked_against_the_plan) {
+  static const char *const bad[][2] = {
+      {"head_dim = 4096\nq_len = 1\nseq_len = 600\n[scheme]\nplugin = "
+       "none\n" RUN1 "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+       "build_options = -DDBLK=256\n",
+       "local memory"},
+      {"head_dim = 36\nq_len = 1\nseq_len = 40\n[scheme]\nplugin = "
+       "none\n" RUN1 "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+       "vector_width = 8\nbuild_options = -DPE_DEC_VPLACE=1\n",
+       "PE_DEC_VPLACE = 1 needs head_dim a multiple"},
+      {"head_dim = 32\nq_len = 40\nseq_len = 40\n[scheme]\nplugin = "
+       "none\n" RUN1 "[backend.ocl]\nplugin = opencl\nkernel = cpu\n"
+       "vector_width = 8\nblock_q = 48\nbuild_options = -DRB=4\n",
+       "vector_width 8 x RB 4"},
+      {"head_dim = 32\nq_len = 40\nseq_len = 40\n[scheme]\nplugin = "
+       "none\n" RUN1 "[backend.ocl]\nplugin = opencl\nkernel = gpu\n"
+       "build_options = -DKB=2\n",
+       "shape the cpu kernel"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char ini[1024];
+    snprintf(ini, sizeof ini, "[workload]\nq_heads = 2\n%s", bad[i][0]);
+    ocl_case c;
+    need_opencl();
+    case_run(&c, ini, "ocl");
+    cr_expect_neq(c.rc, 0, "accepted:\n%s", ini);
+    cr_expect(strstr(c.r->message, bad[i][1]), "%s\nmessage: %s", ini,
+              c.r->message);
+    case_free(&c);
+  }
 }
 
 Test(opencl_errors, bad_vector_width) {

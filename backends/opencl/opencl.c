@@ -20,6 +20,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,109 @@ done:
 }
 
 /* ------------------------------------------------------------------------
+ * build_options: the kernel constants a user may set
+ * ---------------------------------------------------------------------- */
+
+/* Register blocks and decode's key block of the cpu kernels, and the
+ * prefetch switch: build_options may set these (-DRB=2), and the plan
+ * sizes local memory and tiles with the values set.  0 (or -1 for the
+ * switches): not set, the plan's own choice. */
+typedef struct ocl_tune {
+  int rb, kb, db; /* cpu prefill: row vectors x keys (P V: x dims) */
+  int dblk;       /* cpu decode: keys per block */
+  int vplace;     /* cpu decode: P V reads V in place (0/1), -1 unset */
+  int pf;         /* software prefetch (0/1), -1 unset */
+} ocl_tune;
+
+/* Constants the host derives from the workload and its plan and sizes
+ * buffers, grids and local memory by: a user's definition would leave the
+ * kernel and the host disagreeing, so build_options may not touch them. */
+static const char *const host_owned[] = {
+    "D",   "R",    "HALF", "KIND", "PAIRING", "B",   "HQ",    "HKV",
+    "G",   "SQ",   "SKV",  "QPOS0", "CAUSAL", "WINDOW", "HPT", "QT",
+    "NQT", "BQ",   "BK",   "NSPLIT", "VW",   "DP",  "KPRE",  "PE_V_COPY",
+    "DEC", "SKVP", "RM",   "TX",   "ENC_ROWS", NULL};
+
+static int is_host_owned(const char *name, size_t len) {
+  for (const char *const *h = host_owned; *h; ++h)
+    if (strlen(*h) == len && memcmp(*h, name, len) == 0) return 1;
+  return 0;
+}
+
+/* One "-DNAME[=V]" / "-UNAME" of build_options (flag 'D' or 'U', the
+ * name and value without the flag) into tune, or an error naming it. */
+static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
+                    char *err, size_t err_size) {
+  const char *eq = memchr(def, '=', len);
+  const size_t nlen = eq ? (size_t)(eq - def) : len;
+  if (is_host_owned(def, nlen))
+    return pe_plugin_error(
+        err, err_size, PE_ECONFIG,
+        "opencl: build_options '-%c%.*s': %.*s is set by the backend from "
+        "the workload and its tiles (use block_q, block_k, vector_width, "
+        "splits); build_options may set RB, KB, DB, DBLK, PE_DEC_VPLACE "
+        "and PE_PF",
+        flag, (int)len, def, (int)nlen, def);
+  static const struct {
+    const char *name;
+    size_t off;
+    int lo, hi;
+  } knobs[] = {
+      {"RB", offsetof(ocl_tune, rb), 1, 16},
+      {"KB", offsetof(ocl_tune, kb), 1, 16},
+      {"DB", offsetof(ocl_tune, db), 1, 16},
+      {"DBLK", offsetof(ocl_tune, dblk), 1, 256},
+      {"PE_DEC_VPLACE", offsetof(ocl_tune, vplace), 0, 1},
+      {"PE_PF", offsetof(ocl_tune, pf), 0, 1},
+  };
+  for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; ++i) {
+    if (strlen(knobs[i].name) != nlen || memcmp(knobs[i].name, def, nlen))
+      continue;
+    /* -DNAME alone means 1 to the compiler; -UNAME: the default */
+    long v = knobs[i].lo == 0 ? -1 : 0;
+    if (flag == 'D') {
+      char text[24] = "1", *end;
+      if (eq) pe_ocl_fmt(text, sizeof text, "%.*s", (int)(len - nlen - 1), eq + 1);
+      v = strtol(text, &end, 10);
+      if (end == text || *end || v < knobs[i].lo || v > knobs[i].hi ||
+          len - nlen > 20)
+        return pe_plugin_error(err, err_size, PE_ECONFIG,
+                               "opencl: build_options '-D%.*s': %s takes an "
+                               "integer from %d to %d",
+                               (int)len, def, knobs[i].name, knobs[i].lo,
+                               knobs[i].hi);
+    }
+    *(int *)((char *)tune + knobs[i].off) = (int)v;
+  }
+  return 0;
+}
+
+/* Reads the user's -D/-U definitions (forms -DNAME=V, -DNAME, -D NAME=V)
+ * into tune; other compiler options pass through unread. */
+static int parse_tune(const char *opts, ocl_tune *tune, char *err,
+                      size_t err_size) {
+  *tune = (ocl_tune){0, 0, 0, 0, -1, -1};
+  const char *s = opts ? opts : "";
+  while (*s) {
+    while (*s == ' ' || *s == '\t') ++s;
+    const char *tok = s;
+    while (*s && *s != ' ' && *s != '\t') ++s;
+    if (s - tok < 2 || tok[0] != '-' || (tok[1] != 'D' && tok[1] != 'U'))
+      continue;
+    const char flag = tok[1];
+    const char *def = tok + 2;
+    if (def == s) { /* "-D NAME": the next word */
+      while (*s == ' ' || *s == '\t') ++s;
+      def = s;
+      while (*s && *s != ' ' && *s != '\t') ++s;
+    }
+    int rc = tune_one(tune, flag, def, (size_t)(s - def), err, err_size);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
  * The backend (one device)
  * ---------------------------------------------------------------------- */
 typedef struct ocl_backend {
@@ -439,6 +543,7 @@ typedef struct ocl_backend {
   int block_q, block_k, vector_width, work_group, splits;
   int k_encode; /* KENC_* */
   char *build_options;
+  ocl_tune tune; /* what build_options set */
   int use_cache;
   char details[512]; /* after prepare: what ran */
 } ocl_backend;
@@ -484,6 +589,11 @@ static int backend_open(const pe_host *host,
                            "opencl: vector_width = %d: accepted 0 (auto), 4, "
                            "8, 16",
                            vw);
+  }
+  rc = parse_tune(be->build_options, &be->tune, err, err_size);
+  if (rc) {
+    backend_close(be);
+    return rc;
   }
   rc = select_device(plat, dev, &be->di, err, err_size);
   if (rc) {
@@ -574,6 +684,7 @@ typedef struct ocl_plan {
   int KPRE, SKVP;         /* cpu: K' pre-pass, its rows per (b, kv head) */
   int VCOPY;              /* cpu: V tiles copied into __local */
   int DEC;                /* cpu: q_len = 1, the pe_decode_cpu kernel */
+  int DBLK;               /* cpu decode: keys per block */
   int VPLACE;             /* cpu decode: P V reads V in place (D % VW == 0) */
   int RM, TX, WG;         /* gpu: rows per work-item, work-items per row, work-group */
   size_t groups;          /* attention work-groups */
@@ -731,8 +842,10 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->VW = vw;
     /* auto: 12 row vectors (float8: 96 rows) in register blocks of 3,
      * float16: 4 row vectors (64 rows) in blocks of 4 */
-    const int rb_pref = vw >= 16 ? 4 : 3;
+    const ocl_tune *tu = &be->tune;
+    const int rb_pref = tu->rb ? tu->rb : vw >= 16 ? 4 : 3;
     int bq = be->block_q ? be->block_q : vw * (vw >= 16 ? 4 : 12);
+    if (!be->block_q && tu->rb) bq = round_up(bq, vw * tu->rb);
     /* long contexts with K copied into each tile (none, bias): 3x taller
      * tiles, so each copy serves more rows (measured ~10% less CPU time at
      * L = 4096 when K was still encoded per tile).  With encoded K the
@@ -750,8 +863,22 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
                              "opencl: block_q = %d must be a multiple of "
                              "vector_width %d",
                              bq, vw);
+    if (tu->rb && bq % (vw * tu->rb))
+      return pe_plugin_error(err, err_size, PE_ECONFIG,
+                             "opencl: block_q = %d must be a multiple of "
+                             "vector_width %d x RB %d (build_options)",
+                             bq, vw, tu->rb);
     pl->BK = be->block_k ? be->block_k : 64;
-    plan_rows(pl, bq, vw * rb_pref, vw, 1);
+    if (tu->kb && pl->BK % tu->kb) {
+      if (be->block_k)
+        return pe_plugin_error(err, err_size, PE_ECONFIG,
+                               "opencl: block_k = %d must be a multiple of "
+                               "KB %d (build_options)",
+                               pl->BK, tu->kb);
+      pl->BK = round_up(pl->BK, tu->kb);
+    }
+    /* with RB set, every tile is whole register blocks (rows padded) */
+    plan_rows(pl, bq, vw * rb_pref, tu->rb ? vw * tu->rb : vw, 1);
     /* Register blocks of RB row vectors x KB keys (PV: x DB dims), the
      * accumulators plus the operands within the register file: float16
      * (AVX-512, 32 registers): 4 x 4; float8 (AVX2, 16 registers) and
@@ -760,7 +887,7 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     const int nv = pl->BQ / vw;
     int rb = rb_pref < nv ? rb_pref : nv;
     while (nv % rb) --rb;
-    pl->RB = rb;
+    pl->RB = tu->rb ? tu->rb : rb; /* plan_rows made nv a multiple */
     /* One row vector (a short q_len times the heads of a GQA group):
      * blocks of 8 keys and 8 dims, and V copied into __local row by row
      * (streamed) rather than read in place 8 dims at a time down the rows
@@ -769,8 +896,8 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     const int one_vector = nv == 1;
     int kb = one_vector ? 8 : 4;
     while (pl->BK % kb) --kb;
-    pl->KB = kb;
-    pl->DB = one_vector ? 8 : 4;
+    pl->KB = tu->kb ? tu->kb : kb;
+    pl->DB = tu->db ? tu->db : one_vector ? 8 : 4;
     pl->DP = round_up(pl->D, pl->DB);
     pl->VCOPY = one_vector || pl->D % pl->DB != 0;
     /* q_len = 1: pe_decode_cpu, vectors along head_dim and the heads of a
@@ -778,19 +905,29 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
      * openmp against the row-vector tile); the tile sizes above only
      * feed the shared code's constants there */
     pl->DEC = pl->SQ == 1;
-    if (pl->DEC) { /* its __local arrays with the default DBLK keys */
+    if (pl->DEC) { /* its __local arrays (attention_cpu.cl pe_decode_cpu) */
       const size_t dvp = (size_t)round_up(pl->D, vw);
-      const size_t dblk = vw > 8 ? (size_t)vw : 8;
-      /* V read in place when its rows are whole vectors (attention_cpu.cl
-       * PE_DEC_VPLACE; build_options may say otherwise) */
-      const char *u = user_def(be->build_options, "PE_DEC_VPLACE");
-      pl->VPLACE = u ? atoi(u) != 0 : pl->D % vw == 0;
+      /* keys per block: 8, or the vector when wider (attention_cpu.cl) */
+      pl->DBLK = tu->dblk ? tu->dblk : vw > 8 ? vw : 8;
+      if (pl->DBLK % vw)
+        return pe_plugin_error(err, err_size, PE_ECONFIG,
+                               "opencl: build_options DBLK = %d must be a "
+                               "multiple of the vector width %d",
+                               pl->DBLK, vw);
+      /* V read in place when its rows are whole vectors */
+      pl->VPLACE = tu->vplace >= 0 ? tu->vplace : pl->D % vw == 0;
+      if (pl->VPLACE && pl->D % vw)
+        return pe_plugin_error(err, err_size, PE_ECONFIG,
+                               "opencl: build_options PE_DEC_VPLACE = 1 needs "
+                               "head_dim a multiple of the vector width "
+                               "(%d, %d)",
+                               pl->D, vw);
       pl->KPRE = 0;
       pl->VCOPY = 0;
       pl->local_bytes =
           sizeof(float) * (2 * pl->HPT * dvp +
-                           (pl->VPLACE ? 1u : 2u) * dblk * dvp +
-                           dblk * (size_t)pl->HPT + 2u * pl->HPT);
+                           (pl->VPLACE ? 1u : 2u) * (size_t)pl->DBLK * dvp +
+                           (size_t)pl->DBLK * pl->HPT + 2u * pl->HPT);
     } else {
       /* K needs encoding: once per run by pe_kprep_cpu into a K' buffer the
        * tiles read in place (prepass), or into each key tile a query tile
@@ -811,7 +948,8 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
                            (pl->VCOPY ? (size_t)pl->BK * pl->DP : 0) +
                            (size_t)pl->BK * pl->RB * pl->VW +
                            (size_t)pl->DP * pl->BQ + 3u * pl->BQ);
-        if (pl->local_bytes <= lmem || be->block_k || pl->BK <= pl->KB)
+        if (pl->local_bytes <= lmem || be->block_k || pl->BK <= pl->KB ||
+            (tu->kb && (pl->BK / 2) % tu->kb))
           break;
         pl->BK /= 2; /* auto: shrink the key tile until it fits */
         while (pl->BK % pl->KB) --pl->KB;
@@ -831,6 +969,14 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
                 : one_vector ? 32 * cus
                              : 2 * cus);
   } else {
+    const ocl_tune *tu = &be->tune;
+    if (tu->rb || tu->kb || tu->db || tu->dblk || tu->vplace >= 0)
+      return pe_plugin_error(err, err_size, PE_ECONFIG,
+                             "opencl: build_options RB, KB, DB, DBLK and "
+                             "PE_DEC_VPLACE shape the cpu kernel; this run "
+                             "uses the gpu kernel on '%s' (kernel = cpu "
+                             "forces the other)",
+                             be->di.name);
     /* RM rows x BK / TX keys per work-item; two rows beyond D = 128 keep
      * the output block (RM x D / TX floats) in registers */
     pl->VW = 1;
@@ -852,14 +998,20 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
     pl->local_bytes = gpu_local_bytes(pl, bk);
     plan_splits(pl, be, 4 * compute_units(be));
   }
+  char dblk[24] = "";
+  if (pl->DEC) pe_ocl_fmt(dblk, sizeof dblk, ", DBLK=%d", pl->DBLK);
   if (pl->local_bytes > lmem)
     return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
                            "unsupported: the %s kernel needs %zu bytes of "
-                           "local memory for D=%d, BQ=%d, BK=%d; '%s' has "
-                           "%llu (set block_q/block_k smaller)",
-                           pl->variant == VARIANT_CPU ? "cpu" : "gpu",
+                           "local memory for D=%d, BQ=%d, BK=%d%s; '%s' has "
+                           "%llu (%s)",
+                           pl->DEC ? "cpu decode"
+                           : pl->variant == VARIANT_CPU ? "cpu" : "gpu",
                            pl->local_bytes, pl->D, pl->BQ, pl->BK,
-                           be->di.name, (unsigned long long)lmem);
+                           dblk,
+                           be->di.name, (unsigned long long)lmem,
+                           pl->DEC ? "a smaller build_options -DDBLK= may fit"
+                                   : "set block_q/block_k smaller");
   if (pl->variant == VARIANT_GPU && (size_t)pl->WG > be->di.max_wg)
     return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
                            "unsupported: gpu kernel work-group %d (BQ %d) > "
@@ -869,7 +1021,8 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
 }
 
 /* Append " -DNAME=v" unless the user's build_options define NAME already
- * (so build_options can override a tile constant: -DRB=3). */
+ * (a tunable the plan has read into its value: -DRB=3; parse_tune refuses
+ * the host-owned constants). */
 static void add_def(char *buf, size_t size, const char *user,
                     const char *name, long v) {
   if (user_def(user, name)) return;
@@ -932,7 +1085,10 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
       force_def(buf, size, "KPRE", pl->KPRE);
       force_def(buf, size, "PE_V_COPY", pl->VCOPY);
       force_def(buf, size, "DEC", pl->DEC);
-      if (pl->DEC) A("PE_DEC_VPLACE", pl->VPLACE);
+      if (pl->DEC) {
+        A("PE_DEC_VPLACE", pl->VPLACE);
+        A("DBLK", pl->DBLK);
+      }
       A("SKVP", pl->SKVP);
     } else {
       /* not overridable: the host launches WG = BQ / RM * TX work-items */
@@ -1372,8 +1528,8 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     if (pl.variant == VARIANT_CPU && pl.DEC)
       pe_ocl_fmt(variant_text, sizeof variant_text,
                "cpu decode (float%d along head_dim, %d heads a work-item, "
-               "splits %d of %d-key tiles, V %s)",
-               pl.VW, pl.HPT, pl.NSPLIT, pl.BK,
+               "splits %d of %d-key tiles, %d-key blocks, V %s)",
+               pl.VW, pl.HPT, pl.NSPLIT, pl.BK, pl.DBLK,
                pl.VPLACE ? "read in place" : "copied to local");
     else if (pl.variant == VARIANT_CPU)
       pe_ocl_fmt(variant_text, sizeof variant_text,
