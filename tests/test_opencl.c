@@ -55,13 +55,15 @@ static int need_opencl(void) {
 }
 
 /* Skip unless the default device (the first GPU, else the first device)
- * is a CPU: for the tests of the cpu kernel's automatic tiles, which are
- * sized for a CPU device's local memory (a GPU's 48 KiB does not hold
- * them: the backend says so, "set block_q/block_k smaller"). */
-static void need_cpu_default_device(void) {
+ * is a CPU: for the tests of the cpu kernel's tiles, which are sized for
+ * a CPU device's local memory (a GPU's 48 KiB does not hold them: the
+ * backend says so, "set block_q/block_k smaller").  `what`: the test's
+ * subject, for the skip message. */
+static void need_cpu_default_device(const char *what) {
   if (need_opencl() > 0)
-    cr_skip_test("the default OpenCL device is a GPU; this test checks the "
-                 "cpu kernel's automatic tiles on a CPU device");
+    cr_skip_test("the default OpenCL device is a GPU; this test checks %s "
+                 "on a CPU device",
+                 what);
 }
 
 /* Build the workload of `ini` and run it on backend `label`. */
@@ -237,7 +239,7 @@ Test(opencl_oracle, sinusoidal_odd_head_dim_float4, .timeout = 300) {
 /* Past 3072 keys with K copied per tile (no encoding): 3x taller tiles
  * (up to 288 rows with float8), causal diagonal trimming per row group. */
 Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
-  need_cpu_default_device();
+  need_cpu_default_device("the cpu kernel's automatic tiles");
   /* 900 rows in tiles of at most 288: 4 equal tiles of 225, padded to a
    * register block of 24 rows */
   oracle_path("[workload]\nq_heads = 2\nkv_heads = 2\nhead_dim = 64\n"
@@ -252,7 +254,7 @@ Test(opencl_oracle, none_long_context_tall_tiles, .timeout = 300) {
  * group (K'/V tiles loaded once for all four), rows not a multiple of the
  * tile, a window across key tiles. */
 Test(opencl_oracle, gqa4_long_heads_per_tile, .timeout = 300) {
-  need_cpu_default_device();
+  need_cpu_default_device("the cpu kernel's automatic tiles");
   oracle_path("[workload]\nq_heads = 8\nkv_heads = 2\nhead_dim = 64\n"
               "q_len = 250\nseq_len = 400\ncausal = true\nwindow = 150\n"
               "[scheme]\nplugin = rope\n" RUN1 "seed = 20\nverify_rows = 250\n"
@@ -533,7 +535,8 @@ Test(opencl_errors, build_options_host_constants_refused) {
  * 60 with DB 8: V copied, zero padded to 64), DBLK in decode's local
  * memory; each verifies, and the details show the values. */
 Test(opencl_oracle, build_options_tunables_shape_the_plan, .timeout = 300) {
-  need_cpu_default_device();
+  need_cpu_default_device(
+      "the cpu kernel's tiles with build_options tunables");
   oracle_path("[workload]\nq_heads = 4\nkv_heads = 2\nhead_dim = 60\n"
               "q_len = 37\nseq_len = 150\ncausal = true\n"
               "[scheme]\nplugin = rope\n" RUN1 "seed = 41\n"

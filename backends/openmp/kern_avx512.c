@@ -22,8 +22,13 @@
 
 typedef __m512 VF;
 #define W 16
-#define MR 8
-#define NV 2
+/* tile shape: OMP_AVX512_MR keys (P V: dims) x OMP_AVX512_NV vectors */
+#ifndef OMP_AVX512_MR
+#define OMP_AVX512_MR 8
+#define OMP_AVX512_NV 2
+#endif
+#define MR OMP_AVX512_MR
+#define NV OMP_AVX512_NV
 #define VZERO() _mm512_setzero_ps()
 #define VSET1(x) _mm512_set1_ps(x)
 #define VLOAD(p) _mm512_loadu_ps(p)
@@ -58,6 +63,8 @@ static inline __m512 vexp2(__m512 x) {
       _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
+
+#include "kern_x86.h" /* VTRANSPOSE: 8 x 8 blocks (AVX) */
 
 #define KERNELS_NAME omp_kernels_avx512
 #define KERNELS_STR "avx512"

@@ -134,8 +134,8 @@ static OMP_ALWAYS_INLINE void prefetch_enc_row(const omp_plan *p,
 
 /* Rows encoded together before their transpose into Qt. */
 #define QROWS 8u
-#if defined(VTRANSPOSE) && W != 8
-#error "VTRANSPOSE works on QROWS x QROWS blocks: W must be QROWS"
+#if defined(VTRANSPOSE) && (NV * W) % QROWS != 0
+#error "VTRANSPOSE works on QROWS x QROWS blocks inside one column group"
 #endif
 
 /* Scratch layout (floats, each part rounded to 64 bytes):
@@ -375,11 +375,11 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     }
     uint32_t dd0 = 0;
 #ifdef VTRANSPOSE
-    /* whole W x W blocks: QROWS == W rows, all in one column group */
-    if (nr == W)
-      for (; dd0 + W <= d; dd0 += W)
+    /* whole QROWS x QROWS blocks, the rows all in one column group */
+    if (nr == QROWS)
+      for (; dd0 + QROWS <= d; dd0 += QROWS)
         VTRANSPOSE(row + dd0, dp, qt + (size_t)(i0 / G) * d * G +
-                   (size_t)dd0 * G + i0 % G, G, VSET1(1.0f));
+                   (size_t)dd0 * G + i0 % G, G, NULL);
 #endif
     for (uint32_t r = 0; r < nr; r++) {
       const uint32_t i = i0 + r;
@@ -594,10 +594,10 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
     float *orow = obase + (size_t)i0 * d;
     uint32_t dd0 = 0;
 #ifdef VTRANSPOSE
-    if (nr == W)
-      for (; dd0 + W <= d; dd0 += W)
+    if (nr == QROWS)
+      for (; dd0 + QROWS <= d; dd0 += QROWS)
         VTRANSPOSE(ot + (size_t)(i0 / G) * d * G + (size_t)dd0 * G + i0 % G,
-                   G, orow + dd0, d, VLOAD(alpha + i0));
+                   G, orow + dd0, d, alpha + i0);
 #endif
     for (uint32_t r = 0; r < nr; r++) {
       const uint32_t i = i0 + r;

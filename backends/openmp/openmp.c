@@ -54,7 +54,7 @@ static const pe_param_decl opt_block_q = {
     sizeof(pe_param_decl), PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
     "block_q",
     "queries per flash tile (0: auto; else a multiple of the kernel's "
-    "column granule: 16 avx2, 32 avx512, 4 scalar)",
+    "column granule: 24 avx2, 32 avx512, 4 scalar)",
     "0", 0, 1024, NULL};
 static const pe_param_decl opt_block_k = {
     sizeof(pe_param_decl), PE_PARAM_INTEGER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,

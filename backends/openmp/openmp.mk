@@ -9,6 +9,7 @@ plugin_LTLIBRARIES += backends/openmp.la
 backends_openmp_la_SOURCES = \
 	backends/openmp/omp_internal.h \
 	backends/openmp/kern_tmpl.h \
+	backends/openmp/kern_x86.h \
 	backends/openmp/openmp.c \
 	backends/openmp/kern_scalar.c \
 	backends/openmp/kern_avx2.c \
