@@ -1106,6 +1106,15 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
     A("NSPLIT", 1);
   }
 #undef A
+  /* float16 rows on a PoCL CPU device without AVX-512 (vector_width = 16
+   * asked for): clang warns, once per helper call, that such vectors
+   * change the x86 calling convention -- true and harmless inside one
+   * kernel module, and dozens of lines on stderr.  PoCL refuses
+   * -Wno-psabi; OpenCL's -w silences warnings in this case only. */
+  if (prefetch_builtin_ok(&be->di) && pl->VW > (int)be->di.native_vw) {
+    size_t len = strlen(buf);
+    pe_ocl_fmt(buf + len, size - len, " -w");
+  }
   if (u && *u) {
     size_t len = strlen(buf);
     pe_ocl_fmt(buf + len, size - len, " %s", u);
