@@ -512,6 +512,7 @@ Test(opencl_errors, build_options_host_constants_refused) {
       {"-DRB=0", "RB takes an integer from 1 to 16"},
       {"-DKB=4x", "KB takes an integer from 1 to 16"},
       {"-DPE_PF=2", "PE_PF takes an integer from 0 to 1"},
+      {"-URB", "leave RB out for the backend's choice"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char ini[512];

@@ -459,7 +459,8 @@ static int is_host_owned(const char *name, size_t len) {
 }
 
 /* One "-DNAME[=V]" / "-UNAME" of build_options (flag 'D' or 'U', the
- * name and value without the flag) into tune, or an error naming it. */
+ * name and value without the flag) into tune, or an error naming it;
+ * names neither host-owned nor tunable pass. */
 static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
                     char *err, size_t err_size) {
   const char *eq = memchr(def, '=', len);
@@ -487,20 +488,24 @@ static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
   for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; ++i) {
     if (strlen(knobs[i].name) != nlen || memcmp(knobs[i].name, def, nlen))
       continue;
-    /* -DNAME alone means 1 to the compiler; -UNAME: the default */
-    long v = knobs[i].lo == 0 ? -1 : 0;
-    if (flag == 'D') {
-      char text[24] = "1", *end;
-      if (eq) pe_ocl_fmt(text, sizeof text, "%.*s", (int)(len - nlen - 1), eq + 1);
-      v = strtol(text, &end, 10);
-      if (end == text || *end || v < knobs[i].lo || v > knobs[i].hi ||
-          len - nlen > 20)
-        return pe_plugin_error(err, err_size, PE_ECONFIG,
-                               "opencl: build_options '-D%.*s': %s takes an "
-                               "integer from %d to %d",
-                               (int)len, def, knobs[i].name, knobs[i].lo,
-                               knobs[i].hi);
-    }
+    /* -UNAME would remove the host's definition (RB, KB, DB have no
+     * default in the kernel); leaving NAME out gives the plan's choice */
+    if (flag == 'U')
+      return pe_plugin_error(err, err_size, PE_ECONFIG,
+                             "opencl: build_options '-U%.*s': leave %s out "
+                             "for the backend's choice, or set it (-D%s=)",
+                             (int)len, def, knobs[i].name, knobs[i].name);
+    char text[24] = "1", *end; /* -DNAME alone means 1 to the compiler */
+    if (eq)
+      pe_ocl_fmt(text, sizeof text, "%.*s", (int)(len - nlen - 1), eq + 1);
+    const long v = strtol(text, &end, 10);
+    if (end == text || *end || v < knobs[i].lo || v > knobs[i].hi ||
+        len - nlen > 20)
+      return pe_plugin_error(err, err_size, PE_ECONFIG,
+                             "opencl: build_options '-D%.*s': %s takes an "
+                             "integer from %d to %d",
+                             (int)len, def, knobs[i].name, knobs[i].lo,
+                             knobs[i].hi);
     *(int *)((char *)tune + knobs[i].off) = (int)v;
   }
   return 0;
