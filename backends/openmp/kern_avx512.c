@@ -44,13 +44,21 @@ typedef __m512 VF;
 #define VSFENCE() _mm_sfence()
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 
-/* 2^x as in kern_avx2.c: Cephes exp2f polynomial on [-1/2, 1/2] times 2^n
- * in the exponent field; x clamped to [-127, 127], n = -127 gives 0. */
+/* 2^x for x <= 0 (every use: a score minus its running maximum): the
+ * Cephes exp2f polynomial of kern_avx2.c on f = x - n, n = round(x), times
+ * 2^n.  Here n is rounded by adding and subtracting 1.5 * 2^23 and 2^n
+ * applied by vscalefps, masked to exact 0 where n would be -127 (x <
+ * -126.5, -inf included), as the exponent-field construction gives: 12
+ * vector instructions instead of 15.  The softmax is bound by the FP
+ * ports' throughput on AVX-512 (~7% of prefill's cycles); this measured
+ * 1.016-1.030x on causal prefill at L = 1024 in 4 of 4 interleaved
+ * rounds (2 threads of a Xeon), 0.96-1.07x at 4096 and on GQA (noise). */
 static inline __m512 vexp2(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-127.0f)),
-                    _mm512_set1_ps(127.0f));
-  const __m512 n =
-      _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __mmask16 live =
+      _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.5f), _CMP_GE_OQ);
+  x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+  const __m512 n = _mm512_sub_ps(_mm512_add_ps(x, _mm512_set1_ps(12582912.0f)),
+                                 _mm512_set1_ps(12582912.0f));
   const __m512 f = _mm512_sub_ps(x, n);
   __m512 y = _mm512_set1_ps(1.535336188319500e-4f);
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.339887440266574e-3f));
@@ -59,9 +67,7 @@ static inline __m512 vexp2(__m512 x) {
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.402264791363012e-1f));
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(6.931472028550421e-1f));
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(
-      _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+  return _mm512_maskz_scalef_ps(live, y, n);
 }
 
 #include "kern_x86.h" /* VTRANSPOSE: 8 x 8 blocks (AVX) */

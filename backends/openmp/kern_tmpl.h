@@ -6,8 +6,9 @@
  *   W                   floats per vector
  *   MR, NV              micro-tile: MR broadcast rows x NV vectors
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VBCAST(p)
- *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VEXP2(x) = 2^x
- *     (0 for x <= -127, no NaN for -inf), VHSUM(v)
+ *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VHSUM(v)
+ *   VEXP2(x) = 2^x for x <= 0 (every use: a score minus a running
+ *     maximum): 0, never NaN, for -inf; below about -126 it may be 0
  *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
  *   optionally VROT_PAIRS(x, c, s, scale): W/2 interleaved rotary pairs
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
