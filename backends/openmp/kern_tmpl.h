@@ -323,6 +323,35 @@ static void pf_rest(pf_cursor *c) {
   for (; c->off < c->end; c->off += 64) pf_line(c);
 }
 
+/* K' (or K) and V of the kv head that unit (b, h, q0)'s successor in the
+ * run's order reads, and that unit's first key block [x0, x1): query block
+ * q0 - bq of the same head, else the last of the next head (openmp.c
+ * hands units out head-major, the last query block first). */
+static void next_unit_first_block(const omp_plan *p, uint32_t b, uint32_t h,
+                                  uint64_t q0, const float **xk,
+                                  const float **xv, int64_t *x0, int64_t *x1) {
+  uint64_t qn = q0;
+  if (q0 >= p->bq) {
+    qn = q0 - p->bq;
+  } else {
+    if (++h == p->hq) {
+      h = 0;
+      if (++b == p->batch) { /* none: nothing to prefetch */
+        *x0 = *x1 = 0;
+        return;
+      }
+    }
+    qn = (p->sq - 1) / p->bq * p->bq;
+  }
+  const uint64_t dp = padded_dim(p);
+  const uint64_t bkv = (uint64_t)b * p->hkv + h / p->group;
+  *xk = p->kprime ? p->kprime + bkv * p->skv * dp : p->k + bkv * p->skv * p->d;
+  *xv = p->v + bkv * p->skv * p->d;
+  const int64_t rn = (int64_t)(p->skv - p->sq + qn);
+  *x0 = p->window ? max64(0, rn - (int64_t)p->window + 1) : 0;
+  *x1 = min64(*x0 + (int64_t)p->bk, (int64_t)p->skv);
+}
+
 static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
                          uint64_t q0, uint32_t nq, float *scr) {
   const uint32_t d = p->d, dp = padded_dim(p);
@@ -440,7 +469,15 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
      * fused path's raw K rows too: 1.01-1.06x at L = 1024 (8 interleaved
      * runs), alike at 4096 and on GQA; its cos/sin rows as well measured
      * slower (0.93-1.0x at L = 1024 and GQA). */
-    const int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
+    int64_t x0 = n1, x1 = min64(n1 + (int64_t)bk, nhi);
+    const float *xk = kpre ? kpre : kbase, *xv = vbase;
+    if (x0 >= nhi) {
+      /* the last block: prefetch the first block of the unit that comes
+       * next in the run's order, the same head's query block before
+       * (its keys from nlo, a block that has left the caches since this
+       * unit read it), or the next head's last */
+      next_unit_first_block(p, b, h, q0, &xk, &xv, &x0, &x1);
+    }
     const size_t ngroups = ncol / G;
     const int64_t xper = (x1 - x0 + (int64_t)ngroups - 1) / (int64_t)ngroups;
 
@@ -452,10 +489,10 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
         const int64_t xa = x0 + (int64_t)(i / G) * xper;
         const size_t nx = xa < x1 ? (size_t)(min64(xa + xper, x1) - xa) : 0;
         if (kpre)
-          pf_add(&pf, kpre + (uint64_t)xa * dp, nx * dp);
+          pf_add(&pf, xk + (uint64_t)xa * dp, nx * dp);
         else
-          pf_add(&pf, kbase + (uint64_t)xa * d, nx * d);
-        pf_add(&pf, vbase + (uint64_t)xa * d, nx * d);
+          pf_add(&pf, xk + (uint64_t)xa * d, nx * d);
+        pf_add(&pf, xv + (uint64_t)xa * d, nx * d);
       }
       const int64_t ga = r0 + (int64_t)i;                  /* first row */
       const int64_t gb = min64(r0 + (int64_t)i + G, r1) - 1; /* last real */
