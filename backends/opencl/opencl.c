@@ -434,14 +434,49 @@ done:
 
 /* Register blocks and decode's key block of the cpu kernels, and the
  * prefetch switch: build_options may set these (-DRB=2), and the plan
- * sizes local memory and tiles with the values set.  0 (or -1 for the
- * switches): not set, the plan's own choice. */
+ * sizes local memory and tiles with the values set.  A field below its
+ * knob's lowest value (0, or -1 for the switches): not set, the plan's
+ * own choice. */
 typedef struct ocl_tune {
   int rb, kb, db; /* cpu prefill: row vectors x keys (P V: x dims) */
   int dblk;       /* cpu decode: keys per block */
   int vplace;     /* cpu decode: P V reads V in place (0/1), -1 unset */
   int pf;         /* software prefetch (0/1), -1 unset */
 } ocl_tune;
+
+/* The tunables: kernel macro, field, accepted range. */
+static const struct ocl_knob {
+  const char *name;
+  size_t off;
+  int lo, hi;
+} ocl_knobs[] = {
+    {"RB", offsetof(ocl_tune, rb), 1, 16},
+    {"KB", offsetof(ocl_tune, kb), 1, 16},
+    {"DB", offsetof(ocl_tune, db), 1, 16},
+    {"DBLK", offsetof(ocl_tune, dblk), 1, 256},
+    {"PE_DEC_VPLACE", offsetof(ocl_tune, vplace), 0, 1},
+    {"PE_PF", offsetof(ocl_tune, pf), 0, 1},
+};
+#define OCL_NKNOBS (sizeof ocl_knobs / sizeof ocl_knobs[0])
+
+static int *knob_field(ocl_tune *t, const struct ocl_knob *k) {
+  return (int *)((char *)t + k->off);
+}
+
+/* The knob named by the len bytes at name, or NULL. */
+static const struct ocl_knob *find_knob(const char *name, size_t len) {
+  for (size_t i = 0; i < OCL_NKNOBS; ++i)
+    if (strlen(ocl_knobs[i].name) == len &&
+        memcmp(ocl_knobs[i].name, name, len) == 0)
+      return &ocl_knobs[i];
+  return NULL;
+}
+
+/* Whether build_options set tunable `name` (never for other names). */
+static int tune_is_set(const ocl_tune *t, const char *name) {
+  const struct ocl_knob *k = find_knob(name, strlen(name));
+  return k && *(const int *)((const char *)t + k->off) >= k->lo;
+}
 
 /* Constants the host derives from the workload and its plan and sizes
  * buffers, grids and local memory by: a user's definition would leave the
@@ -473,41 +508,25 @@ static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
         "splits); build_options may set RB, KB, DB, DBLK, PE_DEC_VPLACE "
         "and PE_PF",
         flag, (int)len, def, (int)nlen, def);
-  static const struct {
-    const char *name;
-    size_t off;
-    int lo, hi;
-  } knobs[] = {
-      {"RB", offsetof(ocl_tune, rb), 1, 16},
-      {"KB", offsetof(ocl_tune, kb), 1, 16},
-      {"DB", offsetof(ocl_tune, db), 1, 16},
-      {"DBLK", offsetof(ocl_tune, dblk), 1, 256},
-      {"PE_DEC_VPLACE", offsetof(ocl_tune, vplace), 0, 1},
-      {"PE_PF", offsetof(ocl_tune, pf), 0, 1},
-  };
-  for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; ++i) {
-    if (strlen(knobs[i].name) != nlen || memcmp(knobs[i].name, def, nlen))
-      continue;
-    /* -UNAME would remove the host's definition (RB, KB, DB have no
-     * default in the kernel); leaving NAME out gives the plan's choice */
-    if (flag == 'U')
-      return pe_plugin_error(err, err_size, PE_ECONFIG,
-                             "opencl: build_options '-U%.*s': leave %s out "
-                             "for the backend's choice, or set it (-D%s=)",
-                             (int)len, def, knobs[i].name, knobs[i].name);
-    char text[24] = "1", *end; /* -DNAME alone means 1 to the compiler */
-    if (eq)
-      pe_ocl_fmt(text, sizeof text, "%.*s", (int)(len - nlen - 1), eq + 1);
-    const long v = strtol(text, &end, 10);
-    if (end == text || *end || v < knobs[i].lo || v > knobs[i].hi ||
-        len - nlen > 20)
-      return pe_plugin_error(err, err_size, PE_ECONFIG,
-                             "opencl: build_options '-D%.*s': %s takes an "
-                             "integer from %d to %d",
-                             (int)len, def, knobs[i].name, knobs[i].lo,
-                             knobs[i].hi);
-    *(int *)((char *)tune + knobs[i].off) = (int)v;
-  }
+  const struct ocl_knob *k = find_knob(def, nlen);
+  if (!k) return 0;
+  /* -UNAME would remove the host's definition (RB, KB, DB have no
+   * default in the kernel); leaving NAME out gives the plan's choice */
+  if (flag == 'U')
+    return pe_plugin_error(err, err_size, PE_ECONFIG,
+                           "opencl: build_options '-U%.*s': leave %s out "
+                           "for the backend's choice, or set it (-D%s=)",
+                           (int)len, def, k->name, k->name);
+  char text[24] = "1", *end; /* -DNAME alone means 1 to the compiler */
+  if (eq)
+    pe_ocl_fmt(text, sizeof text, "%.*s", (int)(len - nlen - 1), eq + 1);
+  const long v = strtol(text, &end, 10);
+  if (end == text || *end || v < k->lo || v > k->hi || len - nlen > 20)
+    return pe_plugin_error(err, err_size, PE_ECONFIG,
+                           "opencl: build_options '-D%.*s': %s takes an "
+                           "integer from %d to %d",
+                           (int)len, def, k->name, k->lo, k->hi);
+  *knob_field(tune, k) = (int)v;
   return 0;
 }
 
@@ -515,7 +534,8 @@ static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
  * into tune; other compiler options pass through unread. */
 static int parse_tune(const char *opts, ocl_tune *tune, char *err,
                       size_t err_size) {
-  *tune = (ocl_tune){0, 0, 0, 0, -1, -1};
+  for (size_t i = 0; i < OCL_NKNOBS; ++i) /* all unset */
+    *knob_field(tune, &ocl_knobs[i]) = ocl_knobs[i].lo - 1;
   const char *s = opts ? opts : "";
   while (*s) {
     while (*s == ' ' || *s == '\t') ++s;
@@ -698,14 +718,6 @@ typedef struct ocl_plan {
 } ocl_plan;
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
-
-/* The value text of "-DNAME=" in the user's build_options, or NULL. */
-static const char *user_def(const char *user, const char *name) {
-  char probe[40];
-  pe_ocl_fmt(probe, sizeof probe, "-D%s=", name);
-  const char *at = user ? strstr(user, probe) : NULL;
-  return at ? at + strlen(probe) : NULL;
-}
 
 /* gpu kernel (attention_gpu.cl): work-items sharing a row (TX) */
 #define PE_OCL_GPU_TX 8
@@ -1025,12 +1037,12 @@ static int make_plan(const ocl_backend *be, const pe_task *t, ocl_plan *pl,
   return 0;
 }
 
-/* Append " -DNAME=v" unless the user's build_options define NAME already
- * (a tunable the plan has read into its value: -DRB=3; parse_tune refuses
- * the host-owned constants). */
-static void add_def(char *buf, size_t size, const char *user,
+/* Append " -DNAME=v" unless build_options set NAME, a tunable whose
+ * value the plan has taken (-DRB=3, in any spelling parse_tune reads; it
+ * refuses the host-owned constants). */
+static void add_def(char *buf, size_t size, const ocl_tune *tune,
                     const char *name, long v) {
-  if (user_def(user, name)) return;
+  if (tune_is_set(tune, name)) return;
   size_t len = strlen(buf);
   pe_ocl_fmt(buf + len, size - len, " -D%s=%ld", name, v);
 }
@@ -1057,7 +1069,7 @@ static void build_options(const ocl_backend *be, const ocl_plan *pl,
   if (strncmp(be->di.c_version, "OpenCL C ", 9) == 0 &&
       strcmp(be->di.c_version + 9, "1.2") >= 0)
     pe_ocl_fmt(buf, size, "-cl-std=CL1.2");
-#define A(n, v) add_def(buf, size, u, n, (long)(v))
+#define A(n, v) add_def(buf, size, &be->tune, n, (long)(v))
   A("D", pl->D);
   A("R", pl->R);
   A("HALF", pl->HALF);
