@@ -488,10 +488,8 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
       {
         const int64_t xa = x0 + (int64_t)(i / G) * xper;
         const size_t nx = xa < x1 ? (size_t)(min64(xa + xper, x1) - xa) : 0;
-        if (kpre)
-          pf_add(&pf, xk + (uint64_t)xa * dp, nx * dp);
-        else
-          pf_add(&pf, xk + (uint64_t)xa * d, nx * d);
+        const size_t kst = kpre ? dp : d; /* K' rows are padded */
+        pf_add(&pf, xk + (uint64_t)xa * kst, nx * kst);
         pf_add(&pf, xv + (uint64_t)xa * d, nx * d);
       }
       const int64_t ga = r0 + (int64_t)i;                  /* first row */
