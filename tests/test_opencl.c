@@ -513,6 +513,9 @@ Test(opencl_errors, build_options_host_constants_refused) {
       {"-DKB=4x", "KB takes an integer from 1 to 16"},
       {"-DPE_PF=2", "PE_PF takes an integer from 0 to 1"},
       {"-URB", "leave RB out for the backend's choice"},
+      {"-D\"RB=2\"", "quoted or escaped -D/-U definitions are not read"},
+      {"-O2 '-DBQ=8'", "quoted or escaped -D/-U definitions are not read"},
+      {"-D RB=\\2", "quoted or escaped -D/-U definitions are not read"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char ini[512];

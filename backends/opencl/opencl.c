@@ -530,8 +530,18 @@ static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
   return 0;
 }
 
+/* Whether a word holds a quote or backslash: the compiler would unquote
+ * it, so what it defines is not what parse_tune would have read. */
+static int has_quoting(const char *w, size_t len) {
+  for (size_t i = 0; i < len; ++i)
+    if (w[i] == '"' || w[i] == '\'' || w[i] == '\\') return 1;
+  return 0;
+}
+
 /* Reads the user's -D/-U definitions (forms -DNAME=V, -DNAME, -D NAME=V)
- * into tune; other compiler options pass through unread. */
+ * into tune; other compiler options pass through unread.  A quoted or
+ * escaped definition (-D"RB=2", "-DRB=2") is refused: read as written it
+ * would pass unchecked, and the compiler would see RB=2. */
 static int parse_tune(const char *opts, ocl_tune *tune, char *err,
                       size_t err_size) {
   for (size_t i = 0; i < OCL_NKNOBS; ++i) /* all unset */
@@ -541,15 +551,23 @@ static int parse_tune(const char *opts, ocl_tune *tune, char *err,
     while (*s == ' ' || *s == '\t') ++s;
     const char *tok = s;
     while (*s && *s != ' ' && *s != '\t') ++s;
-    if (s - tok < 2 || tok[0] != '-' || (tok[1] != 'D' && tok[1] != 'U'))
+    const char *bare = tok; /* past any opening quotes */
+    while (bare < s && (*bare == '"' || *bare == '\'')) ++bare;
+    if (s - bare < 2 || bare[0] != '-' || (bare[1] != 'D' && bare[1] != 'U'))
       continue;
-    const char flag = tok[1];
-    const char *def = tok + 2;
+    const char flag = bare[1];
+    const char *def = bare + 2;
     if (def == s) { /* "-D NAME": the next word */
       while (*s == ' ' || *s == '\t') ++s;
       def = s;
       while (*s && *s != ' ' && *s != '\t') ++s;
     }
+    if (bare != tok || has_quoting(def, (size_t)(s - def)))
+      return pe_plugin_error(err, err_size, PE_ECONFIG,
+                             "opencl: build_options '%.*s': quoted or escaped "
+                             "-D/-U definitions are not read; write -DNAME=V "
+                             "without quotes",
+                             (int)(s - tok), tok);
     int rc = tune_one(tune, flag, def, (size_t)(s - def), err, err_size);
     if (rc) return rc;
   }
