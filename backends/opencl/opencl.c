@@ -530,18 +530,31 @@ static int tune_one(ocl_tune *tune, char flag, const char *def, size_t len,
   return 0;
 }
 
-/* Whether a word holds a quote or backslash: the compiler would unquote
- * it, so what it defines is not what parse_tune would have read. */
-static int has_quoting(const char *w, size_t len) {
-  for (size_t i = 0; i < len; ++i)
-    if (w[i] == '"' || w[i] == '\'' || w[i] == '\\') return 1;
-  return 0;
+static int is_quoting(char c) { return c == '"' || c == '\'' || c == '\\'; }
+
+/* Whether a quoted or escaped definition names a constant the backend reads
+ * or owns (-D"RB=2", -DR\B=2): the compiler unquotes it, so read as
+ * written it would pass unchecked.  `quoted`: the word began with a
+ * quote.  Other names (a user's own string macro, -DTAG="a b") pass
+ * through as before. */
+static int quoted_known(const char *def, size_t len, int quoted) {
+  char name[32];
+  size_t n = 0;
+  for (size_t i = 0; i < len && def[i] != '='; ++i) {
+    if (is_quoting(def[i])) {
+      quoted = 1;
+      continue;
+    }
+    if (n + 1 < sizeof name) name[n++] = def[i];
+  }
+  for (size_t i = 0; i < len && !quoted; ++i) quoted = is_quoting(def[i]);
+  return quoted && (find_knob(name, n) || is_host_owned(name, n));
 }
 
 /* Reads the user's -D/-U definitions (forms -DNAME=V, -DNAME, -D NAME=V)
  * into tune; other compiler options pass through unread.  A quoted or
- * escaped definition (-D"RB=2", "-DRB=2") is refused: read as written it
- * would pass unchecked, and the compiler would see RB=2. */
+ * escaped definition of a tunable or host-owned constant ("-DRB=2",
+ * -D"BQ=8") is refused (quoted_known). */
 static int parse_tune(const char *opts, ocl_tune *tune, char *err,
                       size_t err_size) {
   for (size_t i = 0; i < OCL_NKNOBS; ++i) /* all unset */
@@ -562,11 +575,11 @@ static int parse_tune(const char *opts, ocl_tune *tune, char *err,
       def = s;
       while (*s && *s != ' ' && *s != '\t') ++s;
     }
-    if (bare != tok || has_quoting(def, (size_t)(s - def)))
+    if (quoted_known(def, (size_t)(s - def), bare != tok))
       return pe_plugin_error(err, err_size, PE_ECONFIG,
-                             "opencl: build_options '%.*s': quoted or escaped "
-                             "-D/-U definitions are not read; write -DNAME=V "
-                             "without quotes",
+                             "opencl: build_options '%.*s': a tunable or "
+                             "backend constant quoted or escaped is not "
+                             "read; write -DNAME=V without quotes",
                              (int)(s - tok), tok);
     int rc = tune_one(tune, flag, def, (size_t)(s - def), err, err_size);
     if (rc) return rc;
