@@ -516,6 +516,7 @@ Test(opencl_errors, build_options_host_constants_refused) {
       {"-D\"RB=2\"", "quoted or escaped is not read"},
       {"-O2 '-DBQ=8'", "quoted or escaped is not read"},
       {"-D RB=\\2", "quoted or escaped is not read"},
+      {"\"-D\" KB=2", "quoted or escaped is not read"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char ini[512];

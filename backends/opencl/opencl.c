@@ -570,12 +570,16 @@ static int parse_tune(const char *opts, ocl_tune *tune, char *err,
       continue;
     const char flag = bare[1];
     const char *def = bare + 2;
-    if (def == s) { /* "-D NAME": the next word */
+    int quoted = bare != tok;
+    const char *rest = def;
+    while (rest < s && is_quoting(*rest)) ++rest;
+    if (rest == s) { /* "-D NAME" (or "-D" NAME): the next word */
+      quoted |= def != s;
       while (*s == ' ' || *s == '\t') ++s;
       def = s;
       while (*s && *s != ' ' && *s != '\t') ++s;
     }
-    if (quoted_known(def, (size_t)(s - def), bare != tok))
+    if (quoted_known(def, (size_t)(s - def), quoted))
       return pe_plugin_error(err, err_size, PE_ECONFIG,
                              "opencl: build_options '%.*s': a tunable or "
                              "backend constant quoted or escaped is not "
