@@ -323,6 +323,13 @@ static void pf_rest(pf_cursor *c) {
   for (; c->off < c->end; c->off += 64) pf_line(c);
 }
 
+/* The first key that a unit whose first query sits at key row r0 sees
+ * (NUMERICS.md "Attention": a window hides the keys before r0 - window
+ * + 1). */
+static int64_t unit_first_key(const omp_plan *p, int64_t r0) {
+  return p->window ? max64(0, r0 - (int64_t)p->window + 1) : 0;
+}
+
 /* K' (or K) and V of the kv head that unit (b, h, q0)'s successor in the
  * run's order reads, and that unit's first key block [x0, x1): query block
  * q0 - bq of the same head, else the last of the next head (openmp.c
@@ -347,8 +354,7 @@ static void next_unit_first_block(const omp_plan *p, uint32_t b, uint32_t h,
   const uint64_t bkv = (uint64_t)b * p->hkv + h / p->group;
   *xk = p->kprime ? p->kprime + bkv * p->skv * dp : p->k + bkv * p->skv * p->d;
   *xv = p->v + bkv * p->skv * p->d;
-  const int64_t rn = (int64_t)(p->skv - p->sq + qn);
-  *x0 = p->window ? max64(0, rn - (int64_t)p->window + 1) : 0;
+  *x0 = unit_first_key(p, (int64_t)(p->skv - p->sq + qn));
   *x1 = min64(*x0 + (int64_t)p->bk, (int64_t)p->skv);
 }
 
@@ -430,11 +436,9 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
   }
 
   /* Keys any query of the unit sees (NUMERICS.md "Attention"). */
-  int64_t nlo = 0, nhi = skv;
-  if (win) {
-    nlo = max64(0, r0 - win + 1);
-    if (!causal) nhi = min64(skv, r1 - 1 + win);
-  }
+  const int64_t nlo = unit_first_key(p, r0);
+  int64_t nhi = skv;
+  if (win && !causal) nhi = min64(skv, r1 - 1 + win);
   if (causal) nhi = min64(nhi, r1);
 
   for (int64_t n0 = nlo; n0 < nhi; n0 += (int64_t)bk) {
