@@ -517,6 +517,7 @@ Test(opencl_errors, build_options_host_constants_refused) {
       {"-O2 '-DBQ=8'", "quoted or escaped is not read"},
       {"-D RB=\\2", "quoted or escaped is not read"},
       {"\"-D\" KB=2", "quoted or escaped is not read"},
+      {"\\-DDB=2", "quoted or escaped is not read"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char ini[512];

@@ -535,7 +535,7 @@ static int is_quoting(char c) { return c == '"' || c == '\'' || c == '\\'; }
 /* Whether a quoted or escaped definition names a constant the backend reads
  * or owns (-D"RB=2", -DR\B=2): the compiler unquotes it, so read as
  * written it would pass unchecked.  `quoted`: the word began with a
- * quote.  Other names (a user's own string macro, -DTAG="a b") pass
+ * quote or escape.  Other names (a user's own string macro, -DTAG="a b") pass
  * through as before. */
 static int quoted_known(const char *def, size_t len, int quoted) {
   char name[32];
@@ -564,8 +564,8 @@ static int parse_tune(const char *opts, ocl_tune *tune, char *err,
     while (*s == ' ' || *s == '\t') ++s;
     const char *tok = s;
     while (*s && *s != ' ' && *s != '\t') ++s;
-    const char *bare = tok; /* past any opening quotes */
-    while (bare < s && (*bare == '"' || *bare == '\'')) ++bare;
+    const char *bare = tok; /* past any opening quotes or escapes */
+    while (bare < s && is_quoting(*bare)) ++bare;
     if (s - bare < 2 || bare[0] != '-' || (bare[1] != 'D' && bare[1] != 'U'))
       continue;
     const char flag = bare[1];
