@@ -502,7 +502,8 @@ Test(opencl_errors, build_failure_reports_the_log) {
 
 /* build_options may not define what the host sizes buffers and grids by
  * (the kernel would disagree with the host): refused, naming it, in any
- * spelling of -D / -U. */
+ * spelling of -D / -U.  A quote that never closes is refused at its
+ * position. */
 Test(opencl_errors, build_options_host_constants_refused) {
   static const char *const bad[][2] = {
       {"-DBQ=32", "BQ is set by the backend"},
@@ -518,6 +519,9 @@ Test(opencl_errors, build_options_host_constants_refused) {
       {"-D RB=\\2", "quoted or escaped is not read"},
       {"\"-D\" KB=2", "quoted or escaped is not read"},
       {"\\-DDB=2", "quoted or escaped is not read"},
+      {"'-DFOO=1", "the quote at character 1 is never closed"},
+      {"-DTAG=\"a b -DX='1'", "the quote at character 7 is never closed"},
+      {"-DX=1 \\", "the backslash at character 7 ends the options"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char ini[512];

@@ -551,6 +551,31 @@ static int quoted_known(const char *def, size_t len, int quoted) {
   return quoted && (find_knob(name, n) || is_host_owned(name, n));
 }
 
+/* Where a quote in opts opens that never closes, or where a final
+ * backslash stands, read as OpenCL compilers split options (shell rules:
+ * '...' literal, "..." with backslash escapes, a backslash escaping one
+ * character outside quotes); -1 when every quote closes.  The word
+ * reader below cannot tell such a definition's name, and the compiler
+ * would fail on it only at build time. */
+static long unclosed_quote(const char *s) {
+  long open = -1;
+  char q = 0;
+  for (long i = 0; s[i]; ++i) {
+    if (q == '\'') {
+      if (s[i] == '\'') q = 0;
+    } else if (s[i] == '\\') {
+      if (!s[i + 1]) return i;
+      ++i;
+    } else if (q == '"') {
+      if (s[i] == '"') q = 0;
+    } else if (s[i] == '"' || s[i] == '\'') {
+      q = s[i];
+      open = i;
+    }
+  }
+  return q ? open : -1;
+}
+
 /* Reads the user's -D/-U definitions (forms -DNAME=V, -DNAME, -D NAME=V)
  * into tune; other compiler options pass through unread.  A quoted or
  * escaped definition of a tunable or host-owned constant ("-DRB=2",
@@ -560,6 +585,14 @@ static int parse_tune(const char *opts, ocl_tune *tune, char *err,
   for (size_t i = 0; i < OCL_NKNOBS; ++i) /* all unset */
     *knob_field(tune, &ocl_knobs[i]) = ocl_knobs[i].lo - 1;
   const char *s = opts ? opts : "";
+  const long uq = unclosed_quote(s);
+  if (uq >= 0)
+    return pe_plugin_error(err, err_size, PE_ECONFIG,
+                           "opencl: build_options '%s': the %s at character "
+                           "%ld %s",
+                           s, s[uq] == '\\' ? "backslash" : "quote", uq + 1,
+                           s[uq] == '\\' ? "ends the options, escaping nothing"
+                                         : "is never closed");
   while (*s) {
     while (*s == ' ' || *s == '\t') ++s;
     const char *tok = s;
