@@ -93,18 +93,16 @@ static inline void vhsum4(__m256 a, __m256 b, __m256 c, __m256 e,
  * x' s, x' c + x s) with x' the pair's other element, as one fmaddsub on
  * the pair-swapped x and the cos/sin lanes duplicated (the scalar loop
  * ran encode 1.75x slower than the neox pairing). */
-static inline __m256 vrot_pairs(__m256 x, const float *c, const float *s,
-                                __m256 scale) {
+static inline __m256 vrot_pairs(__m256 x, const float *c, const float *s) {
   const __m128 c4 = _mm_loadu_ps(c), s4 = _mm_loadu_ps(s);
   const __m256 cd = _mm256_set_m128(_mm_unpackhi_ps(c4, c4),
                                     _mm_unpacklo_ps(c4, c4));
   const __m256 sd = _mm256_set_m128(_mm_unpackhi_ps(s4, s4),
                                     _mm_unpacklo_ps(s4, s4));
   const __m256 xs = _mm256_permute_ps(x, 0xB1); /* (x1 x0 x3 x2 ...) */
-  return _mm256_mul_ps(
-      _mm256_fmaddsub_ps(x, cd, _mm256_mul_ps(xs, sd)), scale);
+  return _mm256_fmaddsub_ps(x, cd, _mm256_mul_ps(xs, sd));
 }
-#define VROT_PAIRS(x, c, s, scale) vrot_pairs(x, c, s, scale)
+#define VROT_PAIRS(x, c, s) vrot_pairs(x, c, s)
 
 #define KERNELS_NAME omp_kernels_avx2
 #define KERNELS_STR "avx2"

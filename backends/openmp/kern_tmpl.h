@@ -10,7 +10,7 @@
  *   VEXP2(x) = 2^x for x <= 0 (every use: a score minus a running
  *     maximum): 0, never NaN, for -inf; below about -126 it may be 0
  *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
- *   optionally VROT_PAIRS(x, c, s, scale): W/2 interleaved rotary pairs
+ *   optionally VROT_PAIRS(x, c, s): W/2 interleaved rotary pairs
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
  *     and VSFENCE()
  *   optionally VTRANSPOSE(src, ss, dst, ds, scale): dst[k][j] =
@@ -56,7 +56,7 @@ static uint32_t padded_dim(const omp_plan *p) { return OMP_PADDED_DIM(p->d); }
 /* The positional encoding of one row: y = scale * enc(x) at table row
  * `trow` (NUMERICS.md "Scheme kinds").  ROTARY tables already carry the
  * attention factor a; dims R..D-1 pass through (times `scale` only).
- * `scaled` = 0 leaves the vector multiply by scale out (rot_row). */
+ * `scaled` = 0 leaves the vector multiplies by scale out (rot_row). */
 #define ROT_SCALE(v) (scaled ? VMUL((v), vs) : (v))
 static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
                                          uint64_t trow, float scale,
@@ -83,7 +83,8 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
     } else { /* pair j = dims (2j, 2j + 1) */
 #ifdef VROT_PAIRS
       for (; j + W / 2 <= half; j += W / 2)
-        VSTORE(y + 2 * j, VROT_PAIRS(VLOAD(x + 2 * j), c + j, s + j, vs));
+        VSTORE(y + 2 * j,
+               ROT_SCALE(VROT_PAIRS(VLOAD(x + 2 * j), c + j, s + j)));
 #endif
       for (; j < half; j++) {
         float x1 = x[2 * j], x2 = x[2 * j + 1];
@@ -108,6 +109,7 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
 /* K rows and op = encode rows have scale 1: x * 1 is exact, so leaving
  * the multiply out gives the same output bit for bit, and the neox
  * rotation drops 2 of its 7 arithmetic instructions per pair of vectors
+ * (the interleaved one 1 of 3 per vector)
  * (decode at L = 32768, 32/8 heads, 2 threads, interleaved `pe-bench`
  * rounds: medians 1.020x of 8 and 1.035x of 6, all 0.985-1.087x; encode
  * 1.00x, being bound by memory). */
