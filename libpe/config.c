@@ -11,16 +11,32 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* libinih's limits (ini.c of Debian's libinih 55: INI_MAX_LINE 200 with
+ * the terminating NUL, MAX_SECTION and MAX_NAME 50): a longer line is cut
+ * and its rest parsed as a new line, a longer section or key name is
+ * silently truncated.  We refuse all three. */
+#define INI_LINE_CHARS 199
+#define INI_NAME_CHARS 49
+
 typedef struct reader {
   const char *text; /* remaining input */
   int line;         /* line number of the line last handed to inih */
-  bool last_indented;
+  bool continuation; /* that line continues the previous key */
+  bool has_key;     /* a key has been set since the last [section] */
   int section_line; /* line of the last [section] header */
-  int long_line;    /* first line over the limit, 0 if none */
+  int bad_line;     /* first line the reader refused, 0 if none */
+  char why[256];    /* and why */
+  struct header {   /* every [section] header, keys or not */
+    char name[INI_NAME_CHARS + 1];
+    int line;
+  } *headers;
+  size_t n_headers;
+  bool oom;
 } reader;
 
 typedef struct parse_state {
@@ -30,29 +46,104 @@ typedef struct parse_state {
   int rc;
 } parse_state;
 
-/* inih's reader interface: copy one line (with its newline) into `str`. */
+static bool section_known(const char *s) {
+  return !strcmp(s, "workload") || !strcmp(s, "inputs") || !strcmp(s, "scheme") ||
+         !strcmp(s, "run") || !strcmp(s, "sweep") || !strcmp(s, "backend") ||
+         (!strncmp(s, "backend.", 8) && s[8]) || (!strncmp(s, "scheme.", 7) && s[7]);
+}
+
+#define ACCEPTED_SECTIONS                                                    \
+  "(accepted: [workload] [inputs] [scheme] [scheme.NAME] [run] [backend] "   \
+  "[backend.LABEL] [sweep])"
+
+static void refuse_line(reader *rd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void refuse_line(reader *rd, const char *fmt, ...) {
+  if (rd->bad_line) return;
+  rd->bad_line = rd->line;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(rd->why, sizeof rd->why, fmt, ap);
+  va_end(ap);
+}
+
+static void add_header(reader *rd, const char *name) {
+  struct header *h = realloc(rd->headers, (rd->n_headers + 1) * sizeof *h);
+  if (!h) {
+    rd->oom = true;
+    return;
+  }
+  rd->headers = h;
+  h += rd->n_headers++;
+  snprintf(h->name, sizeof h->name, "%s", name);
+  h->line = rd->line;
+}
+
+/* Classify a line the way inih's ini_parse_stream will (comment,
+ * continuation, [section], key), so the handler knows which calls are
+ * continuations and headers without keys are checked too.  inih forgets
+ * the previous key at a [section] header: an indented line right after
+ * one is a new key, not a continuation. */
+static void classify(reader *rd, const char *str) {
+  const char *p = str;
+  if (rd->line == 1 && !strncmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* BOM */
+  const char *start = p;
+  while (*start && isspace((unsigned char)*start)) start++;
+  rd->continuation = false;
+  if (!*start || *start == ';' || *start == '#') return; /* blank, comment */
+  if (rd->has_key && start > p) {
+    rd->continuation = true;
+    return;
+  }
+  if (*start == '[') {
+    rd->section_line = rd->line;
+    rd->has_key = false;
+    const char *close = strchr(start, ']');
+    if (!close) return; /* inih reports the syntax error */
+    int len = (int)(close - start - 1);
+    if (len > INI_NAME_CHARS)
+      refuse_line(rd, "section name [%.20s...] longer than 49 characters (libinih's limit)",
+                  start + 1);
+    else {
+      char name[INI_NAME_CHARS + 1];
+      snprintf(name, sizeof name, "%.*s", len, start + 1);
+      if (!section_known(name))
+        refuse_line(rd, "unknown section [%s] " ACCEPTED_SECTIONS, name);
+      else
+        add_header(rd, name);
+    }
+    return;
+  }
+  const char *eq = start + strcspn(start, "=:");
+  const char *end = eq;
+  while (end > start && isspace((unsigned char)end[-1])) end--;
+  if (*eq && end - start > INI_NAME_CHARS)
+    refuse_line(rd, "key '%.20s...' longer than 49 characters (libinih's limit)", start);
+  rd->has_key = *eq != '\0';
+}
+
+/* inih's reader interface: copy one line into `str` (without its line
+ * break: inih strips trailing space anyway, and a line of exactly 199
+ * characters must not leave its newline behind as a line of its own).
+ * Returns NULL (the end) at the first line we refuse. */
 static char *read_line(char *str, int num, void *stream) {
   reader *rd = stream;
-  if (!*rd->text) return NULL;
+  if (!*rd->text || rd->bad_line) return NULL;
   const char *nl = strchr(rd->text, '\n');
-  size_t len = nl ? (size_t)(nl - rd->text) + 1 : strlen(rd->text);
+  size_t len = nl ? (size_t)(nl - rd->text) : strlen(rd->text);
+  const char *next = nl ? nl + 1 : rd->text + len;
+  if (len && rd->text[len - 1] == '\r') len--;
   rd->line++;
-  if (len > (size_t)num - 1) {
-    if (!rd->long_line) rd->long_line = rd->line;
-    len = (size_t)num - 1;
-    memcpy(str, rd->text, len);
-    str[len] = '\0';
-    rd->text = nl ? nl + 1 : rd->text + strlen(rd->text);
-  } else {
-    memcpy(str, rd->text, len);
-    str[len] = '\0';
-    rd->text += len;
+  if (len > INI_LINE_CHARS || len > (size_t)num - 1) {
+    refuse_line(rd, "line longer than 199 characters (libinih's limit); continue "
+                "long lists on indented lines");
+    return NULL;
   }
-  rd->last_indented = str[0] == ' ' || str[0] == '\t';
-  const char *p = str;
-  while (*p == ' ' || *p == '\t') p++;
-  if (*p == '[') rd->section_line = rd->line;
-  return str;
+  memcpy(str, rd->text, len);
+  str[len] = '\0';
+  rd->text = next;
+  classify(rd, str);
+  return rd->bad_line ? NULL : str;
 }
 
 const pe__entry *pe__config_find(const pe_config *cfg, const char *section,
@@ -100,26 +191,24 @@ static int add_entry(pe_ctx *ctx, pe_config *cfg, const char *section,
   return 0;
 }
 
-static bool section_known(const char *s) {
-  return !strcmp(s, "workload") || !strcmp(s, "inputs") || !strcmp(s, "scheme") ||
-         !strcmp(s, "run") || !strcmp(s, "sweep") || !strcmp(s, "backend") ||
-         (!strncmp(s, "backend.", 8) && s[8]) || (!strncmp(s, "scheme.", 7) && s[7]);
-}
-
 static int handler(void *user, const char *section, const char *name,
                    const char *value) {
   parse_state *st = user;
   if (st->rc) return 1; /* report the first error only */
   pe_config *cfg = st->cfg;
   int line = st->rd.line;
-  if (!section_known(section)) {
-    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: unknown section [%s] (accepted: "
-                      "[workload] [inputs] [scheme] [scheme.NAME] [run] [backend] [backend.LABEL] [sweep])",
+  if (!*section) {
+    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: key '%s' outside any section (put it "
+                      "under [workload], [scheme], ...)", cfg->name, line, name);
+    return 0;
+  }
+  if (!section_known(section)) { /* the reader refuses these first */
+    st->rc = pe__fail(st->ctx, PE_ECONFIG, "%s:%d: unknown section [%s] " ACCEPTED_SECTIONS,
                       cfg->name, st->rd.section_line, section);
     return 0;
   }
   pe__entry *prev = find_mut(cfg, section, name);
-  if (prev && st->rd.last_indented) { /* continuation line: append */
+  if (prev && st->rd.continuation) { /* continuation line: append */
     if (strlen(prev->value) + 1 + strlen(value) > PE_MAX_VALUE_BYTES)
       return st->rc = pe__fail(st->ctx, PE_ELIMIT, "%s:%d: [%s] %s: value longer than %u KiB "
                                "(continued from line %d)", cfg->name, line, section, name,
@@ -200,44 +289,46 @@ static void free_backends(pe_config *cfg) {
 /* libinih reports keys, never sections: a [backend.LABEL] header with no
  * keys would vanish.  It means "plugin LABEL with its defaults", so give it
  * that key explicitly; a bare [backend] header is an error. */
-static int add_bare_backends(pe_ctx *ctx, pe_config *cfg) {
-  int line = 0;
-  for (const char *p = cfg->text; *p; line++) {
-    const char *nl = strchr(p, '\n'), *end = nl ? nl : p + strlen(p);
-    while (p < end && (*p == ' ' || *p == '\t')) p++;
-    const char *close = memchr(p, ']', (size_t)(end - p));
-    if (*p == '[' && close && !strncmp(p + 1, "backend", 7)) {
-      char name[256];
-      snprintf(name, sizeof name, "%.*s", (int)(close - p - 1), p + 1);
-      bool has_keys = false;
-      for (size_t i = 0; i < cfg->n_entries && !has_keys; i++)
-        has_keys = !strcmp(cfg->entries[i].section, name);
-      if (!has_keys && !strcmp(name, "backend"))
-        return pe__fail(ctx, PE_ECONFIG, "%s:%d: [backend] needs 'plugin = NAME' "
-                        "(e.g. reference, openmp, opencl, vulkan)", cfg->name, line + 1);
-      int rc = has_keys || strncmp(name, "backend.", 8) ? 0
-                                                        : add_entry(ctx, cfg, name, "plugin", name + 8, line + 1);
-      if (rc) return rc;
-    }
-    p = nl ? nl + 1 : end;
+static int add_bare_backends(pe_ctx *ctx, pe_config *cfg, const reader *rd) {
+  for (size_t h = 0; h < rd->n_headers; h++) {
+    const char *name = rd->headers[h].name;
+    const int line = rd->headers[h].line;
+    if (strcmp(name, "backend") && strncmp(name, "backend.", 8)) continue;
+    bool has_keys = false;
+    for (size_t i = 0; i < cfg->n_entries && !has_keys; i++)
+      has_keys = !strcmp(cfg->entries[i].section, name);
+    if (has_keys) continue;
+    if (!strcmp(name, "backend"))
+      return pe__fail(ctx, PE_ECONFIG, "%s:%d: [backend] needs 'plugin = NAME' "
+                      "(e.g. reference, openmp, opencl, vulkan)", cfg->name, line);
+    int rc = add_entry(ctx, cfg, name, "plugin", name + 8, line);
+    if (rc) return rc;
   }
   return 0;
 }
 
-static int parse_text(pe_ctx *ctx, pe_config *cfg) {
-  parse_state st = {.ctx = ctx, .cfg = cfg, .rd = {.text = cfg->text}};
-  int rc = ini_parse_stream(read_line, &st.rd, handler, &st);
-  if (st.rd.long_line)
-    return pe__fail(ctx, PE_ECONFIG, "%s:%d: line longer than 199 characters (libinih's "
-                    "limit); continue long lists on indented lines", cfg->name,
-                    st.rd.long_line);
-  if (st.rc) return st.rc;
+/* Feed the text to inih; the first error in file order wins. */
+static int parse_lines(pe_ctx *ctx, pe_config *cfg, parse_state *st) {
+  int rc = ini_parse_stream(read_line, &st->rd, handler, st);
+  /* The handler's errors come from lines before the one the reader
+   * stopped at; inih's syntax errors may come from either side. */
+  if (st->rc) return st->rc;
+  if (st->rd.oom) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  if (st->rd.bad_line && (rc <= 0 || st->rd.bad_line < rc))
+    return pe__fail(ctx, PE_ECONFIG, "%s:%d: %s", cfg->name, st->rd.bad_line, st->rd.why);
   if (rc > 0)
     return pe__fail(ctx, PE_ECONFIG, "%s:%d: syntax error (expected [section], "
                     "key = value, an indented continuation, or a ; comment)",
                     cfg->name, rc);
   if (rc < 0) return pe__fail(ctx, PE_ENOMEM, "%s: out of memory while parsing", cfg->name);
-  rc = add_bare_backends(ctx, cfg);
+  return 0;
+}
+
+static int parse_text(pe_ctx *ctx, pe_config *cfg) {
+  parse_state st = {.ctx = ctx, .cfg = cfg, .rd = {.text = cfg->text}};
+  int rc = parse_lines(ctx, cfg, &st);
+  if (rc == 0) rc = add_bare_backends(ctx, cfg, &st.rd);
+  free(st.rd.headers);
   return rc ? rc : collect_backends(ctx, cfg);
 }
 
@@ -292,17 +383,27 @@ int pe_config_load(pe_ctx *ctx, const char *path, pe_config **out) {
   if (!fp) return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
   pe__str s = {0};
   char buf[8192];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, fp)) > 0 && !s.oom && s.len < PE_MAX_CONFIG_BYTES)
+  size_t n, total = 0;
+  const char *nul = NULL;
+  while (!nul && (n = fread(buf, 1, sizeof buf, fp)) > 0 && !s.oom &&
+         s.len < PE_MAX_CONFIG_BYTES) {
+    /* a NUL byte would end the text early: the file is not a config */
+    if ((nul = memchr(buf, '\0', n)) != NULL) break;
     pe__str_addf(&s, "%.*s", (int)n, buf);
-  bool failed = ferror(fp) != 0;
-  fclose(fp);
-  if (failed || s.oom || s.len >= PE_MAX_CONFIG_BYTES) {
-    pe__str_free(&s);
-    return pe__fail(ctx, failed ? PE_EIO : PE_ELIMIT, "%s: %s", path,
-                    failed ? "read error" : "larger than 16 MiB: not a config");
+    total += n;
   }
-  /* %.*s stops at a NUL byte; a config containing one is binary garbage. */
+  const int read_errno = ferror(fp) ? errno : 0;
+  fclose(fp);
+  if (read_errno || nul || s.oom || s.len >= PE_MAX_CONFIG_BYTES) {
+    pe__str_free(&s);
+    if (read_errno)
+      return pe__fail(ctx, PE_EIO, "%s: cannot read: %s", path, strerror(read_errno));
+    if (nul)
+      return pe__fail(ctx, PE_ECONFIG, "%s: NUL byte at offset %zu: not a text config",
+                      path, total + (size_t)(nul - buf));
+    return pe__fail(ctx, s.oom ? PE_ENOMEM : PE_ELIMIT, "%s: %s", path,
+                    s.oom ? "out of memory" : "larger than 16 MiB: not a config");
+  }
   char *dir = pe__dirname(path);
   int rc = pe_config_parse(ctx, s.buf ? s.buf : "", path, dir, out);
   free(dir);

@@ -200,6 +200,66 @@ Test(config, long_line) {
   snprintf(text, sizeof text, "%s; %0300d\n", BASE, 0);
   expect_config_error(text, PE_ECONFIG, "bad.ini:6: line longer than 199 characters", "indented lines");
 }
+/* inih cuts a line at 199 characters: exactly 199 is whole, with LF or
+ * CRLF, and its value arrives intact. */
+Test(config, line_of_199_characters_is_whole) {
+  for (int crlf = 0; crlf < 2; crlf++) {
+    char text[1024];
+    /* "base = " is 7 characters; the value fills the line to 199 */
+    snprintf(text, sizeof text, "%sbase = 1%0191d%s", BASE, 0, crlf ? "\r\n" : "\n");
+    pe_ctx *ctx = pe_test_ctx();
+    pe_config *cfg = NULL;
+    cr_assert_eq(pe_config_parse(ctx, text, "ok.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+    cr_expect_eq(strlen(pe_config_get(cfg, "scheme", "base")), 192);
+    pe_config_free(cfg);
+    pe_ctx_free(ctx);
+    snprintf(text, sizeof text, "%sbase = 1%0192d%s", BASE, 0, crlf ? "\r\n" : "\n");
+    expect_config_error(text, PE_ECONFIG, "bad.ini:6: line longer than 199 characters", NULL);
+  }
+}
+/* inih forgets the previous key at a [section] header: an indented key
+ * after a repeated header is that key again, not a continuation. */
+Test(config, repeated_section_is_no_continuation) {
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 16\n[scheme]\nplugin = rope\n[workload]\n"
+                      "  seq_len = 32\n",
+                      PE_ECONFIG, "bad.ini:7: [workload] seq_len is already set on line 3", NULL);
+}
+/* Headers with no keys are checked as well (inih never reports them). */
+Test(config, keyless_headers_checked) {
+  expect_config_error(with("[Backend.reference]\n"), PE_ECONFIG, "bad.ini:6: unknown section [Backend.reference]",
+                      "accepted");
+  expect_config_error(with("[backend.]\n"), PE_ECONFIG, "bad.ini:6: unknown section [backend.]", NULL);
+  expect_config_error(with("[wrokload]\n"), PE_ECONFIG, "bad.ini:6: unknown section [wrokload]", NULL);
+}
+/* inih truncates section and key names at 49 characters. */
+Test(config, long_names_refused) {
+  expect_config_error(with("[backend.rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr]\nplugin = reference\n"),
+                      PE_ECONFIG, "bad.ini:6: section name", "longer than 49 characters");
+  expect_config_error(with("base_base_base_base_base_base_base_base_base_base_x = 1\n"), PE_ECONFIG,
+                      "bad.ini:6: key 'base_base_base_base_...' longer than 49", NULL);
+}
+Test(config, key_outside_any_section) {
+  expect_config_error("head_dim = 8\n[workload]\nseq_len = 16\n", PE_ECONFIG,
+                      "bad.ini:1: key 'head_dim' outside any section", NULL);
+}
+/* A NUL byte would end the text early and the rest would be ignored. */
+Test(config, nul_byte_refused) {
+  char path[] = "/tmp/pe_nul_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  static const char text[] = "[workload]\nhead_dim = 8\nseq_len = 1\0" "6\n[scheme]\nplugin = rope\n";
+  cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+  close(fd);
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg = NULL;
+  cr_expect_eq(pe_config_load(ctx, path, &cfg), PE_ECONFIG);
+  cr_expect(strstr(pe_ctx_error(ctx), "NUL byte at offset 35"), "%s", pe_ctx_error(ctx));
+  cr_expect_null(cfg);
+  cr_expect_eq(pe_config_load(ctx, "/tmp", &cfg), PE_EIO);
+  cr_expect(strstr(pe_ctx_error(ctx), "/tmp: cannot read: Is a directory"), "%s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+  unlink(path);
+}
 Test(config, syntax_error) {
   expect_config_error(with("this is not ini\n"), PE_ECONFIG, "bad.ini:6: syntax error", NULL);
 }
