@@ -146,6 +146,14 @@ static char *read_line(char *str, int num, void *stream) {
   return rd->bad_line ? NULL : str;
 }
 
+const char *pe__at(char *buf, const pe_config *cfg, int line) {
+  if (line > 0)
+    snprintf(buf, PE_AT_SIZE, "%s:%d", cfg->name, line);
+  else
+    snprintf(buf, PE_AT_SIZE, "%s", cfg->name);
+  return buf;
+}
+
 const pe__entry *pe__config_find(const pe_config *cfg, const char *section,
                                  const char *key) {
   for (size_t i = 0; i < cfg->n_entries; i++)

@@ -106,6 +106,12 @@ struct pe_config {
 };
 
 /* The entry of `section`/`key`, or NULL. */
+/* Where a config value came from, for messages: "FILE:LINE", or "FILE"
+ * for a value set through pe_config_set (line 0).  PE_AT's buffer lives
+ * until the end of the enclosing block. */
+#define PE_AT_SIZE 4200
+const char *pe__at(char *buf, const pe_config *cfg, int line);
+#define PE_AT(cfg, line) pe__at((char[PE_AT_SIZE]){0}, (cfg), (line))
 const pe__entry *pe__config_find(const pe_config *cfg, const char *section,
                                  const char *key);
 /* Workload, input and run settings after validation. */

@@ -80,7 +80,9 @@ static int parse_header(pe_ctx *ctx, const char *path, const char *h, pe_tensor 
       else return npy_bad(ctx, path, "fortran_order is not a bool");
       have_order = true;
     } else if (!strcmp(key, "shape")) {
-      if (!(p = parse_shape(p, t))) return npy_bad(ctx, path, "malformed shape (at most 8 dims)");
+      if (!(p = parse_shape(p, t)))
+        return npy_bad(ctx, path, "malformed shape (expected a tuple of at most 8 "
+                                  "non-negative integers below 2^64)");
       have_shape = true;
     } else {
       return npy_bad(ctx, path, "unknown header key");

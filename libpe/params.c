@@ -59,6 +59,17 @@ const char *pe__param_type_name(uint32_t type) {
   }
 }
 
+/* The shortest %g form that reads back as x (1e-30, not
+ * 1.0000000000000001e-30). */
+static const char *shortest(double x, char buf[32]) {
+  for (int prec = 1; prec < 17; prec++) {
+    snprintf(buf, 32, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) return buf;
+  }
+  snprintf(buf, 32, "%.17g", x);
+  return buf;
+}
+
 void pe__param_accepted(const pe_param_decl *d, char *buf, size_t size) {
   char lo[64] = "", hi[64] = "";
   switch (d->type) {
@@ -74,11 +85,13 @@ void pe__param_accepted(const pe_param_decl *d, char *buf, size_t size) {
   default:
     break;
   }
+  char a[32], b[32];
   if (d->flags & PE_PARAM_HAS_MIN)
-    snprintf(lo, sizeof lo, " %s %.17g", d->flags & PE_PARAM_MIN_OPEN ? ">" : ">=", d->min);
+    snprintf(lo, sizeof lo, " %s %s", d->flags & PE_PARAM_MIN_OPEN ? ">" : ">=",
+             shortest(d->min, a));
   if (d->flags & PE_PARAM_HAS_MAX)
-    snprintf(hi, sizeof hi, "%s %s %.17g", lo[0] ? " and" : "",
-             d->flags & PE_PARAM_MAX_OPEN ? "<" : "<=", d->max);
+    snprintf(hi, sizeof hi, "%s %s %s", lo[0] ? " and" : "",
+             d->flags & PE_PARAM_MAX_OPEN ? "<" : "<=", shortest(d->max, b));
   snprintf(buf, size, "%s%s%s",
            d->type == PE_PARAM_LIST      ? "space-separated numbers, each"
            : d->type == PE_PARAM_INTEGER ? "an integer"
@@ -138,7 +151,7 @@ static int parse_list(const char *t, double **out, uint32_t *n_out) {
 }
 
 typedef struct where {
-  const char *file;
+  const pe_config *cfg;
   int line;
   const char *section;
 } where;
@@ -147,11 +160,8 @@ static int bad_value(pe_ctx *ctx, const where *w, const pe_param_decl *d,
                      const char *value, const char *why) {
   char acc[256];
   pe__param_accepted(d, acc, sizeof acc);
-  if (w->line > 0)
-    return pe__fail(ctx, PE_ECONFIG, "%s:%d: [%s] %s = %s: %s (accepted: %s)", w->file,
-                    w->line, w->section, d->name, value, why, acc);
-  return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s = %s: %s (accepted: %s)", w->file,
-                  w->section, d->name, value, why, acc);
+  return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s = %s: %s (accepted: %s)",
+                  PE_AT(w->cfg, w->line), w->section, d->name, value, why, acc);
 }
 
 /* Parse `text` into `v` according to `d`. */
@@ -165,7 +175,9 @@ static int parse_value(pe_ctx *ctx, const where *w, const pe_param_decl *d,
   switch (d->type) {
   case PE_PARAM_NUMBER:
     if ((rc = pe__parse_double(text, &v->number)) != 0)
-      return bad_value(ctx, w, d, text, rc == PE_ELIMIT ? "not a finite number" : "not a number");
+      return bad_value(ctx, w, d, text, rc != PE_ELIMIT ? "not a number"
+                                        : isfinite(strtod(text, NULL)) ? "below a double's normal range"
+                                                                       : "not a finite number");
     if (!in_range(d, v->number)) return bad_value(ctx, w, d, text, "out of range");
     /* The integer view saturates: converting a double beyond int64 is
      * undefined behaviour (base = 1e30 is a valid number). */
@@ -221,8 +233,8 @@ static int unknown_key(pe_ctx *ctx, const pe_config *cfg, const pe__entry *e,
   pe__str acc = {0};
   for (size_t i = 0; decls && decls[i]; i++)
     pe__str_addf(&acc, "%s%s", i ? " " : "", decls[i]->name);
-  int rc = pe__fail(ctx, PE_ECONFIG, "%s:%d: [%s] unknown key '%s' for %s (accepted: %s)",
-                    cfg->name, e->line, e->section, e->key, owner,
+  int rc = pe__fail(ctx, PE_ECONFIG, "%s: [%s] unknown key '%s' for %s (accepted: %s)",
+                    PE_AT(cfg, e->line), e->section, e->key, owner,
                     acc.buf ? acc.buf : "none");
   pe__str_free(&acc);
   return rc;
@@ -236,8 +248,8 @@ static int find_entry(pe_ctx *ctx, const pe_config *cfg, const char *section, co
   const pe__entry *b = alt ? pe__config_find(cfg, alt, key) : NULL;
   *out = a ? a : b;
   if (a && b)
-    return pe__fail(ctx, PE_ECONFIG, "%s:%d: [%s] %s is also set in [%s] on line %d (give it once)",
-                    cfg->name, b->line, alt, key, section, a->line);
+    return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s is also set in [%s] on line %d (give it once)",
+                    PE_AT(cfg, b->line), alt, key, section, a->line);
   return 0;
 }
 
@@ -286,7 +298,7 @@ int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section, con
       }
       continue;
     }
-    where w = {cfg->name, e ? e->line : 0, e ? e->section : section};
+    where w = {cfg, e ? e->line : 0, e ? e->section : section};
     double *list = NULL;
     int rc = parse_value(ctx, &w, d, text, e && e->continued, v, &list);
     if (rc == 0 && !(out->texts[j] = pe__strdup(text))) rc = pe__fail(ctx, PE_ENOMEM, "out of memory");

@@ -31,8 +31,9 @@ static const pe_param_decl workload_decls[] = {
     {sizeof(pe_param_decl), PE_PARAM_BOOL, 0, "causal", "mask keys after the query", "true", 0, 0, NULL},
     NUM("window", MIN_MAX, "0", 0, MAX_LEN, "sliding window: keys with |pq - pk| < window; 0 = none"),
     NUM("position_offset", MIN_MAX, "0", 0, MAX_POSITION, "position of key 0"),
-    {sizeof(pe_param_decl), PE_PARAM_NUMBER, PE_PARAM_HAS_MIN | PE_PARAM_MIN_OPEN,
-     "softmax_scale", "logit scale (default 1/sqrt(head_dim))", NULL, 0, 0, NULL},
+    /* bounded so that the backends' float32 copy is a normal, finite number */
+    {sizeof(pe_param_decl), PE_PARAM_NUMBER, PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
+     "softmax_scale", "logit scale (default 1/sqrt(head_dim))", NULL, 1e-30, 1e30, NULL},
 };
 
 static const pe_param_decl inputs_decls[] = {
@@ -192,9 +193,17 @@ static int read_inputs(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {
                     "give q, k%s as .npy files, or none to generate them", cfg->name,
                     need_v ? " and v" : "");
   }
-  for (int i = 0; i < 3 && rc == 0; i++)
-    if (v.ptrs[i]->present && !(s->input_path[i] = pe__path_join(cfg->base_dir, v.ptrs[i]->text)))
+  static const char *const names[3] = {"q", "k", "v"};
+  for (int i = 0; i < 3 && rc == 0; i++) {
+    if (!v.ptrs[i]->present) continue;
+    if (!*v.ptrs[i]->text) {
+      const pe__entry *e = pe__config_find(cfg, "inputs", names[i]);
+      rc = pe__fail(ctx, PE_ECONFIG, "%s: [inputs] %s is empty: give the path of a .npy "
+                    "file", PE_AT(cfg, e ? e->line : 0), names[i]);
+    } else if (!(s->input_path[i] = pe__path_join(cfg->base_dir, v.ptrs[i]->text))) {
       rc = pe__fail(ctx, PE_ENOMEM, "out of memory");
+    }
+  }
   s->distribution = (uint32_t)v.ptrs[I_DIST]->integer + 1;
   s->input_scale = v.ptrs[I_SCALE]->number;
   pe__values_free(&v);
@@ -215,9 +224,9 @@ static int read_run(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {
   s->max_memory = physical_memory() / 2;
   if (p[R_MAXMEM]->present && parse_bytes(p[R_MAXMEM]->text, &s->max_memory) != 0) {
     const pe__entry *e = pe__config_find(cfg, "run", "max_memory");
-    rc = pe__fail(ctx, PE_ECONFIG, "%s:%d: [run] max_memory = %s: not a size (accepted: "
-                  "bytes > 0, or with a K, M, G or T suffix, e.g. 8G)", cfg->name,
-                  e ? e->line : 0, p[R_MAXMEM]->text);
+    rc = pe__fail(ctx, PE_ECONFIG, "%s: [run] max_memory = %s: not a size (accepted: "
+                  "bytes > 0, or with a K, M, G or T suffix, e.g. 8G)",
+                  PE_AT(cfg, e ? e->line : 0), p[R_MAXMEM]->text);
   }
   pe__values_free(&v);
   return rc;
@@ -240,8 +249,8 @@ static int check_scheme_sections(pe_ctx *ctx, const pe_config *cfg, const char *
     if (strncmp(e->section, "scheme.", 7)) continue;
     const char *name = e->section + 7;
     if (!strcmp(name, plugin) || (sweep && has_word(sweep->value, name))) continue;
-    return pe__fail(ctx, PE_ECONFIG, "%s:%d: [%s] applies only when [scheme] plugin = %s, "
-                    "but plugin = %s and no [sweep] scheme.plugin lists %s", cfg->name, e->line,
+    return pe__fail(ctx, PE_ECONFIG, "%s: [%s] applies only when [scheme] plugin = %s, "
+                    "but plugin = %s and no [sweep] scheme.plugin lists %s", PE_AT(cfg, e->line),
                     e->section, name, plugin, name);
   }
   return 0;
@@ -253,8 +262,8 @@ static int read_scheme(pe_ctx *ctx, const pe_config *cfg, pe__settings *s) {
     return pe__fail(ctx, PE_ECONFIG, "%s: [scheme] missing required key 'plugin' (e.g. "
                     "plugin = rope; 'pe-bench list' shows the schemes found)", cfg->name);
   if (!e->value[0] || e->continued)
-    return pe__fail(ctx, PE_ECONFIG, "%s:%d: [scheme] plugin = %s: expected one plugin name "
-                    "or path", cfg->name, e->line, e->value);
+    return pe__fail(ctx, PE_ECONFIG, "%s: [scheme] plugin = %s: expected one plugin name "
+                    "or path", PE_AT(cfg, e->line), e->value);
   s->scheme_plugin = pe__strdup(e->value);
   if (!s->scheme_plugin) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   return check_scheme_sections(ctx, cfg, s->scheme_plugin);

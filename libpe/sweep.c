@@ -82,7 +82,7 @@ static int repeated_word(char *const *w, size_t n, const char **dup) {
 /* ---- expansion ------------------------------------------------------------ */
 static int sweep_fail(pe_ctx *ctx, int code, const pe_config *cfg, const pe__entry *e,
                       const char *why) {
-  return pe__fail(ctx, code, "%s:%d: [sweep] %s = %s: %s", cfg->name, e->line, e->key,
+  return pe__fail(ctx, code, "%s: [sweep] %s = %s: %s", PE_AT(cfg, e->line), e->key,
                   e->value, why);
 }
 
@@ -119,8 +119,8 @@ static int read_values(pe_ctx *ctx, const pe_config *cfg, const pe__entry *e, ch
   if (split_words(e->value, w, n)) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   if (*n == 0) return sweep_fail(ctx, PE_ECONFIG, cfg, e, "no values (list them separated by spaces)");
   if (*n > PE_SWEEP_MAX_CELLS)
-    return pe__fail(ctx, PE_ELIMIT, "%s:%d: [sweep] %s: %zu values, more than the %d cells a "
-                    "sweep may have", cfg->name, e->line, e->key, *n, PE_SWEEP_MAX_CELLS);
+    return pe__fail(ctx, PE_ELIMIT, "%s: [sweep] %s: %zu values, more than the %d cells a "
+                    "sweep may have", PE_AT(cfg, e->line), e->key, *n, PE_SWEEP_MAX_CELLS);
   const char *dup;
   if (repeated_word(*w, *n, &dup)) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   if (!dup) return 0;
@@ -135,12 +135,12 @@ static int add_key(pe_ctx *ctx, pe_sweep *sw, const pe__entry *e) {
   if (rc == 0) rc = read_values(ctx, sw->base, e, &k->values, &k->n_values);
   for (size_t i = 0; rc == 0 && i + 1 < sw->n_keys; i++)
     if (!strcmp(sw->keys[i].name, k->name))
-      rc = pe__fail(ctx, PE_ECONFIG, "%s:%d: [sweep] %s sweeps %s, already swept on line %d",
-                    sw->base->name, e->line, e->key, k->name, sw->keys[i].line);
+      rc = pe__fail(ctx, PE_ECONFIG, "%s: [sweep] %s sweeps %s, already swept on line %d",
+                    PE_AT(sw->base, e->line), e->key, k->name, sw->keys[i].line);
   if (rc == 0 && sw->n_cells > PE_SWEEP_MAX_CELLS / k->n_values)
-    rc = pe__fail(ctx, PE_ELIMIT, "%s:%d: [sweep] %s: the sweep would have more than %d cells "
+    rc = pe__fail(ctx, PE_ELIMIT, "%s: [sweep] %s: the sweep would have more than %d cells "
                   "(the product of the value counts); split it into several configs",
-                  sw->base->name, e->line, e->key, PE_SWEEP_MAX_CELLS);
+                  PE_AT(sw->base, e->line), e->key, PE_SWEEP_MAX_CELLS);
   if (rc == 0) sw->n_cells *= k->n_values;
   return rc;
 }
@@ -326,9 +326,10 @@ int pe_sweep_cell(pe_ctx *ctx, const pe_sweep *sw, size_t cell, pe_config **out)
   if (copy_config(sw, cell, &c)) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   int rc = check_cell(ctx, c);
   if (rc) {
+    pe_config_free(c);
+    if (sw->n_keys == 0) return rc; /* no [sweep]: the config's own message */
     char label[400];
     pe_sweep_cell_label(sw, cell, label, sizeof label);
-    pe_config_free(c);
     return pe__fail_prefix(ctx, rc, "%s: [sweep] cell %zu of %zu (%s)", sw->base->name,
                            cell + 1, sw->n_cells, label);
   }

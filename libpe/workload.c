@@ -175,6 +175,20 @@ static int load_input(pe_ctx *ctx, const char *path, const char *what, const uin
                     (unsigned long long)want[1], (unsigned long long)want[2],
                     (unsigned long long)want[3]);
   }
+  /* A NaN or infinity would only surface later as a failed verification
+   * with an error of inf or nan, the file unnamed. */
+  const uint64_t n = want[0] * want[1] * want[2] * want[3];
+  for (uint64_t i = 0; i < n; i++)
+    if (!isfinite(t.data[i])) {
+      const uint64_t d = i % want[3], r = i / want[3];
+      const uint64_t sq = r % want[2], h = r / want[2] % want[1], b = r / want[2] / want[1];
+      const float x = t.data[i];
+      pe_tensor_free(&t);
+      return pe__fail(ctx, PE_ENPY, "%s: %s[%llu][%llu][%llu][%llu] is %s: inputs must be "
+                      "finite", path, what, (unsigned long long)b, (unsigned long long)h,
+                      (unsigned long long)sq, (unsigned long long)d,
+                      isnan(x) ? "NaN" : x > 0 ? "+inf" : "-inf");
+    }
   *out = t.data;
   return 0;
 }

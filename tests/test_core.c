@@ -447,6 +447,70 @@ Test(npy, shape_mismatch_with_workload) {
   pe_ctx_free(ctx);
 }
 
+/* A NaN or infinity in an input file is refused at load, the file and the
+ * element named (it would otherwise fail verification with error nan). */
+Test(npy, non_finite_input_refused) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  float data[32] = {0};
+  uint64_t shape[4] = {1, 1, 4, 8};
+  char p[512];
+  const char *names[3] = {"q", "k", "v"};
+  static const float bad[2] = {NAN, -INFINITY};
+  static const char *const said[2] = {"k[0][0][2][5] is NaN", "k[0][0][2][5] is -inf"};
+  for (int b = 0; b < 2; b++) {
+    for (int i = 0; i < 3; i++) {
+      data[2 * 8 + 5] = i == 1 ? bad[b] : 0.0f;
+      snprintf(p, sizeof p, "%s/%s.npy", tmpdir, names[i]);
+      cr_assert_eq(pe_npy_write(ctx, p, data, 4, shape), 0, "%s", pe_ctx_error(ctx));
+    }
+    pe_config *cfg;
+    cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=8\nseq_len=4\n[inputs]\nq=q.npy\n"
+                                 "k=k.npy\nv=v.npy\n[scheme]\nplugin=none\n", "m.ini", tmpdir, &cfg),
+                 0, "%s", pe_ctx_error(ctx));
+    pe_workload *w = NULL;
+    cr_expect_eq(pe_workload_build(ctx, cfg, &w), PE_ENPY);
+    cr_expect(strstr(pe_ctx_error(ctx), said[b]) && strstr(pe_ctx_error(ctx), "k.npy"), "%s",
+              pe_ctx_error(ctx));
+    pe_workload_free(w);
+    pe_config_free(cfg);
+  }
+  pe_ctx_free(ctx);
+}
+Test(config, empty_input_path) {
+  expect_config_error(with("[inputs]\nq =\nk = k.npy\nv = v.npy\n"), PE_ECONFIG,
+                      "bad.ini:7: [inputs] q is empty", NULL);
+}
+/* The backends take softmax_scale as a float: it must stay a normal,
+ * finite one. */
+Test(config, softmax_scale_bounds) {
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 16\nsoftmax_scale = 1e300\n[scheme]\nplugin=rope\n",
+                      PE_ECONFIG, "softmax_scale = 1e300: out of range", "<= 1e+30");
+  expect_config_error("[workload]\nhead_dim = 8\nseq_len = 16\nsoftmax_scale = 1e-320\n[scheme]\nplugin=rope\n",
+                      PE_ECONFIG, "softmax_scale = 1e-320: below a double's normal range", ">= 1e-30 and");
+}
+/* A key added after loading (pe_config_set) has no line; a config with no
+ * [sweep] reports its own error, not a sweep cell's. */
+Test(config, set_key_has_no_line) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, BASE, "s.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_neq(pe_config_set(ctx, cfg, "workload", "window", "-1"), 0);
+  cr_expect(!strncmp(pe_ctx_error(ctx), "s.ini: [workload] window = -1: out of range", 43), "%s",
+            pe_ctx_error(ctx));
+  cr_assert_eq(pe_config_set(ctx, cfg, "scheme", "bsae", "3"), 0, "%s", pe_ctx_error(ctx));
+  pe_sweep *sw = NULL;
+  pe_config *cell = NULL;
+  int rc = pe_sweep_expand(ctx, cfg, &sw);
+  if (rc == 0) rc = pe_sweep_cell(ctx, sw, 0, &cell);
+  cr_expect_eq(rc, PE_ECONFIG);
+  cr_expect(!strncmp(pe_ctx_error(ctx), "s.ini: [scheme] unknown key 'bsae'", 34), "%s", pe_ctx_error(ctx));
+  pe_config_free(cell);
+  pe_sweep_free(sw);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
 /* ---- inputs, verification, reports ------------------------------------- */
 Test(inputs, generator_is_counter_based) {
   float a[64], b[16];
