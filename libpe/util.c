@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,25 +60,59 @@ char *pe__dirname(const char *path) {
 
 /* Devices and pipes (/dev/null, /dev/stdout, a FIFO) are written in place:
  * renaming over them would replace the special file. */
-static bool is_special(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+static bool is_special(const struct stat *st) {
+  return !S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode);
+}
+
+/* A fresh name for the temporary file: `tmp` ends in six X, replaced here.
+ * It need only be unlikely to collide (O_EXCL refuses an existing name),
+ * not secret: clock, pid and a process-wide counter, mixed (splitmix64). */
+static void temp_name(char *tmp) {
+  static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static uint64_t counter;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t z = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 40) ^
+               __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  for (char *x = tmp + strlen(tmp) - 6; *x; x++, z /= 62) *x = digits[z % 62];
+}
+
+/* Create the temporary file as fopen creates a file: mode 0666, less the
+ * umask (and as the directory's default ACL says), applied by the kernel.
+ * Not mkstemp: it creates 0600 whatever the umask, and fixing that with
+ * fchmod needs the umask, whose only reader, umask(), also sets it --
+ * process-wide, racing with any thread of the host program that creates
+ * a file meanwhile (libpe is used from threads). */
+static int create_temp(char *tmp) {
+  for (int attempt = 0; attempt < 100; attempt++) {
+    temp_name(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  return -1; /* errno EEXIST */
+}
+
+static int open_in_place(pe_ctx *ctx, const char *path, pe__atomic_file *af) {
+  if (!(af->fp = fopen(path, "wb")))
+    return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  return 0;
 }
 
 int pe__atomic_open(pe_ctx *ctx, const char *path, pe__atomic_file *af) {
   memset(af, 0, sizeof *af);
-  if (is_special(path)) {
-    if (!(af->fp = fopen(path, "wb")))
-      return pe__fail(ctx, PE_EIO, "%s: cannot open: %s", path, strerror(errno));
-    return 0;
-  }
+  struct stat st;
+  bool exists = stat(path, &st) == 0;
+  if (exists && is_special(&st)) return open_in_place(ctx, path, af);
   af->path = pe__strdup(path);
   af->tmp_path = pe__asprintf("%s.tmp.XXXXXX", path);
   if (!af->path || !af->tmp_path) {
     pe__atomic_abort(af);
     return pe__fail(ctx, PE_ENOMEM, "out of memory");
   }
-  int fd = mkstemp(af->tmp_path);
+  int fd = create_temp(af->tmp_path);
   if (fd < 0) {
     int e = errno;
     free(af->tmp_path);
@@ -86,6 +121,10 @@ int pe__atomic_open(pe_ctx *ctx, const char *path, pe__atomic_file *af) {
     return pe__fail(ctx, PE_EIO, "%s: cannot create a temporary file beside it: %s",
                     path, strerror(e));
   }
+  /* Replacing a file keeps its permission bits, as writing it in place
+   * would.  Best effort: a file system without modes refuses, and the
+   * content matters more than the mode. */
+  if (exists && S_ISREG(st.st_mode)) (void)fchmod(fd, st.st_mode & 07777);
   af->fp = fdopen(fd, "wb");
   if (!af->fp) {
     close(fd);

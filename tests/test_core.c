@@ -740,6 +740,40 @@ Test(run, report_to_fifo_keeps_the_fifo) {
   pe_ctx_free(ctx);
 }
 
+/* Atomic writes create files as fopen would (0666 less the umask) and keep
+ * the permission bits of a file they replace (mkstemp alone gave 0600). */
+static int write_x(void *user, FILE *fp) { return fputs(user, fp) < 0; }
+
+static mode_t written_mode(pe_ctx *ctx, const char *path) {
+  cr_assert_eq(pe_write_atomic(ctx, path, write_x, "x\n"), 0, "%s", pe_ctx_error(ctx));
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  return st.st_mode & 07777;
+}
+
+Test(run, atomic_write_mode_follows_umask_and_the_replaced_file) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  char path[512];
+  snprintf(path, sizeof path, "%s/a.csv", tmpdir);
+  mode_t old = umask(022);
+  cr_expect_eq(written_mode(ctx, path), 0644, "new file, umask 022");
+  cr_assert_eq(chmod(path, 0640), 0);
+  cr_expect_eq(written_mode(ctx, path), 0640, "replaced file keeps its bits");
+  snprintf(path, sizeof path, "%s/b.npy", tmpdir);
+  umask(077);
+  float v = 1;
+  uint64_t shape = 1;
+  cr_assert_eq(pe_npy_write(ctx, path, &v, 1, &shape), 0, "%s", pe_ctx_error(ctx));
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  cr_expect_eq(st.st_mode & 07777, 0600, "new file, umask 077");
+  umask(002);
+  cr_expect_eq(written_mode(ctx, path), 0600, "replaced file keeps its bits whatever the umask");
+  umask(old);
+  pe_ctx_free(ctx);
+}
+
 Test(config, bare_backend_section_means_its_plugin) {
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;
