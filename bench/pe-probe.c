@@ -146,7 +146,7 @@ static int run_command(const probe_cmd *cmd, int argc, char **argv) {
   probe_doc d;
   doc_init(&d, cmd->name);
   rc = cmd->run(ctx, &o, &d);
-  if (rc == 0) rc = doc_emit(&d, &o);
+  if (rc == 0) rc = doc_emit(ctx, &d, &o);
   doc_free(&d);
   pe_ctx_free(ctx);
   return rc;

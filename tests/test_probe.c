@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -246,6 +247,38 @@ Test(freq, output_and_plot_are_written) {
   snprintf(path, sizeof path, "rm -rf '%s'", out);
   cr_expect_eq(system(path), 0);
   proc_free(&p);
+}
+
+static mode_t file_mode(const char *dir, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0, "%s", path);
+  return st.st_mode & 07777;
+}
+
+/* New files get 0666 less the umask, like fopen's; a replaced file keeps
+ * its mode (they were all 0600). */
+Test(freq, output_modes_follow_umask_and_the_replaced_file) {
+  char out[] = "/tmp/pe-probe-test-out-XXXXXX";
+  cr_assert_not_null(mkdtemp(out));
+  mode_t old = umask(022);
+  proc p = probe("freq '%s' -f csv -o %s/a.csv -p %s/p.svg", config("llama2-7b.ini"), out, out);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_expect_eq(file_mode(out, "a.csv"), 0644);
+  cr_expect_eq(file_mode(out, "p.svg"), 0644);
+  proc_free(&p);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "chmod 0664 '%s/a.csv'", out);
+  cr_assert_eq(system(cmd), 0);
+  umask(077);
+  p = probe("freq '%s' -o %s/a.csv", config("llama2-7b.ini"), out);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_expect_eq(file_mode(out, "a.csv"), 0664, "the replaced file's mode is kept");
+  proc_free(&p);
+  umask(old);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+  cr_expect_eq(system(cmd), 0);
 }
 
 Test(cli, help_says_what_is_not_claimed) {

@@ -3,12 +3,9 @@
  * plot as SVG.  Files are written atomically (temp file + rename). */
 #include "probe.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 void doc_init(probe_doc *d, const char *probe) {
   memset(d, 0, sizeof *d);
@@ -63,42 +60,22 @@ void doc_str(probe_doc *d, const char *key, const char *fmt, ...) {
   if (!kv->text[0]) snprintf(kv->text, sizeof kv->text, " "); /* stays text */
 }
 
-/* Devices and pipes (/dev/null, /dev/stdout) are written in place: a
- * rename would replace them. */
-static int write_in_place(const char *path, const char *data, size_t len) {
-  FILE *fp = fopen(path, "w");
-  if (!fp) return -1;
-  size_t w = fwrite(data, 1, len, fp);
-  int err = fclose(fp) != 0 || w != len;
-  return err ? -1 : 0;
+/* The bytes of a buffer, for pe_write_atomic. */
+typedef struct bytes {
+  const char *data;
+  size_t len;
+} bytes;
+
+static int write_bytes(void *user, FILE *fp) {
+  const bytes *b = user;
+  return fwrite(b->data, 1, b->len, fp) != b->len;
 }
 
-int probe_write_file(const char *path, const char *data, size_t len) {
-  struct stat st;
-  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, data, len);
-  size_t n = strlen(path) + 16;
-  char *tmp = malloc(n);
-  if (!tmp) return -1;
-  snprintf(tmp, n, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp), err = 0;
-  if (fd < 0) {
-    err = errno;
-    free(tmp);
-    errno = err;
-    return -1;
-  }
-  for (size_t off = 0; off < len && !err;) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w < 0 && errno != EINTR) err = errno;
-    else if (w > 0) off += (size_t)w;
-  }
-  if (!err && fsync(fd) != 0) err = errno;
-  if (close(fd) != 0 && !err) err = errno;
-  if (!err && rename(tmp, path) != 0) err = errno;
-  if (err) unlink(tmp);
-  free(tmp);
-  errno = err;
-  return err ? -1 : 0;
+/* libpe's writer: devices and pipes in place, other files by temp file +
+ * rename with the mode fopen would give (or the replaced file's). */
+int probe_write_file(pe_ctx *ctx, const char *path, const char *data, size_t len) {
+  bytes b = {data, len};
+  return pe_write_atomic(ctx, path, write_bytes, &b);
 }
 
 static void write_json(FILE *fp, const probe_doc *d, const probe_opts *o) {
@@ -132,21 +109,21 @@ static void write_report(FILE *fp, const probe_doc *d, const probe_opts *o) {
   }
 }
 
-static int emit_plot(const probe_doc *d, const probe_opts *o) {
+static int emit_plot(pe_ctx *ctx, const probe_doc *d, const probe_opts *o) {
   if (!d->plot.ns) return probe_fail(o, 1, "--plot: this probe has nothing to plot here");
   size_t len;
   char *svg = svg_render(&d->plot, &len);
   int rc = 0;
-  if (!svg || probe_write_file(o->plot, svg, len) != 0)
-    rc = probe_fail(o, 1, "--plot %s: %s", o->plot, svg ? strerror(errno) : "out of memory");
+  if (!svg || probe_write_file(ctx, o->plot, svg, len) != 0)
+    rc = probe_fail(o, 1, "--plot: %s", svg ? pe_ctx_error(ctx) : "out of memory");
   free(svg);
   return rc;
 }
 
-int doc_emit(const probe_doc *d, const probe_opts *o) {
+int doc_emit(pe_ctx *ctx, const probe_doc *d, const probe_opts *o) {
   fflush(d->head_fp);
   fflush(d->foot_fp);
-  if (o->plot && emit_plot(d, o) != 0) return 1; /* before the report: all or nothing */
+  if (o->plot && emit_plot(ctx, d, o) != 0) return 1; /* before the report: all or nothing */
   char *buf = NULL;
   size_t len = 0;
   FILE *fp = open_memstream(&buf, &len);
@@ -155,8 +132,8 @@ int doc_emit(const probe_doc *d, const probe_opts *o) {
   fclose(fp);
   int rc = 0;
   if (!o->output) fwrite(buf, 1, len, stdout);
-  else if (probe_write_file(o->output, buf, len) != 0)
-    rc = probe_fail(o, 1, "--output %s: %s", o->output, strerror(errno));
+  else if (probe_write_file(ctx, o->output, buf, len) != 0)
+    rc = probe_fail(o, 1, "--output: %s", pe_ctx_error(ctx));
   free(buf);
   return rc;
 }

@@ -68,10 +68,12 @@ void doc_str(probe_doc *d, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Write the report in o->format to o->output (atomically) or stdout, and
  * the plot to o->plot when asked.  Returns 0 or an exit status. */
-int doc_emit(const probe_doc *d, const probe_opts *o);
+int doc_emit(pe_ctx *ctx, const probe_doc *d, const probe_opts *o);
 
-/* Write `len` bytes to `path` atomically (temp file + rename). */
-int probe_write_file(const char *path, const char *data, size_t len);
+/* Write `len` bytes to `path` atomically (pe_write_atomic: temp file +
+ * rename; a new file gets 0666 less the umask, a replaced one keeps its
+ * mode).  0, or a libpe error with the reason in pe_ctx_error(ctx). */
+int probe_write_file(pe_ctx *ctx, const char *path, const char *data, size_t len);
 
 /* ---- configs -------------------------------------------------------------- */
 /* What pe-probe reads from a config besides the tables. */
