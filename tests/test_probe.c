@@ -325,6 +325,29 @@ Test(decay, compare_several_schemes) {
   proc_free(&p);
 }
 
+/* Compared schemes get the config's lists (LongRoPE's 48 factors, joined
+ * from continuation lines) back on lines libpe accepts, unchanged: the
+ * compared longrope is the config's own scheme (once exit 2, "line longer
+ * than 199 characters"). */
+Test(decay, compare_keeps_long_lists) {
+  const char *ini = config("phi3-mini-128k.ini");
+  proc p = probe("decay '%s' --max-len 16 --compare rope,longrope -f csv", ini);
+  proc q = probe("decay '%s' --max-len 16 -f csv", ini);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_assert_eq(q.status, 0, "%s", q.err);
+  csv *c = csv_parse(p.out), *own = csv_parse(q.out);
+  cr_expect_str_eq(c->header, "s,bound_rope,mean_cos_rope,bound_longrope,mean_cos_longrope");
+  cr_assert_eq(c->rows, own->rows);
+  for (size_t r = 0; r < c->rows; r++) {
+    cr_expect_str_eq(c->cell[r][3], own->cell[r][1], "s = %zu", r);
+    cr_expect_str_eq(c->cell[r][4], own->cell[r][2], "s = %zu", r);
+  }
+  csv_free(c), csv_free(own), proc_free(&p), proc_free(&q);
+  p = probe("extrapolate '%s' --compare longrope --train-len 256 --seeds 2 -f csv", ini);
+  if (!(p.status == 1 && strstr(p.err, "without LAPACKE"))) cr_expect_eq(p.status, 0, "%s", p.err);
+  proc_free(&p);
+}
+
 /* ---- perm ------------------------------------------------------------------ */
 static csv *perm_csv(const char *backend, proc *p) {
   *p = probe("perm '%s' --tokens 4 --backend %s -f csv", config("llama2-7b.ini"), backend);

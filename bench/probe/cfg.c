@@ -173,27 +173,58 @@ int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_
   return rc;
 }
 
+/* Width at which list values wrap: well under libinih's 199 characters. */
+#define LIST_LINE_MAX 100
+
+/* `key = value`; a list (ini_get joined its continuation lines into one,
+ * e.g. LongRoPE's 48 factors) goes back on indented continuation lines of
+ * at most LIST_LINE_MAX characters, so libpe's line limit holds
+ * (docs/CONFIG.md).  Words are never split. */
+static void put_value(FILE *fp, const char *key, const char *value, int is_list) {
+  if (!is_list) {
+    fprintf(fp, "%s = %s\n", key, value);
+    return;
+  }
+  size_t col = (size_t)fprintf(fp, "%s =", key), words = 0;
+  for (const char *p = value + strspn(value, " \t"); *p; p += strspn(p, " \t")) {
+    size_t n = strcspn(p, " \t");
+    if (words && col + 1 + n > LIST_LINE_MAX) {
+      fputs("\n ", fp); /* the space below makes the indent */
+      col = 1, words = 0;
+    }
+    col += (size_t)fprintf(fp, " %.*s", (int)n, p);
+    words++, p += n;
+  }
+  fputc('\n', fp);
+}
+
+/* One declared key: the config's value, else the fallbacks of
+ * scheme_text_for. */
+static void put_param(FILE *fp, const probe_cfg *pc, const pe_param_decl *d, char *buf,
+                      size_t n, double factor, int force_factor) {
+  int is_factor = !strcmp(d->name, "factor");
+  if (is_factor && force_factor) fprintf(fp, "factor = %.17g\n", factor);
+  else if (ini_get(pc->text, "scheme", d->name, buf, n)) put_value(fp, d->name, buf, d->type == PE_PARAM_LIST);
+  else if (is_factor) fprintf(fp, "factor = %.17g\n", factor);
+  else if (!strcmp(d->name, "original_max_position_embeddings"))
+    fprintf(fp, "%s = %llu\n", d->name, (unsigned long long)pc->L_train);
+}
+
 char *scheme_text_for(pe_ctx *ctx, const probe_cfg *pc, const char *name, double factor,
                       int force_factor) {
   const pe_plugin *p;
   if (pe_plugin_load(ctx, name, PE_PLUGIN_SCHEME, &p) != 0) return NULL;
-  size_t cap = strlen(pc->scheme_text) + 4096, len = 0;
-  char *out = malloc(cap), *full = malloc(strlen(pc->text) + 1), buf[4096];
-  if (!out || !full) return free(out), free(full), NULL;
-  strcpy(full, pc->text);
-  len += (size_t)snprintf(out, cap, "plugin = %s\n", name);
-  for (const pe_param_decl *const *d = pe_plugin_params(p); *d; d++) {
-    const char *key = (*d)->name;
-    if (!strcmp(key, "factor") && force_factor)
-      len += (size_t)snprintf(out + len, cap - len, "factor = %.17g\n", factor);
-    else if (ini_get(full, "scheme", key, buf, sizeof buf))
-      len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", key, buf);
-    else if (!strcmp(key, "factor"))
-      len += (size_t)snprintf(out + len, cap - len, "factor = %.17g\n", factor);
-    else if (!strcmp(key, "original_max_position_embeddings"))
-      len += (size_t)snprintf(out + len, cap - len, "%s = %llu\n", key, (unsigned long long)pc->L_train);
-  }
-  free(full);
+  size_t n = strlen(pc->text) + 1; /* a joined value is never longer than the text */
+  char *out = NULL, *buf = malloc(n);
+  size_t len;
+  FILE *fp = buf ? open_memstream(&out, &len) : NULL;
+  if (!fp) return free(buf), NULL;
+  fprintf(fp, "plugin = %s\n", name);
+  for (const pe_param_decl *const *d = pe_plugin_params(p); *d; d++)
+    put_param(fp, pc, *d, buf, n, factor, force_factor);
+  int bad = ferror(fp);
+  fclose(fp), free(buf);
+  if (bad) free(out), out = NULL;
   return out;
 }
 
