@@ -98,20 +98,39 @@ typedef struct csv {
   char *cell[4096][16];
 } csv;
 
+/* One RFC 4180 field at *p (quoted: quotes doubled, newlines kept); *p
+ * moves past it and its separator; *last: it ended the record. */
+static char *csv_field(const char **p, int *last) {
+  const char *s = *p;
+  char *f;
+  if (*s != '"') {
+    size_t n = strcspn(s, ",\n");
+    f = strndup(s, n), s += n;
+  } else {
+    f = calloc(strlen(s), 1);
+    size_t n = 0;
+    for (s++; *s && (*s != '"' || s[1] == '"'); s++) f[n++] = *s == '"' ? *++s : *s;
+    s += *s == '"';
+  }
+  *last = *s != ',';
+  *p = s + (*s != '\0');
+  return f;
+}
+
 static csv *csv_parse(const char *text) {
   csv *c = calloc(1, sizeof *c);
   const char *nl = strchr(text, '\n');
   cr_assert_not_null(nl, "no CSV header in:\n%s", text);
   snprintf(c->header, sizeof c->header, "%.*s", (int)(nl - text), text);
-  for (const char *p = c->header; *p; p++) c->cols += *p == ',';
-  c->cols++;
-  for (const char *line = nl + 1; *line && c->rows < 4096; c->rows++) {
-    size_t len = strcspn(line, "\n");
-    char *row = strndup(line, len), *save = NULL;
+  const char *p = text;
+  for (int last = 0; !last; c->cols++) free(csv_field(&p, &last));
+  for (; *p && c->rows < 4096; c->rows++) {
     size_t k = 0;
-    for (char *f = strtok_r(row, ",", &save); f && k < 16; f = strtok_r(NULL, ",", &save)) c->cell[c->rows][k++] = strdup(f);
-    free(row);
-    line += len + (line[len] == '\n');
+    for (int last = 0; !last;) {
+      char *f = csv_field(&p, &last);
+      if (k < 16) c->cell[c->rows][k++] = f;
+      else free(f);
+    }
   }
   return c;
 }
@@ -370,6 +389,42 @@ Test(perm, equivariance_and_what_breaks_it) {
   cr_expect_gt(num(c, 2, 2), 1e-3, "none, causal: %g", num(c, 2, 2));
   csv_free(c);
   proc_free(&p);
+}
+
+/* Text fields are quoted (RFC 4180): a scheme plugin path with a comma and
+ * a quote stays one field, in a cell and in a `bound_NAME` header. */
+Test(perm, csv_quotes_text_fields) {
+  char dir[] = "/tmp/pe-probe-test-csv-XXXXXX", so[600], cmd[1400];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(so, sizeof so, "%s/pl,\"x/rope.so", dir);
+  snprintf(cmd, sizeof cmd, "mkdir '%s/pl,\"x' && cp '%s/plugins/.libs/rope.so' '%s'", dir,
+           dir_env("PE_TEST_BUILDDIR", "."), so);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  char text[800];
+  snprintf(text, sizeof text, "[workload]\nhead_dim = 16\nseq_len = 16\n[scheme]\nplugin = %s\n", so);
+  char *ini = temp_config(text);
+  proc p = probe("perm %s --tokens 4 -f csv", ini);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  cr_expect_eq(c->cols, 6);
+  cr_assert_eq(c->rows, 4, "%s", p.out);
+  cr_expect_str_eq(c->cell[1][0], so);
+  cr_expect_str_eq(c->cell[1][1], "bidirectional");
+  cr_expect_str_eq(c->cell[1][5], "no");
+  cr_expect(strstr(p.out, "\n\"none\",\"bidirectional\","), "%s", p.out);
+  csv_free(c), proc_free(&p);
+  /* --compare splits at commas: a path with a quote only. */
+  snprintf(cmd, sizeof cmd, "mkdir '%s/q\"y' && cp '%s' '%s/q\"y/'", dir, so, dir);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  p = probe("decay %s --max-len 2 --compare '%s/q\"y/rope.so' -f csv", ini, dir);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  char want[800];
+  snprintf(want, sizeof want, "s,\"bound_%s/q\"\"y/rope.so\",\"mean_cos_%s/q\"\"y/rope.so\"\n", dir, dir);
+  cr_expect(!strncmp(p.out, want, strlen(want)), "%s", p.out);
+  proc_free(&p);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+  unlink(ini), free(ini);
 }
 
 /* ---- base ------------------------------------------------------------------ */

@@ -1,6 +1,8 @@
 /* Column tables for pe-probe reports (see table.h). */
 #include "table.h"
 
+#include <libpe.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,14 +80,26 @@ void pt_print(FILE *fp, const ptab *t) {
   }
 }
 
+/* A header name: as is when CSV-safe (so the documented headers read as
+ * before), else quoted like a text cell (a scheme path in `bound_NAME`). */
+static void csv_name(FILE *fp, const char *name) {
+  if (name[strcspn(name, ",\"\r\n")]) pe_report_csv_string(fp, name);
+  else fputs(name, fp);
+}
+
+/* RFC 4180, as pe-bench writes it: text cells always quoted (quotes
+ * doubled), numbers bare, a missing number empty. */
 void pt_csv(FILE *fp, const ptab *t) {
-  for (size_t c = 0; c < t->ncols; c++) fprintf(fp, "%s%s", c ? "," : "", t->cols[c]);
+  for (size_t c = 0; c < t->ncols; c++) {
+    if (c) fputc(',', fp);
+    csv_name(fp, t->cols[c]);
+  }
   fputc('\n', fp);
   for (size_t r = 0; r < t->nrows; r++) {
     for (size_t c = 0; c < t->ncols; c++) {
       const pcell *x = &t->cells[r * t->ncols + c];
       if (c) fputc(',', fp);
-      if (x->s) fputs(x->s, fp);
+      if (x->s) pe_report_csv_string(fp, x->s);
       else if (!isnan(x->v)) fprintf(fp, "%.17g", x->v);
     }
     fputc('\n', fp);

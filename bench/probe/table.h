@@ -30,7 +30,7 @@ void pt_free(ptab *t);
 double pt_get(const ptab *t, size_t row, size_t col);
 
 void pt_print(FILE *fp, const ptab *t);    /* aligned, for people */
-void pt_csv(FILE *fp, const ptab *t);      /* header + rows, %.17g */
+void pt_csv(FILE *fp, const ptab *t);      /* header + rows, %.17g; RFC 4180 */
 void pt_json_rows(FILE *fp, const ptab *t); /* "columns": [...], "rows": [...] */
 void json_string(FILE *fp, const char *s);
 void json_number(FILE *fp, double v);      /* null for NaN/inf */
