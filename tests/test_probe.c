@@ -531,6 +531,29 @@ Test(extrapolate, rope_blows_up_pi_does_not) {
   unlink(ini), free(ini);
 }
 
+/* Positions are 0-based: the fit sees s = 0 .. L-1, so p = L is out of
+ * range and --range 1 leaves exactly that one position in out_max (the
+ * footer and docs once said (L, K L], which would be empty here). */
+Test(extrapolate, out_of_range_starts_at_L) {
+  char *ini = temp_config("[workload]\nhead_dim = 32\nseq_len = 64\n[scheme]\nplugin = rope\n");
+  proc p = probe("extrapolate %s --seeds 3 --compare rope,pi --range 1 -f csv", ini);
+  if (p.status == 1 && strstr(p.err, "without LAPACKE")) cr_skip_test("%s", p.err);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  cr_assert_eq(c->rows, 2);
+  for (size_t r = 0; r < 2; r++) cr_expect_gt(num(c, r, 5), 0, "%s: out_max over {L} is |a(L)|", c->cell[r][0]);
+  csv_free(c), proc_free(&p);
+  p = probe("extrapolate %s --seeds 3 --compare rope --range 1", ini);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_expect(strstr(p.out, "s = 0..63,") && strstr(p.out, "[0, L) = 0..63;") && strstr(p.out, "[L, 64];"),
+            "%s", p.out);
+  proc_free(&p);
+  p = probe("extrapolate --help");
+  cr_expect(strstr(p.out, "[L, K L]") && !strstr(p.out, "(L, "), "%s", p.out);
+  proc_free(&p);
+  unlink(ini), free(ini);
+}
+
 /* ---- across backends --------------------------------------------------------- */
 static void perm_agrees(const char *backend) {
   proc a, b;

@@ -7,7 +7,8 @@
  * LAPACK dgelsd) to N(0,1) targets at
  * s = 0 .. L-1.  Each compared scheme then evaluates the same h with its
  * own frequencies, a_X(p) = Re sum_j h_j exp(i p inv_freq_X[j]), at p in
- * [0, L) and (L, range * L]: plain RoPE extrapolates (unbounded, the paper's
+ * [0, L) (the fitted positions) and [L, range * L] (every position past
+ * them, p = L included): plain RoPE extrapolates (unbounded, the paper's
  * "beyond 8000"), PI interpolates (p / s stays within the fitted range).
  * Over many seeds; medians and extremes.
  *
@@ -79,7 +80,9 @@ static int fit(ex_ctx *e, double base) {
   return info;
 }
 
-/* max |a_X| on [0, L) and (L, P] for every seed; seed 0's curve. */
+/* max |a_X| on [0, L) and [L, P] for every seed; seed 0's curve.
+ * Positions are 0-based: the fit saw s = 0 .. L-1, so p = L is the first
+ * position out of range. */
 static void evaluate(const ex_ctx *e, const double *inv, double *in_max, double *out_max, double *curve) {
   uint32_t R = 2 * e->half;
   double *cs = malloc(R * sizeof *cs);
@@ -184,8 +187,9 @@ static int probe(pe_ctx *ctx, ex_ctx *e, const probe_cfg *pc, probe_doc *d) {
   snprintf(p->xlabel, sizeof p->xlabel, "position p");
   snprintf(p->ylabel, sizeof p->ylabel, "a(p)");
   int rc = compare(ctx, e, pc, d);
-  doc_foot(d, "\nin_max: max |a| over p in [0, L); out_max: over (L, %llu]; median [min, max] over seeds.\n",
-           (unsigned long long)e->P);
+  doc_foot(d, "\nin_max: max |a| over the fitted p in [0, L) = 0..%llu; out_max: over the p past them,\n"
+              "[L, %llu]; median [min, max] over seeds.\n",
+           (unsigned long long)e->L - 1, (unsigned long long)e->P);
   free(e->h), free(e->y);
   return rc;
 }
@@ -227,8 +231,9 @@ const probe_cmd probe_extrapolate_cmd = {
     "targets at s = 0 .. L-1 (seeds S, S+1, ..; libpe's Philox generator).\n"
     "Then each compared scheme (its tables from its plugin, with the config's parameters\n"
     "where declared, at context length K L) evaluates the same h with its frequencies:\n"
-    "max |a| on [0, L) and on (L, K L].  RoPE extrapolates and blows up; PI maps (L, sL]\n"
-    "back into the fitted range and stays bounded.  Table: median, min, max over seeds.\n"
+    "max |a| on [0, L) and on [L, K L] (positions are 0-based: p = L is the first one past\n"
+    "the fit).  RoPE extrapolates and blows up; PI maps [L, sL] to p/s in [L/s, L], back\n"
+    "into the fitted span, and stays bounded.  Table: median, min, max over seeds.\n"
     "The plot shows seed S's curves and targets.\n"
     "\n"
     "  -c, --compare LIST  schemes (default rope,pi,ntk,yarn)\n"
