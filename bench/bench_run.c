@@ -320,14 +320,18 @@ static void path_safe(char *s) {
 static int save_output(run_state *st, const char *cell, const pe_workload_info *in,
                        const pe_result *r) {
   char sub[1024], name[128], path[4096];
-  snprintf(sub, sizeof sub, "%s%s", cell, cell[0] ? "/" : "");
+  /* the cell's name made safe before the separator is added, or the '/'
+   * would become '_' and the files land beside DIR/CELL, not in it */
+  snprintf(sub, sizeof sub, "%s", cell);
   snprintf(name, sizeof name, "%s", r->label);
   path_safe(sub);
   path_safe(name);
-  snprintf(path, sizeof path, "%s/%s", st->o->save_dir, sub);
   mkdir(st->o->save_dir, 0755);
-  if (cell[0]) mkdir(path, 0755);
-  snprintf(path, sizeof path, "%s/%s%s.npy", st->o->save_dir, sub, name);
+  if (cell[0]) {
+    snprintf(path, sizeof path, "%s/%s", st->o->save_dir, sub);
+    mkdir(path, 0755);
+  }
+  snprintf(path, sizeof path, "%s/%s%s%s.npy", st->o->save_dir, sub, cell[0] ? "/" : "", name);
   uint64_t shape[4] = {in->batch, in->q_heads, in->q_len, in->head_dim};
   if (pe_npy_write(st->ctx, path, r->output, 4, shape) == 0) return 0;
   say(st, "--save-output: %s", pe_ctx_error(st->ctx));

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..43"
+echo "1..45"
 
 base='[workload]
 head_dim = 8
@@ -199,6 +199,17 @@ long=$(printf 'k%.0s' $(seq 1 140))
 run "$tmp/small.ini" --backend reference --no-roofline --set "workload.$long=1"
 check "--set with a key name over 127 characters: refused (exit 2), not truncated" \
   sh -c "[ $rc -eq 2 ] && grep -q 'key name is longer than 127 characters' '$tmp/err'"
+
+# ---- --save-output -------------------------------------------------------------------
+run "$tmp/small.ini" --backend reference --no-roofline --set 'sweep.seq_len=8 16' \
+  --set 'sweep.scheme.base=10000 500000' --save-output "$tmp/so"
+check "--save-output in a sweep: DIR/CELL/LABEL.npy, one directory per cell, nothing else" \
+  sh -c "[ $rc -eq 0 ] && [ -s '$tmp/so/seq_len=8,scheme.base=10000/reference.npy' ] &&
+         [ -s '$tmp/so/seq_len=16,scheme.base=500000/reference.npy' ] &&
+         [ \$(find '$tmp/so' -mindepth 1 | wc -l) -eq 8 ]"
+run "$tmp/small.ini" --backend reference --no-roofline --save-output "$tmp/so1"
+check "--save-output with a single config: DIR/LABEL.npy" \
+  sh -c "[ $rc -eq 0 ] && [ -s '$tmp/so1/reference.npy' ] && [ \$(find '$tmp/so1' -mindepth 1 | wc -l) -eq 1 ]"
 
 # ---- roofline --summary (make bench's report) ---------------------------------------
 printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\nstream_read_gbps 0.02\n' >"$tmp/r1.txt"
