@@ -1,5 +1,5 @@
 /* A small strict JSON reader (RFC 8259: no comments, no trailing commas,
- * no NaN, nesting at most 64 deep, UTF-8 out of \u escapes) and the
+ * no NaN, nesting at most 64 deep; \u escapes as unicode_escape says) and the
  * mapping of pe-bench's own documents (docs/RESULTS.md) onto bench_doc.
  * Fields a document lacks keep their defaults (older documents have no
  * cell, machine or agreement); a field of the wrong type is an error naming
@@ -79,7 +79,12 @@ static size_t put_utf8(char *o, unsigned cp) {
   return 4;
 }
 
-/* \uXXXX, with a surrogate pair when one follows; p points after "\u". */
+/* \uXXXX, with a surrogate pair when one follows; p points after "\u".
+ * The inverse of pe_report_json_string: it writes valid UTF-8 as it is and
+ * escapes only single bytes, a control character or a byte that is not
+ * UTF-8 (\u0080-\u00ff), so those come back as that one byte, never as the
+ * UTF-8 of the Latin-1 character, and a document read and written again is
+ * unchanged.  Escapes above \u00ff (another writer's) become UTF-8. */
 static int unicode_escape(jparser *ps, char *o, size_t *len) {
   unsigned cp, lo;
   if (hex4(ps->p, &cp)) return fail(ps, "bad \\u escape");
@@ -92,7 +97,8 @@ static int unicode_escape(jparser *ps, char *o, size_t *len) {
   } else if (cp >= 0xdc00 && cp < 0xe000) {
     return fail(ps, "unpaired UTF-16 surrogate");
   }
-  *len += put_utf8(o + *len, cp);
+  if (cp < 0x100) o[(*len)++] = (char)cp;
+  else *len += put_utf8(o + *len, cp);
   return 0;
 }
 

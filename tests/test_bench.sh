@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..45"
+echo "1..46"
 
 base='[workload]
 head_dim = 8
@@ -152,6 +152,17 @@ check "... its report written whole" [ "$rc" -eq 0 ]
 run "$tmp/small.ini" --backend reference --no-roofline --format json --output "$tmp/int.json" --resume
 check "--resume refuses a file written for another config (exit 2)" \
   sh -c "[ $rc -eq 2 ] && grep -q 'another config text' '$tmp/err'"
+
+{ cat "$tmp/small.ini"; printf '; caf\351\n'; } >"$tmp/lat.ini"
+rm -f "$tmp/lat.json"
+run "$tmp/lat.ini" --backend reference --no-roofline --format json --output "$tmp/lat.json" --resume
+cp "$tmp/lat.json" "$tmp/lat1.json"
+run "$tmp/lat.ini" --backend reference --no-roofline --format json --output "$tmp/lat.json" --resume
+check "--resume: a config with a byte that is not UTF-8 resumes (exit 0), its text and results unchanged" \
+  sh -c "[ $rc -eq 0 ] && grep -q '1 of 1 cells were already done' '$tmp/err' &&
+         grep -q '\"config_text\": .*; caf\\\\u00e9' '$tmp/lat.json' &&
+         [ \"\$(grep '\"config_text\"' '$tmp/lat.json')\" = \"\$(grep '\"config_text\"' '$tmp/lat1.json')\" ] &&
+         [ \"\$(sed -n '/\"results\"/,\$p' '$tmp/lat.json')\" = \"\$(sed -n '/\"results\"/,\$p' '$tmp/lat1.json')\" ]"
 
 # ---- progress line ------------------------------------------------------------------
 run "$tmp/sweep.ini" --no-roofline --format json
