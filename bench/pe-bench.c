@@ -102,6 +102,22 @@ static void device_emit(void *user, const pe_device_info *info) {
          info->driver, info->details);
 }
 
+/* One backend's devices; 1 when it cannot be loaded or listing fails.
+ * PE_EUNSUPPORTED is no failure: `enumerate` is optional (the reference
+ * backend has none), and a backend may find no device here. */
+static int list_devices(pe_ctx *ctx, const char *name) {
+  const pe_plugin *p;
+  printf("%s:\n", name);
+  if (pe_plugin_load(ctx, name, PE_PLUGIN_BACKEND, &p) != 0) {
+    printf("    %s\n", pe_ctx_error(ctx));
+    return 1;
+  }
+  int rc = pe_plugin_devices(ctx, p, device_emit, NULL);
+  if (rc == PE_EUNSUPPORTED) printf("    does not list devices (%s)\n", pe_ctx_error(ctx));
+  else if (rc != 0) printf("    %s\n", pe_ctx_error(ctx));
+  return rc != 0 && rc != PE_EUNSUPPORTED;
+}
+
 static int cmd_devices(pe_ctx *ctx, int argc, char **argv) {
   bench_names ns = {0};
   if (argc > 0)
@@ -109,15 +125,7 @@ static int cmd_devices(pe_ctx *ctx, int argc, char **argv) {
   else
     bench_scan_backends(ctx, &ns);
   int rc = 0;
-  for (size_t i = 0; i < ns.n; i++) {
-    const pe_plugin *p;
-    printf("%s:\n", ns.v[i]);
-    if (pe_plugin_load(ctx, ns.v[i], PE_PLUGIN_BACKEND, &p) != 0 ||
-        pe_plugin_devices(ctx, p, device_emit, NULL) != 0) {
-      printf("    %s\n", pe_ctx_error(ctx));
-      rc = 1;
-    }
-  }
+  for (size_t i = 0; i < ns.n; i++) rc |= list_devices(ctx, ns.v[i]);
   bench_names_free(&ns);
   return rc;
 }

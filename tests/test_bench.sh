@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..46"
+echo "1..49"
 
 base='[workload]
 head_dim = 8
@@ -221,6 +221,17 @@ check "--save-output in a sweep: DIR/CELL/LABEL.npy, one directory per cell, not
 run "$tmp/small.ini" --backend reference --no-roofline --save-output "$tmp/so1"
 check "--save-output with a single config: DIR/LABEL.npy" \
   sh -c "[ $rc -eq 0 ] && [ -s '$tmp/so1/reference.npy' ] && [ \$(find '$tmp/so1' -mindepth 1 | wc -l) -eq 1 ]"
+
+# ---- devices -------------------------------------------------------------------------
+run devices reference openmp
+check "devices: a backend without enumerate (reference) says so, the others list theirs (exit 0)" \
+  sh -c "[ $rc -eq 0 ] && grep -q '^reference:' '$tmp/out' && grep -q '^    does not list devices' '$tmp/out' &&
+         grep -q '^openmp:' '$tmp/out' && grep -q '^    \[cpu\] ' '$tmp/out'"
+run devices
+check "devices: every backend found, exit 0" sh -c "[ $rc -eq 0 ] && grep -q '^reference:' '$tmp/out'"
+run devices no-such-backend
+check "devices: a backend that cannot be loaded fails (exit 1)" \
+  sh -c "[ $rc -eq 1 ] && grep -q 'no backend plugin' '$tmp/out'"
 
 # ---- roofline --summary (make bench's report) ---------------------------------------
 printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\nstream_read_gbps 0.02\n' >"$tmp/r1.txt"
