@@ -107,6 +107,9 @@ void bench_machine_describe(bench_machine *m);
 /* FMA peak and copy bandwidth of the whole CPU (about 0.3 s). */
 void bench_machine_roofline(bench_machine *m);
 void bench_machine_add_plugin(bench_machine *m, const pe_plugin *p);
+/* Add `from`'s plugins that `m` lacks (--resume: those of the results
+ * carried over). */
+void bench_machine_merge_plugins(bench_machine *m, const bench_machine *from);
 void bench_machine_free(bench_machine *m);
 /* Fractions of the machine's roofline for a CPU result. */
 void bench_roofline_fractions(const bench_machine *m, bench_rec *r);

@@ -62,19 +62,36 @@ void bench_machine_describe(bench_machine *m) {
   m->peak_gflops = m->copy_gbps = NAN;
 }
 
-void bench_machine_add_plugin(bench_machine *m, const pe_plugin *p) {
-  const pe_plugin_desc *d = pe_plugin_descriptor(p);
+/* The same module: a plugin rebuilt or moved between a run and its
+ * --resume is another entry, since results of each were made with it. */
+static bool same_plugin(const bench_plugin *a, const bench_plugin *b) {
+  return !strcmp(a->name, b->name) && !strcmp(a->kind, b->kind) &&
+         !strcmp(a->version, b->version) && !strcmp(a->path, b->path) && a->abi == b->abi;
+}
+
+static void push_plugin(bench_machine *m, const bench_plugin *bp) {
   for (size_t i = 0; i < m->n_plugins; i++)
-    if (!strcmp(m->plugins[i].name, d->name)) return;
+    if (same_plugin(&m->plugins[i], bp)) return;
   bench_plugin *g = realloc(m->plugins, (m->n_plugins + 1) * sizeof *g);
   if (!g) return;
   m->plugins = g;
-  bench_plugin *bp = &g[m->n_plugins++];
-  snprintf(bp->name, sizeof bp->name, "%s", d->name);
-  snprintf(bp->kind, sizeof bp->kind, "%s", d->kind == PE_PLUGIN_SCHEME ? "scheme" : "backend");
-  snprintf(bp->version, sizeof bp->version, "%s", d->version ? d->version : "");
-  snprintf(bp->path, sizeof bp->path, "%s", pe_plugin_path(p));
-  bp->abi = d->abi_version;
+  g[m->n_plugins++] = *bp;
+}
+
+void bench_machine_add_plugin(bench_machine *m, const pe_plugin *p) {
+  const pe_plugin_desc *d = pe_plugin_descriptor(p);
+  bench_plugin bp;
+  memset(&bp, 0, sizeof bp);
+  snprintf(bp.name, sizeof bp.name, "%s", d->name);
+  snprintf(bp.kind, sizeof bp.kind, "%s", d->kind == PE_PLUGIN_SCHEME ? "scheme" : "backend");
+  snprintf(bp.version, sizeof bp.version, "%s", d->version ? d->version : "");
+  snprintf(bp.path, sizeof bp.path, "%s", pe_plugin_path(p));
+  bp.abi = d->abi_version;
+  push_plugin(m, &bp);
+}
+
+void bench_machine_merge_plugins(bench_machine *m, const bench_machine *from) {
+  for (size_t i = 0; i < from->n_plugins; i++) push_plugin(m, &from->plugins[i]);
 }
 
 void bench_machine_free(bench_machine *m) {

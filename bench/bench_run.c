@@ -207,9 +207,10 @@ static const char *resume_mismatch(const bench_doc *d, const bench_doc *old) {
   return NULL;
 }
 
-/* Keep the old results that need no rerun (ok, unsupported) and the
- * comparisons between them. */
+/* Keep the old results that need no rerun (ok, unsupported), the
+ * comparisons between them and the plugins the old run used. */
 static int carry_over(bench_doc *d, const bench_doc *old) {
+  bench_machine_merge_plugins(&d->machine, &old->machine);
   for (size_t i = 0; i < old->n_recs; i++) {
     const bench_rec *r = &old->recs[i];
     if (!strcmp(r->status, "failed")) continue;

@@ -464,6 +464,24 @@ Test(json, old_single_config_documents_read) {
   bench_doc_free(&d);
 }
 
+/* --resume: the old file's plugins join the new run's, each module once. */
+Test(json, resumed_plugins_merge_without_duplicates) {
+  bench_plugin rope = {.name = "rope", .kind = "scheme", .version = "1.0.0", .path = "/p/rope.so", .abi = 1};
+  bench_plugin ref = {.name = "reference", .kind = "backend", .version = "1.0.0", .path = "/p/ref.so", .abi = 1};
+  bench_plugin rope2 = rope;
+  snprintf(rope2.version, sizeof rope2.version, "1.1.0");
+  bench_plugin now[] = {rope}, old[] = {ref, rope, rope2, ref};
+  bench_machine m = {.n_plugins = 1}, from = {.plugins = old, .n_plugins = 4};
+  m.plugins = malloc(sizeof now);
+  memcpy(m.plugins, now, sizeof now);
+  bench_machine_merge_plugins(&m, &from);
+  cr_assert_eq(m.n_plugins, 3, "rope, reference, and rope 1.1.0 (another module)");
+  cr_expect_str_eq(m.plugins[0].name, "rope");
+  cr_expect_str_eq(m.plugins[1].name, "reference");
+  cr_expect_str_eq(m.plugins[2].version, "1.1.0");
+  bench_machine_free(&m);
+}
+
 /* ---- compare ------------------------------------------------------------------- */
 static void write_doc(const bench_doc *d, char *path) {
   int fd = mkstemp(path);

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..49"
+echo "1..50"
 
 base='[workload]
 head_dim = 8
@@ -163,6 +163,14 @@ check "--resume: a config with a byte that is not UTF-8 resumes (exit 0), its te
          grep -q '\"config_text\": .*; caf\\\\u00e9' '$tmp/lat.json' &&
          [ \"\$(grep '\"config_text\"' '$tmp/lat.json')\" = \"\$(grep '\"config_text\"' '$tmp/lat1.json')\" ] &&
          [ \"\$(sed -n '/\"results\"/,\$p' '$tmp/lat.json')\" = \"\$(sed -n '/\"results\"/,\$p' '$tmp/lat1.json')\" ]"
+
+printf '%s\n[backend.ref]\nplugin = reference\n[backend.omp1]\nplugin = openmp\nthreads = 1\n' "$base" >"$tmp/two.ini"
+rm -f "$tmp/two.json"
+run "$tmp/two.ini" --backend ref --no-roofline --format json --output "$tmp/two.json" --resume
+run "$tmp/two.ini" --backend ref --no-roofline --format json --output "$tmp/two.json" --resume
+check "--resume with every cell done: machine.plugins keeps the old run's plugins, each once" \
+  sh -c "[ $rc -eq 0 ] && [ \$(grep -c '{\"name\": \"rope\", \"kind\": \"scheme\"' '$tmp/two.json') -eq 1 ] &&
+         [ \$(grep -c '{\"name\": \"reference\", \"kind\": \"backend\"' '$tmp/two.json') -eq 1 ]"
 
 # ---- progress line ------------------------------------------------------------------
 run "$tmp/sweep.ini" --no-roofline --format json
