@@ -45,6 +45,8 @@ typedef struct bench_rec {
   double agree_max_abs, agree_rms;   /* worst against the cell's others */
   double *err_pos, *err_max;         /* error vs position (--plot) */
   size_t n_err;
+  char *saved_path;    /* --save-output file (malloc'd), or NULL */
+  uint64_t saved_hash; /* bench_hash of the values saved there */
 } bench_rec;
 
 /* Two backends' outputs compared elementwise in one cell. */
@@ -54,6 +56,15 @@ typedef struct bench_agree {
   double max_abs, rms, tolerance;
   bool ok;
 } bench_agree;
+
+/* A pair of backends of a cell that could not be compared: one result was
+ * carried over by --resume without an output to compare (docs/RESULTS.md
+ * "--resume"). */
+typedef struct bench_gap {
+  char *cell;
+  char a[64], b[64];
+  char why[512];
+} bench_gap;
 
 typedef struct bench_plugin {
   char name[64], kind[16], version[32], path[512];
@@ -84,10 +95,15 @@ typedef struct bench_doc {
   size_t n_recs, cap_recs;
   bench_agree *agree;
   size_t n_agree, cap_agree;
+  bench_gap *gaps; /* pairs not compared */
+  size_t n_gaps, cap_gaps;
 } bench_doc;
 
 bench_rec *bench_doc_add_rec(bench_doc *d, const char *cell);
 bench_agree *bench_doc_add_agree(bench_doc *d, const char *cell);
+bench_gap *bench_doc_add_gap(bench_doc *d, const char *cell);
+/* FNV-1a 64 of n floats' bytes: ties a saved output file to its record. */
+uint64_t bench_hash(const float *v, size_t n);
 void bench_doc_free(bench_doc *d);
 void bench_rec_init(bench_rec *r);
 /* The record of (cell, backend), or NULL. */
@@ -157,8 +173,10 @@ int bench_compare(int argc, char **argv);
 typedef struct bench_output {
   const pe_result *r; /* NULL: no usable output */
   bench_rec *rec;
+  bool carried; /* a result carried over by --resume (its saved output) */
 } bench_output;
-/* Compare every pair of outputs of a cell; false when a pair disagrees. */
+/* Compare every pair of outputs of a cell, but for two carried-over ones
+ * (compared when they ran); false when a pair disagrees. */
 bool bench_agreement(bench_doc *d, const char *cell, bench_output *outs, size_t n);
 /* Max abs error vs the oracle at sampled query positions (for plots). */
 int bench_position_errors(pe_ctx *ctx, const pe_workload *w, bench_output *outs, size_t n);

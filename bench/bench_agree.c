@@ -39,6 +39,7 @@ bool bench_agreement(bench_doc *d, const char *cell, bench_output *outs, size_t 
     for (size_t j = i + 1; j < n; j++) {
       if (!usable(&outs[i]) || !usable(&outs[j]) || outs[i].r->output_len != outs[j].r->output_len)
         continue;
+      if (outs[i].carried && outs[j].carried) continue; /* its pair was carried over too */
       bench_agree *g = bench_doc_add_agree(d, cell);
       if (!g) return false;
       snprintf(g->a, sizeof g->a, "%s", outs[i].rec->backend);

@@ -46,6 +46,9 @@ static void describe(const char *tag, const side *s) {
   printf("%s: %s\n   %s, %u CPUs, %s, libpe %s, %s\n", tag, s->path, m->cpu[0] ? m->cpu : "?",
          m->cores, m->os[0] ? m->os : "?", m->libpe_version[0] ? m->libpe_version : "?",
          m->created[0] ? m->created : "undated");
+  if (s->doc.n_gaps)
+    printf("   %zu pair%s of backends not compared after a --resume (its \"not_compared\")\n",
+           s->doc.n_gaps, s->doc.n_gaps == 1 ? "" : "s");
 }
 
 static int parse_threshold(const char *t, double *out) {

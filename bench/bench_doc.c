@@ -44,13 +44,34 @@ bench_agree *bench_doc_add_agree(bench_doc *d, const char *cell) {
   return a;
 }
 
+bench_gap *bench_doc_add_gap(bench_doc *d, const char *cell) {
+  bench_gap *g = grow(d->gaps, &d->cap_gaps, d->n_gaps, sizeof *g);
+  if (!g) return NULL;
+  d->gaps = g;
+  bench_gap *a = &g[d->n_gaps];
+  memset(a, 0, sizeof *a);
+  if (!(a->cell = strdup(cell))) return NULL;
+  d->n_gaps++;
+  return a;
+}
+
+uint64_t bench_hash(const float *v, size_t n) {
+  uint64_t h = 0xcbf29ce484222325u;
+  const unsigned char *p = (const unsigned char *)v;
+  for (size_t i = 0; i < n * sizeof *v; i++) h = (h ^ p[i]) * 0x100000001b3u;
+  return h;
+}
+
 void bench_doc_free(bench_doc *d) {
   for (size_t i = 0; i < d->n_recs; i++) {
     free(d->recs[i].cell);
     free(d->recs[i].err_pos);
     free(d->recs[i].err_max);
+    free(d->recs[i].saved_path);
   }
   for (size_t i = 0; i < d->n_agree; i++) free(d->agree[i].cell);
+  for (size_t i = 0; i < d->n_gaps; i++) free(d->gaps[i].cell);
+  free(d->gaps);
   for (size_t i = 0; i < d->n_keys; i++) free(d->keys[i]);
   for (size_t i = 0; i < d->n_sets; i++) free(d->sets[i]);
   free(d->keys);

@@ -376,6 +376,20 @@ static void read_stats(reader *rd, const jv *o, const char *p, bench_rec *r) {
   get_num(rd, agree, "agreement", "rms", &r->agree_rms);
 }
 
+/* "saved_output": {"path": P, "fnv1a64": "16 hex digits"} (absent: none). */
+static void read_saved(reader *rd, const jv *rec, const char *path, bench_rec *r) {
+  const jv *s = get_obj(rd, rec, path, "saved_output");
+  if (!s) return;
+  const jv *file = get(s, "path");
+  char hash[24] = "", *end;
+  get_str(rd, s, "saved_output", "fnv1a64", hash, sizeof hash);
+  unsigned long long h = strtoull(hash, &end, 16);
+  if (!file || file->type != J_STR || strspn(hash, "0123456789abcdef") != 16 || *end)
+    return bad_field(rd, path, "saved_output", "{\"path\": a string, \"fnv1a64\": 16 hex digits}");
+  if (!(r->saved_path = strdup(file->str))) return bad_field(rd, path, "saved_output", "memory");
+  r->saved_hash = (uint64_t)h;
+}
+
 static void read_rec(reader *rd, bench_doc *d, const jv *o, size_t i) {
   char p[48];
   snprintf(p, sizeof p, "results[%zu]", i);
@@ -397,6 +411,7 @@ static void read_rec(reader *rd, bench_doc *d, const jv *o, size_t i) {
   read_stats(rd, o, p, r);
   read_work(rd, o, p, r);
   read_positions(rd, o, p, r);
+  read_saved(rd, o, p, r);
   if (!r->backend[0] || !r->status[0]) bad_field(rd, p, "backend and status", "strings");
 }
 
@@ -411,6 +426,16 @@ static void read_agree(reader *rd, bench_doc *d, const jv *o) {
   get_num(rd, o, "agreement", "rms", &a->rms);
   get_num(rd, o, "agreement", "tolerance", &a->tolerance);
   get_bool(rd, o, "agreement", "ok", &a->ok);
+}
+
+static void read_gap(reader *rd, bench_doc *d, const jv *o) {
+  char *cell = o->type == J_OBJ ? read_cell(rd, o, "not_compared") : NULL;
+  bench_gap *g = cell ? bench_doc_add_gap(d, cell) : NULL;
+  free(cell);
+  if (!g) return bad_field(rd, "not_compared", "[]", "objects");
+  get_str(rd, o, "not_compared", "a", g->a, sizeof g->a);
+  get_str(rd, o, "not_compared", "b", g->b, sizeof g->b);
+  get_str(rd, o, "not_compared", "why", g->why, sizeof g->why);
 }
 
 static void read_plugins(reader *rd, bench_machine *m, const jv *list) {
@@ -482,6 +507,8 @@ static void read_doc(reader *rd, bench_doc *d, const jv *top) {
   for (size_t i = 0; rd->rc == 0 && i < results->n; i++) read_rec(rd, d, &results->items[i], i);
   const jv *agree = get_arr(rd, top, "", "agreement");
   for (size_t i = 0; rd->rc == 0 && agree && i < agree->n; i++) read_agree(rd, d, &agree->items[i]);
+  const jv *gaps = get_arr(rd, top, "", "not_compared");
+  for (size_t i = 0; rd->rc == 0 && gaps && i < gaps->n; i++) read_gap(rd, d, &gaps->items[i]);
 }
 
 static char *slurp(const char *path, char *err, size_t err_size) {

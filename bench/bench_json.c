@@ -83,6 +83,14 @@ static void j_rec_extras(FILE *fp, const bench_rec *r) {
   pe_json_key(fp, ",\n     ", "scheme");
   if (r->has_work) j_scheme(fp, &r->work);
   else fputs("null", fp);
+  if (r->saved_path) {
+    char hash[24];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)r->saved_hash);
+    pe_json_key(fp, ",\n     ", "saved_output");
+    pe_json_kstr(fp, "{", "path", r->saved_path);
+    pe_json_kstr(fp, ", ", "fnv1a64", hash);
+    fputc('}', fp);
+  }
   if (!r->n_err) return;
   pe_json_key(fp, ",\n     ", "error_by_position");
   pe_json_key(fp, "{", "position");
@@ -191,6 +199,15 @@ static void j_agree(FILE *fp, const bench_agree *a) {
   fputc('}', fp);
 }
 
+static void j_gap(FILE *fp, const bench_gap *g) {
+  pe_json_key(fp, "    {", "cell");
+  j_cell(fp, g->cell);
+  pe_json_kstr(fp, ", ", "a", g->a);
+  pe_json_kstr(fp, ", ", "b", g->b);
+  pe_json_kstr(fp, ", ", "why", g->why);
+  fputc('}', fp);
+}
+
 /* A single-config document also carries its workload and scheme at the
  * top, as before sweeps existed. */
 static void j_single(FILE *fp, const bench_doc *d) {
@@ -230,6 +247,11 @@ int bench_write_json(FILE *fp, const bench_doc *d) {
   for (size_t i = 0; i < d->n_agree; i++) {
     j_agree(fp, &d->agree[i]);
     fputs(i + 1 < d->n_agree ? ",\n" : "\n", fp);
+  }
+  fputs("  ],\n  \"not_compared\": [\n", fp);
+  for (size_t i = 0; i < d->n_gaps; i++) {
+    j_gap(fp, &d->gaps[i]);
+    fputs(i + 1 < d->n_gaps ? ",\n" : "\n", fp);
   }
   fputs("  ]\n}\n", fp);
   return ferror(fp) ? -1 : 0;

@@ -24,6 +24,7 @@ typedef struct run_state {
   bench_doc doc;
   size_t cell, skipped;
   size_t input_errors; /* cells whose workload could not be built */
+  size_t carried;      /* doc.recs[0 .. carried) came from the --resume file */
   bool fatal;          /* the single config's workload could not be built */
 } run_state;
 
@@ -224,6 +225,7 @@ static int carry_over(bench_doc *d, const bench_doc *old) {
     if (n->n_err && (!n->err_pos || !n->err_max)) return 2;
     if (n->n_err) memcpy(n->err_pos, r->err_pos, r->n_err * sizeof *n->err_pos);
     if (n->n_err) memcpy(n->err_max, r->err_max, r->n_err * sizeof *n->err_max);
+    if (r->saved_path && !(n->saved_path = strdup(r->saved_path))) return 2;
   }
   for (size_t i = 0; i < old->n_agree; i++) {
     const bench_agree *a = &old->agree[i];
@@ -232,6 +234,15 @@ static int carry_over(bench_doc *d, const bench_doc *old) {
     if (!n) return 2;
     char *cell = n->cell;
     *n = *a;
+    n->cell = cell;
+  }
+  for (size_t i = 0; i < old->n_gaps; i++) {
+    const bench_gap *g = &old->gaps[i];
+    if (!bench_doc_find(d, g->cell, g->a) || !bench_doc_find(d, g->cell, g->b)) continue;
+    bench_gap *n = bench_doc_add_gap(d, g->cell);
+    if (!n) return 2;
+    char *cell = n->cell;
+    *n = *g;
     n->cell = cell;
   }
   return 0;
@@ -252,6 +263,7 @@ static int resume(run_state *st) {
   }
   const char *why = resume_mismatch(&st->doc, &old);
   int rc = why ? 2 : carry_over(&st->doc, &old);
+  st->carried = st->doc.n_recs;
   if (why) fprintf(stderr, "pe-bench: --resume: %s %s; use another --output\n", path, why);
   bench_doc_free(&old);
   return rc;
@@ -317,9 +329,11 @@ static void path_safe(char *s) {
     if (*s == '/' || *s == ' ') *s = *s == '/' ? '_' : ',';
 }
 
-/* DIR/LABEL.npy, or DIR/CELL/LABEL.npy in a sweep. */
+/* DIR/LABEL.npy, or DIR/CELL/LABEL.npy in a sweep; the record keeps the
+ * path and a hash of the values, so that a --resume can compare them with
+ * backends it runs later in the cell. */
 static int save_output(run_state *st, const char *cell, const pe_workload_info *in,
-                       const pe_result *r) {
+                       const pe_result *r, bench_rec *rec) {
   char sub[1024], name[128], path[4096];
   /* the cell's name made safe before the separator is added, or the '/'
    * would become '_' and the files land beside DIR/CELL, not in it */
@@ -334,7 +348,12 @@ static int save_output(run_state *st, const char *cell, const pe_workload_info *
   }
   snprintf(path, sizeof path, "%s/%s%s%s.npy", st->o->save_dir, sub, cell[0] ? "/" : "", name);
   uint64_t shape[4] = {in->batch, in->q_heads, in->q_len, in->head_dim};
-  if (pe_npy_write(st->ctx, path, r->output, 4, shape) == 0) return 0;
+  if (pe_npy_write(st->ctx, path, r->output, 4, shape) == 0) {
+    free(rec->saved_path);
+    rec->saved_path = strdup(path);
+    rec->saved_hash = bench_hash(r->output, (size_t)(shape[0] * shape[1] * shape[2] * shape[3]));
+    return 0;
+  }
   say(st, "--save-output: %s", pe_ctx_error(st->ctx));
   return 1;
 }
@@ -354,7 +373,7 @@ static void record_result(run_state *st, const char *cell, const pe_workload *w,
   if (rc != 0)
     say(st, "%s%s%s: %s: %s", cell, cell[0] ? " " : "", r->label, pe_run_status_name(r->status),
         bench_reason(r->backend, pe_run_status_name(r->status), r->message));
-  if (rc == 0 && st->o->save_dir && save_output(st, cell, in, r))
+  if (rc == 0 && st->o->save_dir && save_output(st, cell, in, r, rec))
     snprintf(rec->status, sizeof rec->status, "failed");
   out->r = r;
   out->rec = rec;
@@ -393,12 +412,106 @@ static void relink(run_state *st, const char *cell, bench_output *outs, size_t n
     if (outs[i].r) outs[i].rec = bench_doc_find(&st->doc, cell, outs[i].r->label);
 }
 
+/* ---- results carried over into a cell that runs again ---------------------------- */
+/* A carried-over result's output, read back from the file its run saved. */
+typedef struct carried_out {
+  pe_result r;
+  pe_tensor t;
+} carried_out;
+
+static bool usable(const bench_output *o) {
+  return o->r && o->r->status == PE_RUN_OK && o->r->output;
+}
+
+/* Read `rec`'s saved output into c; 0, or why it cannot be compared with
+ * outputs of `len` values (into why). */
+static int load_carried(run_state *st, const bench_rec *rec, size_t len, bool encode,
+                        carried_out *c, char *why, size_t size) {
+  const char *b = rec->backend, *lead = "was carried over by --resume and its";
+  if (!rec->saved_path)
+    return snprintf(why, size, "%s %s output was not saved when it ran (--save-output)", b, lead), 1;
+  if (pe_npy_read(st->ctx, rec->saved_path, &c->t) != 0)
+    return snprintf(why, size, "%s %s saved output cannot be read: %s", b, lead,
+                    pe_ctx_error(st->ctx)), 1;
+  size_t count = 1;
+  for (uint32_t k = 0; k < c->t.ndim; k++) count *= (size_t)c->t.shape[k];
+  if (bench_hash(c->t.data, count) != rec->saved_hash)
+    snprintf(why, size, "%s %s saved output %s has changed since (its hash differs)", b, lead,
+             rec->saved_path);
+  else if (count != len)
+    snprintf(why, size, "%s %s saved output %s holds %zu values, the outputs %zu%s", b, lead,
+             rec->saved_path, count, len, encode ? " (op = encode saves Q' only)" : "");
+  else {
+    c->r.struct_size = sizeof c->r;
+    c->r.status = PE_RUN_OK;
+    snprintf(c->r.label, sizeof c->r.label, "%s", rec->backend);
+    snprintf(c->r.backend, sizeof c->r.backend, "%s", rec->plugin);
+    c->r.tolerance = rec->tolerance;
+    c->r.output = c->t.data;
+    c->r.output_len = count;
+    return 0;
+  }
+  pe_tensor_free(&c->t);
+  return 1;
+}
+
+/* Record (and say) that `rec` and the cell's new outputs were not compared. */
+static void add_gaps(run_state *st, const char *cell, const bench_rec *rec, const char *why,
+                     const bench_output *outs, size_t n) {
+  char names[512] = "";
+  for (size_t j = 0; j < n; j++) {
+    if (!usable(&outs[j])) continue;
+    bench_gap *g = bench_doc_add_gap(&st->doc, cell);
+    if (!g) return;
+    snprintf(g->a, sizeof g->a, "%s", rec->backend);
+    snprintf(g->b, sizeof g->b, "%s", outs[j].rec->backend);
+    snprintf(g->why, sizeof g->why, "%s", why);
+    size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", g->b);
+  }
+  say(st, "%s%s%s and %s not compared: %s", cell, cell[0] ? ": " : "", rec->backend, names, why);
+}
+
+/* The cell's results carried over by --resume, ok, and not run again, after
+ * its n new outputs: those whose saved output reads back join outs (from
+ * outs[n]); the pairs of the others with the new outputs are recorded as
+ * not compared.  Returns the count of outputs. */
+static size_t add_carried(run_state *st, const char *cell, const pe_workload_info *in,
+                          bench_output *outs, size_t n, carried_out *co) {
+  size_t len = 0, m = n;
+  for (size_t j = 0; j < n && !len; j++) len = usable(&outs[j]) ? outs[j].r->output_len : 0;
+  if (!len) return n; /* nothing new to compare them with */
+  for (size_t i = 0; i < st->carried; i++) {
+    bench_rec *rec = &st->doc.recs[i];
+    if (strcmp(rec->cell, cell) || !bench_rec_ok(rec)) continue;
+    char why[512];
+    carried_out *c = &co[m - n];
+    if (m - n == BENCH_MAX_BACKENDS)
+      snprintf(why, sizeof why, "%s was carried over by --resume, one of over %d such results "
+               "in the cell", rec->backend, BENCH_MAX_BACKENDS);
+    else if (load_carried(st, rec, len, in->op == PE_OP_ENCODE, c, why, sizeof why) == 0) {
+      outs[m++] = (bench_output){.r = &c->r, .rec = rec, .carried = true};
+      continue;
+    }
+    add_gaps(st, cell, rec, why, outs, n);
+  }
+  return m;
+}
+
+/* Compare the n new outputs with each other and with the results carried
+ * over into the cell (outs has room for 2 * BENCH_MAX_BACKENDS). */
 static void compare_cell(run_state *st, const char *cell, const pe_workload *w,
                          bench_output *outs, size_t n) {
   relink(st, cell, outs, n);
   if (st->o->plot_dir && bench_position_errors(st->ctx, w, outs, n) != 0)
     say(st, "error vs position: %s", pe_ctx_error(st->ctx));
-  if (bench_agreement(&st->doc, cell, outs, n)) return;
+  carried_out *co = st->carried ? calloc(BENCH_MAX_BACKENDS, sizeof *co) : NULL;
+  if (st->carried && !co) say(st, "out of memory: no comparison with the results carried over");
+  size_t m = co ? add_carried(st, cell, pe_workload_get_info(w), outs, n, co) : n;
+  bool agree = bench_agreement(&st->doc, cell, outs, m);
+  for (size_t i = 0; i < m - n; i++) pe_tensor_free(&co[i].t);
+  free(co);
+  if (agree) return;
   progress_clear(st);
   fprintf(stderr, "pe-bench: %s%sthe backends' outputs disagree beyond the tolerance:\n", cell,
           cell[0] ? ": " : "");
@@ -433,7 +546,7 @@ static void run_cell(run_state *st, const char *cell) {
     pe_config_free(cc);
     return;
   }
-  bench_output outs[BENCH_MAX_BACKENDS] = {{0}};
+  bench_output outs[2 * BENCH_MAX_BACKENDS] = {{0}};
   size_t n = 0;
   if (st->o->interleave)
     n = run_interleaved(st, cell, cc, w, outs);

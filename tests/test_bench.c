@@ -286,6 +286,11 @@ static void make_doc(bench_doc *d) {
   bench_agree *a = bench_doc_add_agree(d, "seq_len=1 scheme.plugin=rope");
   snprintf(a->a, sizeof a->a, "x"), snprintf(a->b, sizeof a->b, "y");
   a->max_abs = 3e-3, a->rms = 1e-4, a->tolerance = 2e-4, a->ok = false;
+  d->recs[0].saved_path = strdup("out/seq_len=1,scheme.plugin=rope/b0.npy");
+  d->recs[0].saved_hash = 0xfedcba9876543210u;
+  bench_gap *g = bench_doc_add_gap(d, "seq_len=2 scheme.plugin=a=b");
+  snprintf(g->a, sizeof g->a, "x"), snprintf(g->b, sizeof g->b, "y");
+  snprintf(g->why, sizeof g->why, "x was carried over by --resume and its output was not saved");
 }
 
 static void expect_same_rec(const bench_rec *a, const bench_rec *b) {
@@ -332,6 +337,13 @@ Test(json, round_trip_is_exact) {
   cr_assert_eq(back.n_agree, 1);
   cr_expect_eq(back.agree[0].max_abs, 3e-3);
   cr_expect(!back.agree[0].ok);
+  cr_assert(back.recs[0].saved_path && !back.recs[1].saved_path);
+  cr_expect_str_eq(back.recs[0].saved_path, d.recs[0].saved_path);
+  cr_expect_eq(back.recs[0].saved_hash, d.recs[0].saved_hash);
+  cr_assert_eq(back.n_gaps, 1);
+  cr_expect_str_eq(back.gaps[0].cell, "seq_len=2 scheme.plugin=a=b");
+  cr_expect_str_eq(back.gaps[0].b, "y");
+  cr_expect_str_eq(back.gaps[0].why, d.gaps[0].why);
   unlink(path);
   bench_doc_free(&d);
   bench_doc_free(&back);
@@ -404,6 +416,9 @@ Test(json, reader_is_strict) {
   expect_bad_json("{\"results\": [{\"backend\": \"a\", \"status\": \"ok\", \"time_ms\": {\"median\": \"1\"}}]}",
                   "time_ms.median: expected a number");
   expect_bad_json("{\"schema\": \"libpe-bench/9\", \"results\": []}", "schema: expected");
+  expect_bad_json("{\"results\": [{\"backend\": \"a\", \"status\": \"ok\", \"saved_output\": "
+                  "{\"path\": \"a.npy\", \"fnv1a64\": \"-123\"}}]}", "results[0].saved_output: expected");
+  expect_bad_json("{\"results\": [], \"not_compared\": [1]}", "not_compared.[]: expected objects");
   char deep[300] = "{\"results\": ";
   for (int i = 0; i < 70; i++) strcat(deep, "[");
   expect_bad_json(deep, "nested deeper than 64");

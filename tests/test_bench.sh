@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..50"
+echo "1..55"
 
 base='[workload]
 head_dim = 8
@@ -171,6 +171,39 @@ run "$tmp/two.ini" --backend ref --no-roofline --format json --output "$tmp/two.
 check "--resume with every cell done: machine.plugins keeps the old run's plugins, each once" \
   sh -c "[ $rc -eq 0 ] && [ \$(grep -c '{\"name\": \"rope\", \"kind\": \"scheme\"' '$tmp/two.json') -eq 1 ] &&
          [ \$(grep -c '{\"name\": \"reference\", \"kind\": \"backend\"' '$tmp/two.json') -eq 1 ]"
+
+# A cell resumed with a backend added: the pair of a result carried over and
+# a new one is compared through the old run's saved output, else listed as
+# not compared, never dropped silently.
+run "$tmp/two.ini" --no-roofline --format json --output "$tmp/two.json" --resume
+check "--resume adding a backend, the old output not saved: the pair is listed not compared, with why (exit 0)" \
+  sh -c "[ $rc -eq 0 ] && grep -q 'ref and omp1 not compared: ref was carried over by --resume and its output was not saved' '$tmp/err' &&
+         grep -q '{\"cell\": {}, \"a\": \"ref\", \"b\": \"omp1\", \"why\": \"ref was carried over' '$tmp/two.json' &&
+         ! grep -q '\"max_abs\": [0-9]' '$tmp/two.json'"
+run "$tmp/two.ini" --no-roofline --format json --output "$tmp/two.json" --resume
+run compare "$tmp/two.json" "$tmp/two.json"
+check "... kept by a later --resume, and compare says so" \
+  sh -c "grep -q '\"a\": \"ref\", \"b\": \"omp1\", \"why\"' '$tmp/two.json' && grep -q '1 pair of backends not compared' '$tmp/out'"
+rm -rf "$tmp/two.json" "$tmp/saved"
+run "$tmp/two.ini" --backend ref --no-roofline --format json --output "$tmp/two.json" --resume --save-output "$tmp/saved"
+run "$tmp/two.ini" --no-roofline --format json --output "$tmp/two.json" --resume
+check "--resume adding a backend, the old output saved: read back and compared (exit 0)" \
+  sh -c "[ $rc -eq 0 ] && grep -q '\"saved_output\": {\"path\": \"$tmp/saved/ref.npy\", \"fnv1a64\": \"[0-9a-f]\{16\}\"}' '$tmp/two.json' &&
+         grep -q '\"a\": \"omp1\", \"b\": \"ref\", \"max_abs\": .*\"ok\": true' '$tmp/two.json' &&
+         ! grep -q '\"why\"' '$tmp/two.json'"
+rm -rf "$tmp/two.json" "$tmp/saved"
+run "$tmp/two.ini" --backend ref --no-roofline --format json --output "$tmp/two.json" --resume --save-output "$tmp/saved"
+printf 'x' | dd of="$tmp/saved/ref.npy" bs=1 seek=200 conv=notrunc 2>/dev/null
+run "$tmp/two.ini" --no-roofline --format json --output "$tmp/two.json" --resume
+check "... a saved output changed since: not compared, said so" \
+  sh -c "[ $rc -eq 0 ] && grep -q 'ref.npy has changed since (its hash differs)' '$tmp/err' && grep -q '\"why\": \"ref was carried' '$tmp/two.json'"
+agree_cfg 1e-3 1
+rm -rf "$tmp/agree.json" "$tmp/saved"
+run "$tmp/agree.ini" --backend reference --no-roofline --format json --output "$tmp/agree.json" --resume --save-output "$tmp/saved"
+run "$tmp/agree.ini" --no-roofline --format json --output "$tmp/agree.json" --resume
+check "--resume: a new backend disagreeing with a carried-over result's saved output fails the run (exit 1)" \
+  sh -c "[ $rc -eq 1 ] && grep -q 'disagree beyond the tolerance' '$tmp/err' &&
+         grep -q '\"a\": \"wrong\", \"b\": \"reference\", .*\"ok\": false' '$tmp/agree.json'"
 
 # ---- progress line ------------------------------------------------------------------
 run "$tmp/sweep.ini" --no-roofline --format json
