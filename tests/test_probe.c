@@ -367,6 +367,38 @@ Test(decay, compare_keeps_long_lists) {
   proc_free(&p);
 }
 
+/* A --compare plugin path with ':' and '%' is a column name only: it was
+ * split at ':' into a view format for snprintf (a crash, or garbage). */
+Test(decay, compare_path_is_not_a_format) {
+  char dir[] = "/tmp/pe-probe-test-fmt-XXXXXX", cmd[1400];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd, "mkdir '%s/a:%%s%%s%%s' '%s/b:%%n' && cp '%s/plugins/.libs/rope.so' '%s/a:%%s%%s%%s/' &&"
+           " cp '%s/plugins/.libs/rope.so' '%s/b:%%n/'", dir, dir, dir_env("PE_TEST_BUILDDIR", "."), dir,
+           dir_env("PE_TEST_BUILDDIR", "."), dir);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  char list[700], want[1600];
+  snprintf(list, sizeof list, "rope,%s/a:%%s%%s%%s/rope.so,%s/b:%%n/rope.so", dir, dir);
+  proc p = probe("decay '%s' --max-len 16 --compare '%s'", config("llama2-7b.ini"), list);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  snprintf(want, sizeof want, "  bound_%s/a:%%s%%s%%s/rope.so  mean_cos_%s/a:%%s%%s%%s/rope.so", dir, dir);
+  cr_expect(strstr(p.out, want), "%s", p.out);
+  int same = 0; /* bound(16) of the three ropes, each in the view's %.4f */
+  for (const char *q = p.out; (q = strstr(q, " 15.7750")); q++) same++;
+  cr_expect_eq(same, 3, "%s", p.out);
+  proc_free(&p);
+  p = probe("decay '%s' --max-len 2 --compare '%s' -f csv", config("llama2-7b.ini"), list);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  snprintf(want, sizeof want, "s,bound_rope,mean_cos_rope,bound_%s/a:%%s%%s%%s/rope.so,mean_cos_%s/a:%%s%%s%%s/"
+           "rope.so,bound_%s/b:%%n/rope.so,mean_cos_%s/b:%%n/rope.so", dir, dir, dir, dir);
+  cr_expect_str_eq(c->header, want);
+  cr_assert_eq(c->rows, 3);
+  cr_expect_str_eq(c->cell[2][5], c->cell[2][1], "the copied rope is rope");
+  csv_free(c), proc_free(&p);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
 /* ---- perm ------------------------------------------------------------------ */
 static csv *perm_csv(const char *backend, proc *p) {
   *p = probe("perm '%s' --tokens 4 --backend %s -f csv", config("llama2-7b.ini"), backend);

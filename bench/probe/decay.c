@@ -73,20 +73,24 @@ static int load_curves(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, ui
   return rc;
 }
 
+/* Columns s, bound_NAME, mean_cos_NAME, ... (plain bound, mean_cos for the
+ * config's own scheme).  NAME is a --compare word, maybe a plugin path with
+ * ':' or '%': added by pt_col, never parsed as a pt_cols spec. */
+static void add_cols(ptab *t, const char *nm, const char *fmt) {
+  char col[96];
+  snprintf(col, sizeof col, "bound%s%s", *nm ? "_" : "", nm);
+  pt_col(t, col, fmt);
+  snprintf(col, sizeof col, "mean_cos%s%s", *nm ? "_" : "", nm);
+  pt_col(t, col, fmt);
+}
+
 static void fill(probe_doc *d, const curve *cv, size_t n, uint64_t N, int compare) {
-  char *spec = NULL, *view = NULL;
-  size_t ls, lv;
-  FILE *fs = open_memstream(&spec, &ls), *fv = open_memstream(&view, &lv);
-  fputs("s", fs), fputs("s", fv);
+  pt_cols(&d->data, "s");
+  pt_cols(&d->view, "s");
   for (size_t i = 0; i < n; i++) {
-    const char *sfx = compare ? "_" : "", *nm = compare ? cv[i].name : "";
-    fprintf(fs, ",bound%s%s,mean_cos%s%s", sfx, nm, sfx, nm);
-    fprintf(fv, ",bound%s%s:%%.4f,mean_cos%s%s:%%.4f", sfx, nm, sfx, nm);
+    add_cols(&d->data, compare ? cv[i].name : "", NULL);
+    add_cols(&d->view, compare ? cv[i].name : "", "%.4f");
   }
-  fclose(fs), fclose(fv);
-  pt_cols(&d->data, spec);
-  pt_cols(&d->view, view);
-  free(spec), free(view);
   double *x = malloc((N + 1) * sizeof *x), *y = malloc(n * (N + 1) * sizeof *y);
   for (uint64_t s = 0; s <= N; s++) {
     int shown = s == 0 || s == N || (s & (s - 1)) == 0;

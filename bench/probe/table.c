@@ -13,11 +13,17 @@ void pt_cols(ptab *t, const char *spec) {
   while (*p && t->ncols < PT_MAX_COLS) {
     size_t n = strcspn(p, ",");
     char *name = strndup(p, n), *colon = strchr(name, ':');
-    t->fmt[t->ncols] = colon ? strdup(colon + 1) : NULL;
     if (colon) *colon = '\0';
-    t->cols[t->ncols++] = name;
+    pt_col(t, name, colon ? colon + 1 : NULL);
+    free(name);
     p += n + (p[n] == ',');
   }
+}
+
+void pt_col(ptab *t, const char *name, const char *fmt) {
+  if (t->ncols == PT_MAX_COLS) return;
+  t->fmt[t->ncols] = fmt ? strdup(fmt) : NULL;
+  t->cols[t->ncols++] = strdup(name);
 }
 
 static pcell *next_cell(ptab *t) {

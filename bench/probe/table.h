@@ -22,8 +22,13 @@ typedef struct ptab {
 } ptab;
 
 /* Columns from "a,b,c"; a name may end in ":FMT" (view format, default
- * "%.6g"), e.g. "wavelength:%.1f". */
+ * "%.6g"), e.g. "wavelength:%.1f".  The spec is the probe's own literal:
+ * its formats reach snprintf, so a name from input (a scheme plugin path)
+ * goes through pt_col, never into a spec. */
 void pt_cols(ptab *t, const char *spec);
+/* Append one column: `name` verbatim (any bytes), `fmt` a view format
+ * (NULL: "%.6g"). */
+void pt_col(ptab *t, const char *name, const char *fmt);
 void pt_num(ptab *t, double v); /* next cell; a row ends after ncols cells */
 void pt_str(ptab *t, const char *s);
 void pt_free(ptab *t);
