@@ -78,17 +78,19 @@ int probe_write_file(pe_ctx *ctx, const char *path, const char *data, size_t len
   return pe_write_atomic(ctx, path, write_bytes, &b);
 }
 
+/* Strings by libpe's pe_report_json_string: escaped, and a byte that is not
+ * UTF-8 (a Latin-1 path) as that Latin-1 character, so the JSON stays valid. */
 static void write_json(FILE *fp, const probe_doc *d, const probe_opts *o) {
   fputs("{\n  \"probe\": ", fp);
-  json_string(fp, d->probe);
+  pe_report_json_string(fp, d->probe);
   fputs(",\n  \"config\": ", fp);
-  json_string(fp, o->config);
+  pe_report_json_string(fp, o->config);
   fputs(",\n  \"summary\": {", fp);
   for (size_t i = 0; i < d->n_kv; i++) {
     fputs(i ? ",\n    " : "\n    ", fp);
-    json_string(fp, d->kv[i].key);
+    pe_report_json_string(fp, d->kv[i].key);
     fputs(": ", fp);
-    if (d->kv[i].text[0]) json_string(fp, d->kv[i].text);
+    if (d->kv[i].text[0]) pe_report_json_string(fp, d->kv[i].text);
     else json_number(fp, d->kv[i].num);
   }
   fputs(d->n_kv ? "\n  },\n  " : "},\n  ", fp);

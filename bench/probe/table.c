@@ -112,17 +112,6 @@ void pt_csv(FILE *fp, const ptab *t) {
   }
 }
 
-void json_string(FILE *fp, const char *s) {
-  fputc('"', fp);
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') fprintf(fp, "\\%c", ch);
-    else if (ch < 0x20) fprintf(fp, "\\u%04x", ch);
-    else fputc(ch, fp);
-  }
-  fputc('"', fp);
-}
-
 void json_number(FILE *fp, double v) {
   if (isfinite(v)) fprintf(fp, "%.17g", v);
   else fputs("null", fp);
@@ -132,7 +121,7 @@ void pt_json_rows(FILE *fp, const ptab *t) {
   fputs("\"columns\": [", fp);
   for (size_t c = 0; c < t->ncols; c++) {
     if (c) fputs(", ", fp);
-    json_string(fp, t->cols[c]);
+    pe_report_json_string(fp, t->cols[c]);
   }
   fputs("],\n  \"rows\": [", fp);
   for (size_t r = 0; r < t->nrows; r++) {
@@ -140,7 +129,7 @@ void pt_json_rows(FILE *fp, const ptab *t) {
     for (size_t c = 0; c < t->ncols; c++) {
       const pcell *x = &t->cells[r * t->ncols + c];
       if (c) fputs(", ", fp);
-      if (x->s) json_string(fp, x->s);
+      if (x->s) pe_report_json_string(fp, x->s);
       else json_number(fp, x->v);
     }
     fputc(']', fp);

@@ -36,8 +36,9 @@ double pt_get(const ptab *t, size_t row, size_t col);
 
 void pt_print(FILE *fp, const ptab *t);    /* aligned, for people */
 void pt_csv(FILE *fp, const ptab *t);      /* header + rows, %.17g; RFC 4180 */
-void pt_json_rows(FILE *fp, const ptab *t); /* "columns": [...], "rows": [...] */
-void json_string(FILE *fp, const char *s);
+/* "columns": [...], "rows": [...]; text by pe_report_json_string (valid
+ * UTF-8 whatever the bytes: a plugin path, a config's text) */
+void pt_json_rows(FILE *fp, const ptab *t);
 void json_number(FILE *fp, double v);      /* null for NaN/inf */
 
 #endif /* PE_PROBE_TABLE_H */
