@@ -6,6 +6,7 @@
 #include "needle.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -559,6 +560,84 @@ Test(needle_model, every_backend_same_accuracies, .timeout = 600) {
   nd_model_free(&m);
   nd_config_free(&c);
   pe_ctx_free(ctx);
+}
+
+/* ---- file modes ----------------------------------------------------------- */
+static mode_t mode_of(const char *dir, const char *name) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0, "%s", path);
+  return st.st_mode & 07777;
+}
+
+static void chmod_in(const char *dir, const char *name, mode_t mode) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  cr_assert_eq(chmod(path, mode), 0, "%s", path);
+}
+
+static size_t files_in(const char *dir) {
+  size_t n = 0;
+  DIR *dp = opendir(dir);
+  for (struct dirent *e; dp && (e = readdir(dp));) n += e->d_name[0] != '.';
+  if (dp) closedir(dp);
+  return n;
+}
+
+/* `needle CONFIG --replot CSV --out-dir DIR/out -o DIR/report.txt -q`: no
+ * training or evaluation, every report and figure writer. */
+static int replot_into(const char *dir) {
+  char cfg[4096], csv[4096], out[4200], rep[4200];
+  snprintf(cfg, sizeof cfg, "%s/configs/needle/default.ini", srcdir());
+  snprintf(csv, sizeof csv, "%s/configs/models/needle-rope/eval/needle.csv", srcdir());
+  snprintf(out, sizeof out, "%s/out", dir);
+  snprintf(rep, sizeof rep, "%s/report.txt", dir);
+  char *argv[] = {"needle", cfg, "--replot", csv, "--out-dir", out, "-o", rep, "-q", NULL};
+  return pe_needle_main(9, argv);
+}
+
+/* Like the rest of libpe (pe_write_atomic): a new file gets 0666 less the
+ * umask, a replaced one keeps its mode (fopen + rename gave the umask's). */
+Test(needle_files, new_files_follow_umask_replaced_keep_their_mode) {
+  char dir[] = "/tmp/pe-needle-modes-XXXXXX", out[4200];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(out, sizeof out, "%s/out", dir);
+  umask(022);
+  cr_assert_eq(replot_into(dir), 0);
+  const char *const outs[] = {"needle.csv", "needle.json", "heatmap-rope.svg", "compare.svg"};
+  cr_expect_eq(mode_of(dir, "report.txt"), 0644);
+  for (int i = 0; i < 4; i++) cr_expect_eq(mode_of(out, outs[i]), 0644, "%s", outs[i]);
+  size_t n = files_in(out);
+  chmod_in(dir, "report.txt", 0600);
+  for (int i = 0; i < 4; i++) chmod_in(out, outs[i], i % 2 ? 0640 : 0600);
+  cr_assert_eq(replot_into(dir), 0);
+  cr_expect_eq(mode_of(dir, "report.txt"), 0600, "report.txt: the replaced file's mode");
+  for (int i = 0; i < 4; i++) {
+    mode_t want = i % 2 ? 0640 : 0600;
+    cr_expect_eq(mode_of(out, outs[i]), want, "%s: the replaced file's mode", outs[i]);
+  }
+  cr_expect_eq(files_in(out), n, "temporary files left behind");
+  cr_expect_eq(files_in(dir), 2);
+  /* model.ini (the tensors are pe_npy_write's, atomic already) */
+  pe_ctx *ctx = pe_test_ctx();
+  nd_config c;
+  load_tiny(&c);
+  nd_model m;
+  cr_assert_eq(nd_model_alloc(&m, &c.arch), 0);
+  nd_model_init(&m, c.train.seed);
+  char err[2048], model[4200];
+  snprintf(model, sizeof model, "%s/model", dir);
+  cr_assert_eq(nd_model_save(ctx, &m, &c, model, "", err, sizeof err), 0, "%s", err);
+  cr_expect_eq(mode_of(model, "model.ini"), 0644);
+  chmod_in(model, "model.ini", 0640);
+  n = files_in(model);
+  cr_assert_eq(nd_model_save(ctx, &m, &c, model, "", err, sizeof err), 0, "%s", err);
+  cr_expect_eq(mode_of(model, "model.ini"), 0640, "model.ini: the replaced file's mode");
+  cr_expect_eq(files_in(model), n);
+  nd_model_free(&m), nd_config_free(&c), pe_ctx_free(ctx);
+  snprintf(model, sizeof model, "rm -rf '%s'", dir);
+  cr_expect_eq(system(model), 0);
 }
 
 /* ---- config errors ------------------------------------------------------ */

@@ -50,7 +50,8 @@ static const char *HELP =
     "  --no-finetune        same as --finetune-steps 0\n"
     "Output:\n"
     "  -f, --format FMT     table (default), csv or json, on stdout or --output\n"
-    "  -o, --output FILE    write the report to FILE\n"
+    "  -o, --output FILE    write the report to FILE (atomically: temp file + rename;\n"
+    "                       a replaced file keeps its mode)\n"
     "  --out-dir DIR        write needle.csv, needle.json, one heatmap SVG per scheme\n"
     "                       (heatmap-SCHEME[-ft][-BACKEND].svg) and compare.svg\n"
     "  --replot CSV         no training or evaluation: read the cells of an earlier\n"
@@ -231,25 +232,26 @@ static void adopt_model(nd_config *c, nd_config *mc, bool quiet) {
   }
 }
 
-static int write_report(const opts *o, const nd_report *r, int format, const char *path) {
-  FILE *fp = stdout;
-  char tmp[4200];
-  if (path) {
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(fp = fopen(tmp, "w"))) return fprintf(stderr, "needle: %s: %s\n", tmp, strerror(errno)), 1;
-  }
-  int rc = 0;
-  if (format == PE_FORMAT_CSV) rc = nd_report_csv(fp, r);
-  else if (format == PE_FORMAT_JSON) rc = nd_report_json(fp, r);
-  else nd_report_table(fp, r);
-  (void)o;
-  if (path) {
-    if (fclose(fp) || rc || rename(tmp, path))
-      return fprintf(stderr, "needle: %s: %s\n", path, strerror(errno)), remove(tmp), 1;
-  } else {
-    fflush(stdout);
-  }
-  return rc;
+typedef struct report_job {
+  const nd_report *r;
+  int format;
+} report_job;
+
+static int put_report(void *user, FILE *fp) {
+  const report_job *j = user;
+  if (j->format == PE_FORMAT_CSV) return nd_report_csv(fp, j->r);
+  if (j->format == PE_FORMAT_JSON) return nd_report_json(fp, j->r);
+  nd_report_table(fp, j->r);
+  return 0;
+}
+
+/* The report to `path` (NULL: stdout) through pe_write_atomic, like the
+ * rest of libpe's files (see nd_write_file). */
+static int write_report(pe_ctx *ctx, const nd_report *r, int format, const char *path) {
+  report_job j = {r, format};
+  if (pe_write_atomic(ctx, path, put_report, &j) == 0) return 0;
+  fprintf(stderr, "needle: %s\n", path ? pe_ctx_error(ctx) : "write to stdout failed");
+  return 1;
 }
 
 static void agreement(nd_report *r) {
@@ -513,7 +515,7 @@ int pe_needle_main(int argc, char **argv) {
   if (rc) goto out;
 emit:
   agreement(&r);
-  if ((rc = write_report(&o, &r, o.format, o.output))) goto out;
+  if ((rc = write_report(ctx, &r, o.format, o.output))) goto out;
   if (o.out_dir) {
     struct stat st;
     if (stat(o.out_dir, &st) && mkdir(o.out_dir, 0777)) {
@@ -523,9 +525,9 @@ emit:
     }
     char path[4400];
     snprintf(path, sizeof path, "%s/needle.csv", o.out_dir);
-    rc |= write_report(&o, &r, PE_FORMAT_CSV, path);
+    rc |= write_report(ctx, &r, PE_FORMAT_CSV, path);
     snprintf(path, sizeof path, "%s/needle.json", o.out_dir);
-    rc |= write_report(&o, &r, PE_FORMAT_JSON, path);
+    rc |= write_report(ctx, &r, PE_FORMAT_JSON, path);
     for (size_t i = 0; i < r.n_grids && rc == 0; i++) {
       const nd_grid *g = &r.grids[i];
       size_t len;
@@ -535,8 +537,8 @@ emit:
                  g->finetuned ? "-ft" : "", g->backend);
       else
         snprintf(path, sizeof path, "%s/heatmap-%s%s.svg", o.out_dir, g->scheme, g->finetuned ? "-ft" : "");
-      if (!svg || nd_write_file(path, svg, len))
-        fprintf(stderr, "needle: %s: cannot write\n", path), rc = 1;
+      if (!svg || nd_write_file(ctx, path, svg, len))
+        fprintf(stderr, "needle: %s\n", svg ? pe_ctx_error(ctx) : "out of memory"), rc = 1;
       free(svg);
     }
     /* the comparison figure: the first backend's grids */
@@ -551,8 +553,8 @@ emit:
     size_t len;
     char *svg = rc ? NULL : nd_svg_compare(sel, ns, c.eval.threshold, title, &len);
     snprintf(path, sizeof path, "%s/compare.svg", o.out_dir);
-    if (rc == 0 && (!svg || nd_write_file(path, svg, len)))
-      fprintf(stderr, "needle: %s: cannot write\n", path), rc = 1;
+    if (rc == 0 && (!svg || nd_write_file(ctx, path, svg, len)))
+      fprintf(stderr, "needle: %s\n", svg ? pe_ctx_error(ctx) : "out of memory"), rc = 1;
     free(svg);
     if (rc == 0 && prog) fprintf(prog, "needle: wrote %s/{needle.csv,needle.json,heatmap-*.svg,compare.svg}\n", o.out_dir);
   }

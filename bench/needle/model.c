@@ -428,6 +428,31 @@ static void write_train(FILE *fp, const char *sec, const nd_traincfg *t) {
           t->min_lr, t->weight_decay, t->grad_clip, (unsigned long long)t->seed);
 }
 
+/* model.ini's content, for pe_write_atomic. */
+typedef struct model_ini {
+  const nd_model *m;
+  const nd_config *c;
+  const char *record;
+} model_ini;
+
+static int put_model_ini(void *user, FILE *fp) {
+  const model_ini *mi = user;
+  const nd_model *m = mi->m;
+  const nd_config *c = mi->c;
+  fprintf(fp, "; A needle model (docs/NEEDLE.md): a tiny transformer trained by pe-needle\n"
+          "; on the synthetic needle-in-a-haystack task.  One .npy per tensor (float32,\n"
+          "; [out][in] for matrices).  [train] and [scheme.*] say how it was trained;\n"
+          "; rerunning that training (same config, seed and steps) reproduces it.\n");
+  fprintf(fp, "[model]\nvocab = %u\nd_model = %u\nlayers = %u\nheads = %u\nhead_dim = %u\n"
+          "d_ff = %u\n\n", m->a.vocab, m->a.d_model, m->a.layers, m->a.heads, m->a.head_dim,
+          m->a.d_ff);
+  fprintf(fp, "[task]\nkeys = %u\n\n", c->task.keys);
+  write_train(fp, "train", &c->train);
+  fprintf(fp, "[scheme.%s]\n%s\n", c->train.scheme, nd_scheme_lines(c, c->train.scheme));
+  if (mi->record && mi->record[0]) fprintf(fp, "[record]\n%s", mi->record);
+  return ferror(fp) ? 1 : 0;
+}
+
 int nd_model_save(pe_ctx *ctx, const nd_model *m, const nd_config *c, const char *dir,
                   const char *record, char *err, size_t errlen) {
   if (mkdir_p(dir)) {
@@ -445,28 +470,10 @@ int nd_model_save(pe_ctx *ctx, const nd_model *m, const nd_config *c, const char
       return 1;
     }
   }
-  char tmp[4200];
   snprintf(path, sizeof path, "%s/model.ini", dir);
-  snprintf(tmp, sizeof tmp, "%s/.model.ini.tmp", dir);
-  FILE *fp = fopen(tmp, "w");
-  if (!fp) {
-    snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-    return 1;
-  }
-  fprintf(fp, "; A needle model (docs/NEEDLE.md): a tiny transformer trained by pe-needle\n"
-          "; on the synthetic needle-in-a-haystack task.  One .npy per tensor (float32,\n"
-          "; [out][in] for matrices).  [train] and [scheme.*] say how it was trained;\n"
-          "; rerunning that training (same config, seed and steps) reproduces it.\n");
-  fprintf(fp, "[model]\nvocab = %u\nd_model = %u\nlayers = %u\nheads = %u\nhead_dim = %u\n"
-          "d_ff = %u\n\n", m->a.vocab, m->a.d_model, m->a.layers, m->a.heads, m->a.head_dim,
-          m->a.d_ff);
-  fprintf(fp, "[task]\nkeys = %u\n\n", c->task.keys);
-  write_train(fp, "train", &c->train);
-  fprintf(fp, "[scheme.%s]\n%s\n", c->train.scheme, nd_scheme_lines(c, c->train.scheme));
-  if (record && record[0]) fprintf(fp, "[record]\n%s", record);
-  if (fclose(fp) || rename(tmp, path)) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    remove(tmp);
+  model_ini mi = {m, c, record};
+  if (pe_write_atomic(ctx, path, put_model_ini, &mi)) {
+    snprintf(err, errlen, "%s", pe_ctx_error(ctx));
     return 1;
   }
   return 0;

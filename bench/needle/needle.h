@@ -333,6 +333,10 @@ int nd_report_json(FILE *fp, const nd_report *r);
 char *nd_svg_heatmap(const nd_grid *g, double threshold, size_t *len);
 char *nd_svg_compare(const nd_grid *const *g, size_t n, double threshold, const char *title,
                      size_t *len);
-int nd_write_file(const char *path, const char *data, size_t len);
+/* Write `len` bytes to `path` with libpe's pe_write_atomic, as every needle
+ * file is written: temp file + rename (a new file 0666 less the umask, a
+ * replaced one keeps its mode), a device or pipe in place.  0, or a libpe
+ * error with the reason in pe_ctx_error(ctx). */
+int nd_write_file(pe_ctx *ctx, const char *path, const char *data, size_t len);
 
 #endif /* PE_NEEDLE_H */

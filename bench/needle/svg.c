@@ -184,17 +184,17 @@ char *nd_svg_compare(const nd_grid *const *g, size_t n, double threshold, const 
   return finish(fp, &buf);
 }
 
-int nd_write_file(const char *path, const char *data, size_t len) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *fp = fopen(tmp, "wb");
-  if (!fp) return -1;
-  size_t w = fwrite(data, 1, len, fp);
-  if (fclose(fp) || w != len || rename(tmp, path)) {
-    int e = errno;
-    remove(tmp);
-    errno = e;
-    return -1;
-  }
-  return 0;
+typedef struct nd_bytes {
+  const char *data;
+  size_t len;
+} nd_bytes;
+
+static int put_bytes(void *user, FILE *fp) {
+  const nd_bytes *b = user;
+  return fwrite(b->data, 1, b->len, fp) != b->len;
+}
+
+int nd_write_file(pe_ctx *ctx, const char *path, const char *data, size_t len) {
+  nd_bytes b = {data, len};
+  return pe_write_atomic(ctx, path, put_bytes, &b);
 }
