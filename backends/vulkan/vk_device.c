@@ -7,9 +7,12 @@
  * basic + shuffle operations in compute shaders; when the choice is
  * explicit and the device cannot, that is the answer (no fallback).
  */
+#define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NOLOAD, RTLD_NODELETE */
 #include "config.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +139,53 @@ static int has_layer(const char *name) {
 }
 
 /* `b` may be NULL (enumerate): no validation then. */
+/* The Vulkan loader dlopens the driver (ICD) in vkCreateInstance and
+ * dlcloses it in vkDestroyInstance.  Drivers keep process-wide state they
+ * never free (lavapipe: LLVM), which is why this module is linked with
+ * -z nodelete; once the driver is unloaded that memory is reported by
+ * LeakSanitizer against a module with no name, which no suppression can
+ * match, and every later instance loads the driver (and LLVM) again.  So
+ * the objects an instance creation loads are pinned for the life of the
+ * process, like this module: dlopen(RTLD_NOLOAD | RTLD_NODELETE) on an
+ * object already loaded marks it never to be unloaded. */
+typedef struct vkb_objects {
+  char **names;
+  size_t n, cap;
+} vkb_objects;
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *user) {
+  (void)size;
+  vkb_objects *o = user;
+  if (!info->dlpi_name || !info->dlpi_name[0]) return 0; /* the program */
+  if (o->n == o->cap) {
+    size_t cap = o->cap ? 2 * o->cap : 64;
+    char **names = realloc(o->names, cap * sizeof *names);
+    if (!names) return 1; /* stop: pinning is best effort */
+    o->names = names;
+    o->cap = cap;
+  }
+  if ((o->names[o->n] = strdup(info->dlpi_name)) != NULL) o->n++;
+  return 0;
+}
+
+static void objects_free(vkb_objects *o) {
+  for (size_t i = 0; i < o->n; i++) free(o->names[i]);
+  free(o->names);
+}
+
+static void pin_new_objects(const vkb_objects *before) {
+  vkb_objects now = {0};
+  dl_iterate_phdr(add_object, &now);
+  for (size_t i = 0; i < now.n; i++) {
+    size_t j = 0;
+    while (j < before->n && strcmp(before->names[j], now.names[i])) j++;
+    if (j < before->n) continue;
+    void *h = dlopen(now.names[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    if (h) dlclose(h); /* drops our reference; the object stays */
+  }
+  objects_free(&now);
+}
+
 int vkb_instance_create(int validation, vkb *b, VkInstance *out, char *err,
                         size_t err_size) {
   static const char *layer = "VK_LAYER_KHRONOS_validation";
@@ -172,7 +222,11 @@ int vkb_instance_create(int validation, vkb *b, VkInstance *out, char *err,
     ci.enabledExtensionCount = 1;
     ci.ppEnabledExtensionNames = &ext;
   }
+  vkb_objects before = {0};
+  dl_iterate_phdr(add_object, &before);
   VkResult r = vkCreateInstance(&ci, NULL, out);
+  if (r == VK_SUCCESS) pin_new_objects(&before);
+  objects_free(&before);
   if (r != VK_SUCCESS) {
     *out = VK_NULL_HANDLE;
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
