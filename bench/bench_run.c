@@ -126,12 +126,21 @@ static int pick_backends(run_state *st) {
   const bench_opts *o = st->o;
   bench_names *ns = &st->backends;
   size_t in_sweep = pe_sweep_backend_count(st->sw);
+  size_t in_config = pe_config_backend_count(st->cfg);
+  size_t asked = o->n_backends ? o->n_backends : in_sweep ? in_sweep : in_config;
+  if (asked > BENCH_MAX_BACKENDS) { /* --backend counts its own */
+    fprintf(stderr, "pe-bench: %s: %zu %s, more than the %d one run takes\n",
+            pe_config_name(st->cfg), asked,
+            in_sweep ? "backends in [sweep] backend" : "backend sections",
+            BENCH_MAX_BACKENDS);
+    return 2;
+  }
   if (o->n_backends)
     for (size_t i = 0; i < o->n_backends; i++) bench_names_add(ns, o->backends[i]);
   else if (in_sweep)
     for (size_t i = 0; i < in_sweep; i++) bench_names_add(ns, pe_sweep_backend(st->sw, i));
   else
-    for (size_t i = 0; i < pe_config_backend_count(st->cfg); i++)
+    for (size_t i = 0; i < in_config; i++)
       bench_names_add(ns, pe_config_backend_label(st->cfg, i));
   st->explicit_backends = ns->n > 0;
   if (!ns->n) bench_scan_backends(st->ctx, ns);

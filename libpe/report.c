@@ -37,6 +37,19 @@ void pe_report_json_string(FILE *fp, const char *s) {
 }
 
 
+/* An error column: "-" when nothing was verified (NaN). */
+static const char *err_text(char buf[16], double e) {
+  if (isnan(e)) return "-";
+  snprintf(buf, 16, "%.2e", e);
+  return buf;
+}
+
+static const char *num_or_empty(char buf[16], double v) {
+  if (isnan(v)) return "";
+  snprintf(buf, 16, "%.6g", v);
+  return buf;
+}
+
 static const char *op_name(uint32_t op) { return op == PE_OP_ENCODE ? "encode" : "attention"; }
 
 static void shape_line(FILE *fp, const pe_workload_info *in) {
@@ -67,10 +80,11 @@ static void write_table(FILE *fp, const pe_config *cfg, const pe_workload_info *
               "-", "-", "-", "-", "-", r->device.name[0] ? r->device.name : "-");
       continue;
     }
-    fprintf(fp, "%-12s %-11s %10.3f %10.3f %10.2f %10.2e %10.2e  %s\n", r->label,
+    char e1[16], e2[16];
+    fprintf(fp, "%-12s %-11s %10.3f %10.3f %10.2f %10s %10s  %s\n", r->label,
             pe_run_status_name(r->status), r->time_min_ms, r->time_median_ms,
-            in->op == PE_OP_ATTENTION ? r->gflops : r->gbps, r->max_abs_err, r->rms_err,
-            r->device.name[0] ? r->device.name : "-");
+            in->op == PE_OP_ATTENTION ? r->gflops : r->gbps, err_text(e1, r->max_abs_err),
+            err_text(e2, r->rms_err), r->device.name[0] ? r->device.name : "-");
   }
   fputc('\n', fp);
   for (size_t i = 0; i < n; i++) {
@@ -121,10 +135,11 @@ static void write_csv(FILE *fp, const pe_config *cfg, const pe_workload_info *in
     pe_report_csv_string(fp, r->label);
     fprintf(fp, ",%s,", r->backend);
     pe_report_csv_string(fp, r->device.name);
-    fprintf(fp, ",%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%llu,%llu,", pe_run_status_name(r->status),
+    char e1[16], e2[16]; /* a missing number is empty */
+    fprintf(fp, ",%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,%llu,%llu,", pe_run_status_name(r->status),
             r->time_min_ms, r->time_median_ms, r->time_max_ms, r->device_median_ms, r->prepare_ms,
-            r->gflops, r->gbps, r->max_abs_err, r->rms_err, (unsigned long long)r->verified_rows,
-            (unsigned long long)r->total_rows);
+            r->gflops, r->gbps, num_or_empty(e1, r->max_abs_err), num_or_empty(e2, r->rms_err),
+            (unsigned long long)r->verified_rows, (unsigned long long)r->total_rows);
     pe_report_csv_string(fp, r->message);
     fputc('\n', fp);
   }

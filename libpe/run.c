@@ -178,7 +178,7 @@ static int verify(run_state *st) {
   free(want);
   if (rc) return set_status(st, rc, "oracle: %s", st->ctx->err);
   r->verified = 1;
-  r->rms_err = count ? sqrt(sq / (double)count) : 0;
+  r->rms_err = count ? sqrt(sq / (double)count) : NAN;
   if (!(r->max_abs_err <= r->tolerance)) {
     char why[160];
     snprintf(why, sizeof why, "max abs error %.3g exceeds the tolerance %.3g", r->max_abs_err, r->tolerance);
@@ -203,6 +203,7 @@ static pe_result *new_result(const pe_workload *w, const char *backend) {
   r->struct_size = sizeof *r;
   r->status = PE_RUN_OK;
   r->device_median_ms = -1;
+  r->max_abs_err = r->rms_err = NAN; /* until verified: nothing was compared */
   r->warmup = w->set.warmup;
   r->iterations = w->set.iterations;
   r->tolerance = w->set.tolerance;
@@ -220,6 +221,7 @@ static int finish(run_state *st, int rc) {
   st->run = st->backend = NULL;
   pe__values_free(&st->options);
   if (rc == 0 && st->w->set.verify) rc = verify(st);
+  else st->r->total_rows = st->w->info.q_len; /* verified_rows stays 0 */
   return rc;
 }
 

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..55"
+echo "1..58"
 
 base='[workload]
 head_dim = 8
@@ -302,3 +302,17 @@ for f in "$src"/configs/sweeps/*.ini; do
   "$bench" "$f" --dry-run >"$tmp/out" 2>"$tmp/err" || { shipped=no; echo "# $f:"; sed 's/^/# /' "$tmp/err"; }
 done
 check "every shipped sweep (configs/sweeps) checks out cell by cell" [ "$shipped" = yes ]
+
+# ---- unverified runs and the backend limit ---------------------------------------
+run "$tmp/small.ini" --backend reference --no-roofline --set run.verify=false --format json
+check "verify = false: errors null, 0 of 16 rows verified, exit 0" \
+  sh -c "[ $rc -eq 0 ] && grep -q '\"max_abs_err\": null, \"rms_err\": null' '$tmp/out' &&
+         grep -q '\"verified_rows\": 0, \"total_rows\": 16' '$tmp/out'"
+run "$tmp/small.ini" --backend reference --no-roofline --set run.verify=false
+check "verify = false: the table prints - for the errors" \
+  sh -c "[ $rc -eq 0 ] && grep -q '^reference  *ok .* -  *-  ' '$tmp/out' && ! grep -q nan '$tmp/out'"
+cp "$tmp/small.ini" "$tmp/many.ini"
+i=0; while [ $i -lt 65 ]; do printf '[backend.b%d]\nplugin = reference\n' $i >>"$tmp/many.ini"; i=$((i + 1)); done
+run "$tmp/many.ini" --dry-run
+check "65 backend sections: refused (more than 64), exit 2" \
+  sh -c "[ $rc -eq 2 ] && grep -q '65 backend sections, more than the 64' '$tmp/err'"

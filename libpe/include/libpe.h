@@ -224,7 +224,7 @@ typedef struct pe_result {
   double gbps;          /* bytes / median time */
   uint32_t verified;    /* 1 when compared with the oracle */
   uint64_t verified_rows, total_rows; /* query rows compared, of all */
-  double max_abs_err, rms_err, tolerance;
+  double max_abs_err, rms_err, tolerance; /* errors NaN when nothing was verified */
   const float *output;  /* fetched output (attention O; encode Q' then K') */
   size_t output_len;    /* floats */
   /* ABI 1 ends here */
