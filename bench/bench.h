@@ -136,6 +136,14 @@ int bench_write_csv(FILE *fp, const bench_doc *d);
 int bench_write_table(FILE *fp, const bench_doc *d);
 /* Write in `format` (pe_format) to `path` atomically, or to stdout. */
 int bench_write(pe_ctx *ctx, const bench_doc *d, int format, const char *path);
+/* Backend labels in text columns: as wide as the longest label, at least
+ * `min` and at most BENCH_LABEL_MAX columns; a longer label keeps its end
+ * after "...", so that backends given by path (-b dir/a.so -b dir/b.so)
+ * stay apart. */
+#define BENCH_LABEL_MAX 40
+int bench_label_width(size_t longest, int min);
+/* `s` in at most `width` (<= BENCH_LABEL_MAX) columns, into buf. */
+const char *bench_fit(char *buf, size_t size, const char *s, int width);
 /* The agreement matrix of one cell (nothing when under two backends). */
 void bench_print_matrix(FILE *fp, const bench_doc *d, const char *cell);
 

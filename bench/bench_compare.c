@@ -63,7 +63,7 @@ static int parse_threshold(const char *t, double *out) {
 }
 
 /* One matched pair; true when it is a regression. */
-static bool row(const bench_rec *a, const bench_rec *b, double threshold, int cw) {
+static bool row(const bench_rec *a, const bench_rec *b, double threshold, int cw, int bw) {
   double ratio = b->t_median / a->t_median;
   bool was_ok = bench_rec_ok(a), is_ok = bench_rec_ok(b);
   bool slower = was_ok && is_ok && ratio > 1 + threshold;
@@ -72,7 +72,9 @@ static bool row(const bench_rec *a, const bench_rec *b, double threshold, int cw
   if (was_ok) snprintf(ra, sizeof ra, "%.4g", a->t_median);
   if (is_ok) snprintf(rb, sizeof rb, "%.4g", b->t_median);
   if (was_ok && is_ok && isfinite(ratio)) snprintf(rr, sizeof rr, "%.3f", ratio);
-  printf("%-*.*s %-12.12s %12s %12s %8s", cw, cw, a->cell, a->backend, ra, rb, rr);
+  char label[BENCH_LABEL_MAX + 1];
+  printf("%-*.*s %-*s %12s %12s %8s", cw, cw, a->cell, bw,
+         bench_fit(label, sizeof label, a->backend, bw), ra, rb, rr);
   if (slower) printf("  REGRESSION +%.1f%%", 100 * (ratio - 1));
   else if (broke) printf("  REGRESSION %s -> %s", a->status, b->status);
   else if (!was_ok) printf("  (%s in A)", a->status);
@@ -80,11 +82,12 @@ static bool row(const bench_rec *a, const bench_rec *b, double threshold, int cw
   return slower || broke;
 }
 
-static void unmatched(const side *s, const side *other, const char *where, int cw) {
+static void unmatched(const side *s, const side *other, const char *where, int cw, int bw) {
+  char label[BENCH_LABEL_MAX + 1];
   for (size_t i = 0; i < s->doc.n_recs; i++)
     if (find(other, s->canon[i], s->doc.recs[i].backend) < 0)
-      printf("%-*.*s %-12.12s only in %s\n", cw, cw, s->doc.recs[i].cell, s->doc.recs[i].backend,
-             where);
+      printf("%-*.*s %-*s only in %s\n", cw, cw, s->doc.recs[i].cell, bw,
+             bench_fit(label, sizeof label, s->doc.recs[i].backend, bw), where);
 }
 
 static int cell_width(const side *a) {
@@ -94,20 +97,32 @@ static int cell_width(const side *a) {
   return (int)(w > 60 ? 60 : w);
 }
 
+/* The backend column: the longest label of either side. */
+static int backend_width(const side *a, const side *b) {
+  size_t w = 0;
+  for (int k = 0; k < 2; k++) {
+    const bench_doc *d = k ? &b->doc : &a->doc;
+    for (size_t i = 0; i < d->n_recs; i++)
+      if (strlen(d->recs[i].backend) > w) w = strlen(d->recs[i].backend);
+  }
+  return bench_label_width(w, 12);
+}
+
 static int compare_sides(side *a, side *b, double threshold) {
   describe("A", a);
   describe("B", b);
-  int cw = cell_width(a);
-  printf("\n%-*s %-12s %12s %12s %8s\n", cw, "cell", "backend", "A median ms", "B median ms", "B/A");
+  int cw = cell_width(a), bw = backend_width(a, b);
+  printf("\n%-*s %-*s %12s %12s %8s\n", cw, "cell", bw, "backend", "A median ms", "B median ms",
+         "B/A");
   size_t regressions = 0, matched = 0;
   for (size_t i = 0; i < a->doc.n_recs; i++) {
     long j = find(b, a->canon[i], a->doc.recs[i].backend);
     if (j < 0) continue;
     matched++;
-    regressions += row(&a->doc.recs[i], &b->doc.recs[j], threshold, cw);
+    regressions += row(&a->doc.recs[i], &b->doc.recs[j], threshold, cw, bw);
   }
-  unmatched(a, b, "A", cw);
-  unmatched(b, a, "B", cw);
+  unmatched(a, b, "A", cw, bw);
+  unmatched(b, a, "B", cw, bw);
   printf("\n%zu matched, %zu regression%s over %.1f%%\n", matched, regressions,
          regressions == 1 ? "" : "s", 100 * threshold);
   return regressions ? 1 : 0;

@@ -74,6 +74,33 @@ int bench_write_csv(FILE *fp, const bench_doc *d) {
   return ferror(fp) ? -1 : 0;
 }
 
+/* ---- labels in columns --------------------------------------------------------- */
+const char *bench_fit(char *buf, size_t size, const char *s, int width) {
+  size_t n = strlen(s), w = width > 0 ? (size_t)width : 0;
+  if (n <= w || w <= 3) {
+    snprintf(buf, size, "%.*s", (int)w, s);
+    return buf;
+  }
+  /* the end, where paths differ (.../a.so, .../b.so) */
+  const char *tail = s + n - (w - 3);
+  while ((*tail & 0xC0) == 0x80) tail++; /* not from inside a UTF-8 character */
+  snprintf(buf, size, "...%s", tail);
+  return buf;
+}
+
+int bench_label_width(size_t longest, int min) {
+  if (longest > BENCH_LABEL_MAX) longest = BENCH_LABEL_MAX;
+  return (int)longest > min ? (int)longest : min;
+}
+
+/* The width of the backend column: the longest label of d. */
+static int backend_width(const bench_doc *d, int min) {
+  size_t w = 0;
+  for (size_t i = 0; i < d->n_recs; i++)
+    if (strlen(d->recs[i].backend) > w) w = strlen(d->recs[i].backend);
+  return bench_label_width(w, min);
+}
+
 /* ---- agreement matrices ------------------------------------------------------ */
 static const bench_agree *find_pair(const bench_doc *d, const char *cell, const char *a,
                                     const char *b) {
@@ -100,33 +127,43 @@ static size_t matrix_backends(const bench_doc *d, const char *cell, const bench_
   return n;
 }
 
-static void matrix_entry(FILE *fp, double max_abs, double rms, bool bad) {
+static void matrix_entry(FILE *fp, int width, double max_abs, double rms, bool bad) {
   char e[48];
   snprintf(e, sizeof e, "%.1e/%.1e%s", max_abs, rms, bad ? " !" : "");
-  fprintf(fp, " %-19s", e);
+  fprintf(fp, " %-*s", width, e);
+}
+
+static void matrix_row(FILE *fp, const bench_doc *d, const char *cell, const bench_rec *const *rs,
+                       size_t n, size_t i, int lw, int ew) {
+  char label[BENCH_LABEL_MAX + 1];
+  fprintf(fp, "%-*s", lw, bench_fit(label, sizeof label, rs[i]->backend, lw));
+  if (rs[i]->verified)
+    matrix_entry(fp, ew, rs[i]->max_abs_err, rs[i]->rms_err, !(rs[i]->max_abs_err <= rs[i]->tolerance));
+  else
+    fprintf(fp, " %-*s", ew, "not verified");
+  for (size_t j = 0; j < n; j++) {
+    const bench_agree *g = i == j ? NULL : find_pair(d, cell, rs[i]->backend, rs[j]->backend);
+    if (g) matrix_entry(fp, ew, g->max_abs, g->rms, !g->ok);
+    else fprintf(fp, " %-*s", ew, "-");
+  }
+  fputc('\n', fp);
 }
 
 void bench_print_matrix(FILE *fp, const bench_doc *d, const char *cell) {
   const bench_rec *rs[BENCH_MAX_BACKENDS];
-  size_t n = matrix_backends(d, cell, rs, BENCH_MAX_BACKENDS);
+  size_t n = matrix_backends(d, cell, rs, BENCH_MAX_BACKENDS), longest = 0;
   if (n < 2) return;
+  for (size_t i = 0; i < n; i++)
+    if (strlen(rs[i]->backend) > longest) longest = strlen(rs[i]->backend);
+  /* rows and columns as wide as the longest label (within reason), and the
+   * columns at least as wide as an entry ("1.0e-03/1.0e-04 !") */
+  int lw = bench_label_width(longest, 16), ew = bench_label_width(longest, 19);
+  char label[BENCH_LABEL_MAX + 1];
   fprintf(fp, "agreement%s%s: max abs / rms difference of the outputs (tolerance %.1e; "
-          "! = beyond)\n%-16s %-19s", cell[0] ? ", " : "", cell, rs[0]->tolerance, "", "oracle");
-  for (size_t j = 0; j < n; j++) fprintf(fp, " %-19.19s", rs[j]->backend);
+          "! = beyond)\n%-*s %-*s", cell[0] ? ", " : "", cell, rs[0]->tolerance, lw, "", ew, "oracle");
+  for (size_t j = 0; j < n; j++) fprintf(fp, " %-*s", ew, bench_fit(label, sizeof label, rs[j]->backend, ew));
   fputc('\n', fp);
-  for (size_t i = 0; i < n; i++) {
-    fprintf(fp, "%-16.16s", rs[i]->backend);
-    if (rs[i]->verified)
-      matrix_entry(fp, rs[i]->max_abs_err, rs[i]->rms_err, !(rs[i]->max_abs_err <= rs[i]->tolerance));
-    else
-      fprintf(fp, " %-19s", "not verified");
-    for (size_t j = 0; j < n; j++) {
-      const bench_agree *g = i == j ? NULL : find_pair(d, cell, rs[i]->backend, rs[j]->backend);
-      if (g) matrix_entry(fp, g->max_abs, g->rms, !g->ok);
-      else fprintf(fp, " %-19s", "-");
-    }
-    fputc('\n', fp);
-  }
+  for (size_t i = 0; i < n; i++) matrix_row(fp, d, cell, rs, n, i, lw, ew);
   for (size_t i = 0; i < n; i++)
     if (rs[i]->verified && rs[i]->verified_rows < rs[i]->total_rows)
       fprintf(fp, "(%s: the oracle checked %llu of %llu query rows per head; the backends are "
@@ -174,22 +211,31 @@ static void percent(char *buf, size_t size, double f) {
   else snprintf(buf, size, "-");
 }
 
-static void table_row(FILE *fp, const bench_rec *r, int cw) {
+/* An error against the oracle, or "-" when the output was not verified
+ * (a run that failed after timing, in fetch, has none). */
+static void error_cell(char *buf, size_t size, const bench_rec *r, double e) {
+  if (r->verified) snprintf(buf, size, "%.2e", e);
+  else snprintf(buf, size, "-");
+}
+
+static void table_row(FILE *fp, const bench_rec *r, int cw, int bw) {
+  char label[BENCH_LABEL_MAX + 1];
   if (cw) fprintf(fp, "%-*.*s ", cw, cw, r->cell);
-  fprintf(fp, "%-12.12s %-11s ", r->backend, r->status);
+  fprintf(fp, "%-*s %-11s ", bw, bench_fit(label, sizeof label, r->backend, bw), r->status);
   if (!bench_rec_ok(r) && r->t_median == 0) {
     fprintf(fp, "%10s %10s %10s %7s %9s %9s %9s  %s\n", "-", "-", "-", "-", "-", "-", "-",
             r->device[0] ? r->device : "-");
     return;
   }
   bool attn = !r->has_work || !strcmp(r->work.op, "attention");
-  char peak[16], agree[16];
+  char peak[16], agree[16], max_err[16], rms_err[16];
   percent(peak, sizeof peak, attn ? r->frac_peak : r->frac_bandwidth);
   if (isfinite(r->agree_max_abs)) snprintf(agree, sizeof agree, "%.2e", r->agree_max_abs);
   else snprintf(agree, sizeof agree, "-");
-  fprintf(fp, "%10.3f %10.3f %10.2f %7s %9.2e %9.2e %9s  %s\n", r->t_min, r->t_median,
-          attn ? r->gflops : r->gbps, peak, r->max_abs_err, r->rms_err, agree,
-          r->device[0] ? r->device : "-");
+  error_cell(max_err, sizeof max_err, r, r->max_abs_err);
+  error_cell(rms_err, sizeof rms_err, r, r->rms_err);
+  fprintf(fp, "%10.3f %10.3f %10.2f %7s %9s %9s %9s  %s\n", r->t_min, r->t_median,
+          attn ? r->gflops : r->gbps, peak, max_err, rms_err, agree, r->device[0] ? r->device : "-");
 }
 
 /* One line per result that did not verify; for a single config, per
@@ -215,12 +261,12 @@ static void table_notes(FILE *fp, const bench_doc *d) {
 
 int bench_write_table(FILE *fp, const bench_doc *d) {
   table_header(fp, d);
-  int cw = d->n_keys ? cell_width(d) : 0;
+  int cw = d->n_keys ? cell_width(d) : 0, bw = backend_width(d, 12);
   fputc('\n', fp);
   if (cw) fprintf(fp, "%-*s ", cw, "cell");
-  fprintf(fp, "%-12s %-11s %10s %10s %10s %7s %9s %9s %9s  %s\n", "backend", "status", "min ms",
+  fprintf(fp, "%-*s %-11s %10s %10s %10s %7s %9s %9s %9s  %s\n", bw, "backend", "status", "min ms",
           "median ms", "GFLOP/s", "%peak", "max err", "rms err", "agree", "device");
-  for (size_t i = 0; i < d->n_recs; i++) table_row(fp, &d->recs[i], cw);
+  for (size_t i = 0; i < d->n_recs; i++) table_row(fp, &d->recs[i], cw, bw);
   fputc('\n', fp);
   table_notes(fp, d);
   for (size_t i = 0; i < d->n_recs; i++) {

@@ -1,7 +1,7 @@
 /* pe-bench's parts: sweep expansion through the public API (shape, order,
  * per-scheme sections, '-', errors naming the [sweep] line, key and value,
  * totality on garbage), the JSON reader/writer round trip and the reader's
- * strictness, compare's regression rule. */
+ * strictness, compare's regression rule, the text tables' columns. */
 #include "helpers.h"
 
 #include <criterion/redirect.h>
@@ -546,4 +546,130 @@ Test(compare, cells_match_in_any_order) {
   c = bench_cell_canonical("");
   cr_expect_str_eq(c, "");
   free(c);
+}
+
+/* ---- text tables ------------------------------------------------------------- */
+/* What `write` prints, from a temporary file. */
+static char *printed(void (*write)(FILE *, const bench_doc *), const bench_doc *d) {
+  char path[] = "/tmp/pe-bench-text-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *fp = fdopen(fd, "w");
+  write(fp, d);
+  fclose(fp);
+  char *s = slurp(path);
+  unlink(path);
+  return s;
+}
+
+static void write_table(FILE *fp, const bench_doc *d) { cr_assert_eq(bench_write_table(fp, d), 0); }
+static void write_matrix(FILE *fp, const bench_doc *d) { bench_print_matrix(fp, d, ""); }
+
+/* Two backends given by path in one long directory (PLUGINS.md: -b
+ * dir/a.so -b dir/b.so), both verified and compared. */
+#define LONG_DIR "/tmp/review-c/a-directory-with-a-long-name/"
+/* the 47 characters shortened from the left to 40, the file name kept */
+#define FIT_A "...w-c/a-directory-with-a-long-name/a.so"
+#define FIT_B "...w-c/a-directory-with-a-long-name/b.so"
+static void paths_doc(bench_doc *d) {
+  memset(d, 0, sizeof *d);
+  d->config_name = strdup("x.ini");
+  d->config_text = strdup("");
+  for (int i = 0; i < 2; i++) {
+    bench_rec *r = bench_doc_add_rec(d, "");
+    snprintf(r->backend, sizeof r->backend, LONG_DIR "%s.so", i ? "b" : "a");
+    snprintf(r->status, sizeof r->status, "ok");
+    r->t_min = r->t_median = r->t_max = 1, r->verified = true, r->tolerance = 2e-4;
+    r->max_abs_err = 1e-7, r->rms_err = 1e-8;
+  }
+  bench_agree *g = bench_doc_add_agree(d, "");
+  snprintf(g->a, sizeof g->a, "%s", d->recs[0].backend);
+  snprintf(g->b, sizeof g->b, "%s", d->recs[1].backend);
+  g->max_abs = 1e-7, g->ok = true;
+}
+
+/* Each line that starts with `start` holds `part` (one such line at least). */
+static void expect_lines(const char *text, const char *start, const char *part) {
+  size_t found = 0, n = strlen(start);
+  for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+    if (strncmp(p, start, n)) continue;
+    const char *end = strchr(p, '\n');
+    char line[1024];
+    snprintf(line, sizeof line, "%.*s", end ? (int)(end - p) : (int)strlen(p), p);
+    cr_expect(strstr(line, part), "'%s' lacks '%s'", line, part);
+    found++;
+  }
+  cr_expect(found > 0, "no line starts with '%s' in\n%s", start, text);
+}
+
+Test(text, long_labels_keep_their_ends) {
+  char buf[BENCH_LABEL_MAX + 1];
+  cr_expect_str_eq(bench_fit(buf, sizeof buf, "reference", 12), "reference");
+  cr_expect_str_eq(bench_fit(buf, sizeof buf, "/tmp/review-c/a.so", 12), "...ew-c/a.so");
+  cr_expect_str_eq(bench_fit(buf, sizeof buf, "/d/caf\xc3\xa9.so", 8), "...\xc3\xa9.so", "not from inside é");
+  cr_expect_eq(bench_label_width(3, 12), 12);
+  cr_expect_eq(bench_label_width(30, 12), 30);
+  cr_expect_eq(bench_label_width(63, 12), BENCH_LABEL_MAX);
+}
+
+Test(text, table_and_matrix_tell_backends_by_path_apart) {
+  bench_doc d;
+  paths_doc(&d);
+  char *t = printed(write_table, &d);
+  expect_lines(t, FIT_A " ok ", "1.00e-07");
+  expect_lines(t, FIT_B " ok ", "1.00e-08");
+  char head[128];
+  snprintf(head, sizeof head, "%-40s %-11s ", "backend", "status");
+  expect_lines(t, head, "max err");
+  free(t);
+  char *m = printed(write_matrix, &d);
+  expect_lines(m, FIT_A " ", "1.0e-07/1.0e-08");
+  expect_lines(m, FIT_B " ", "1.0e-07/0.0e+00");
+  char cols[160];
+  snprintf(cols, sizeof cols, "%-40s %s %s", "oracle", FIT_A, FIT_B);
+  expect_lines(m, "  ", cols);
+  free(m);
+  bench_doc_free(&d);
+}
+
+/* A run that failed after timing (in fetch) was never verified: its errors
+ * are "-", not 0. */
+Test(text, unverified_errors_are_dashes) {
+  bench_doc d;
+  paths_doc(&d);
+  bench_rec *r = &d.recs[1];
+  snprintf(r->status, sizeof r->status, "failed");
+  snprintf(r->message, sizeof r->message, "fetch: lost");
+  r->verified = false, r->max_abs_err = r->rms_err = 0;
+  char *t = printed(write_table, &d);
+  expect_lines(t, FIT_B " failed ", "       -         -         -  -");
+  expect_lines(t, FIT_A " ok ", "1.00e-07  1.00e-08");
+  free(t);
+  bench_doc_free(&d);
+}
+
+/* compare's backend column, like the table's. */
+Test(compare, long_labels_keep_their_ends) {
+  bench_doc d;
+  paths_doc(&d);
+  char pa[] = "/tmp/pe-bench-a-XXXXXX", out[] = "/tmp/pe-bench-out-XXXXXX";
+  write_doc(&d, pa);
+  int fd = mkstemp(out), saved = dup(1);
+  cr_assert(fd >= 0 && saved >= 0);
+  fflush(stdout);
+  dup2(fd, 1);
+  char *argv[] = {"compare", pa, pa};
+  int rc = bench_compare(3, argv);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  close(fd);
+  cr_expect_eq(rc, 0);
+  char *t = slurp(out);
+  expect_lines(t, "     " FIT_A " ", "1.000");
+  expect_lines(t, "     " FIT_B " ", "1.000");
+  free(t);
+  unlink(pa);
+  unlink(out);
+  bench_doc_free(&d);
 }

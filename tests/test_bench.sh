@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..58"
+echo "1..59"
 
 base='[workload]
 head_dim = 8
@@ -246,6 +246,12 @@ check "--interleave: a backend failing in round 2 is failed with its reason, the
   sh -c "[ $rc -eq 1 ] && [ \$(grep -c '\"status\": \"ok\"' '$tmp/out') -eq 2 ] && grep -q 'injected failure in execute' '$tmp/out'"
 run "$tmp/small.ini" --backend reference --no-roofline --format json
 check "without --interleave the records say interleaved: false" grep -q '"interleaved": false' "$tmp/out"
+printf '%s\n[backend.reference]\nplugin = reference\n[backend.flaky]\nplugin = %s\nfail_in = fetch\nfail_call = 1\n' \
+  "$base" "$failing" >"$tmp/fetch.ini"
+run "$tmp/fetch.ini" --no-roofline
+check "a run that failed in fetch, after timing: the table's errors are '-', not 0 (nothing was verified)" \
+  sh -c "[ $rc -eq 1 ] && grep -q '^flaky  *failed  *[0-9.]*  *[0-9.]*  *[0-9.]*  *-  *-  *-  *-  ' '$tmp/out' &&
+         grep -q '^reference  *ok  .* [0-9.]*e-[0-9]*  *[0-9.]*e-[0-9]*  ' '$tmp/out'"
 
 long=$(printf 'k%.0s' $(seq 1 140))
 run "$tmp/small.ini" --backend reference --no-roofline --set "workload.$long=1"
