@@ -165,6 +165,24 @@ typedef struct bench_opts {
 
 int bench_run(pe_ctx *ctx, bench_opts *o);
 
+/* ---- plugin messages -------------------------------------------------------- */
+/* What a run is doing, for the log (bench/bench_log.c): a scheme's compute
+ * runs when its cell is checked and again when it is built, and each of its
+ * messages is printed once per cell, when the cell is checked. */
+enum { BENCH_LOG_SETUP, BENCH_LOG_CHECK, BENCH_LOG_BUILD, BENCH_LOG_RUN };
+typedef struct bench_log {
+  bool progress;     /* clear the progress line before a message */
+  int phase;         /* BENCH_LOG_* */
+  size_t cell;       /* the cell checked, built or run */
+  const char *label; /* its label in a sweep, else "" */
+  struct bench_seen *checked, *built; /* messages printed for a cell */
+  size_t n_checked, cap_checked, n_built, cap_built;
+} bench_log;
+/* The context's log goes through lg until bench_log_detach. */
+void bench_log_attach(pe_ctx *ctx, bench_log *lg);
+void bench_log_phase(bench_log *lg, int phase, size_t cell, const char *label);
+void bench_log_detach(pe_ctx *ctx, bench_log *lg);
+
 /* Backend names (strdup'd), at most BENCH_MAX_BACKENDS. */
 typedef struct bench_names {
   char *v[BENCH_MAX_BACKENDS];

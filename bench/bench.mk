@@ -3,7 +3,7 @@ bin_PROGRAMS += bench/pe-bench
 # The parts shared with tests/test_bench (records, JSON, sweeps' runner).
 PE_BENCH_PARTS = bench/bench.h bench/bench_doc.c bench/bench_json.c bench/bench_jread.c \
 	bench/bench_text.c bench/bench_machine.c bench/bench_agree.c bench/bench_run.c \
-	bench/bench_compare.c bench/bench_plot.c bench/bench_svg.c bench/bench_svg.h \
+	bench/bench_compare.c bench/bench_plot.c bench/bench_svg.c bench/bench_svg.h bench/bench_log.c \
 	libpe/json_write.h
 # libpe/json_write.h: the JSON writers libpe's reports use too (private header)
 PE_BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/libpe

@@ -26,6 +26,7 @@ typedef struct run_state {
   size_t input_errors; /* cells whose workload could not be built */
   size_t carried;      /* doc.recs[0 .. carried) came from the --resume file */
   bool fatal;          /* the single config's workload could not be built */
+  bench_log log;       /* plugins' messages, once per cell */
 } run_state;
 
 static volatile sig_atomic_t interrupted;
@@ -149,25 +150,31 @@ static int pick_backends(run_state *st) {
   return 2;
 }
 
+static char *cell_label(const pe_sweep *sw, size_t c) {
+  size_t n = pe_sweep_cell_label(sw, c, NULL, 0);
+  char *s = malloc(n + 1);
+  if (s) pe_sweep_cell_label(sw, c, s, n + 1);
+  return s;
+}
+
 /* Build every cell's config once: a bad value anywhere stops the run
- * before the first benchmark. */
+ * before the first benchmark.  The scheme's warnings of each cell are
+ * printed here, before any run. */
 static int check_cells(run_state *st) {
   for (size_t c = 0; c < pe_sweep_cell_count(st->sw); c++) {
     pe_config *cell;
-    if (pe_sweep_cell(st->ctx, st->sw, c, &cell) != 0) {
+    char *label = cell_label(st->sw, c);
+    bench_log_phase(&st->log, BENCH_LOG_CHECK, c, label ? label : "");
+    int rc = pe_sweep_cell(st->ctx, st->sw, c, &cell);
+    bench_log_phase(&st->log, BENCH_LOG_SETUP, 0, "");
+    free(label);
+    if (rc != 0) {
       fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
       return 2;
     }
     pe_config_free(cell);
   }
   return 0;
-}
-
-static char *cell_label(const pe_sweep *sw, size_t c) {
-  size_t n = pe_sweep_cell_label(sw, c, NULL, 0);
-  char *s = malloc(n + 1);
-  if (s) pe_sweep_cell_label(sw, c, s, n + 1);
-  return s;
 }
 
 static int dry_run(run_state *st) {
@@ -550,7 +557,12 @@ static void run_cell(run_state *st, const char *cell) {
   }
   pe_config *cc = NULL;
   pe_workload *w = NULL;
-  if (pe_sweep_cell(st->ctx, st->sw, st->cell, &cc) != 0 || pe_workload_build(st->ctx, cc, &w) != 0) {
+  /* the scheme computes twice more: its messages were printed by check_cells */
+  bench_log_phase(&st->log, BENCH_LOG_BUILD, st->cell, cell);
+  int rc = pe_sweep_cell(st->ctx, st->sw, st->cell, &cc);
+  if (rc == 0) rc = pe_workload_build(st->ctx, cc, &w);
+  bench_log_phase(&st->log, BENCH_LOG_RUN, st->cell, cell);
+  if (rc != 0) {
     cell_failed(st, cell);
     pe_config_free(cc);
     return;
@@ -583,6 +595,7 @@ static int run_cells(run_state *st) {
     char *cell = cell_label(st->sw, st->cell);
     if (!cell) return 2;
     run_cell(st, cell);
+    bench_log_phase(&st->log, BENCH_LOG_SETUP, 0, "");
     free(cell);
     if (st->fatal) return 2;
     if (checkpoint(st)) return 1;
@@ -654,12 +667,14 @@ static int run_all(run_state *st) {
 }
 
 int bench_run(pe_ctx *ctx, bench_opts *o) {
-  run_state st = {.ctx = ctx, .o = o};
+  run_state st = {.ctx = ctx, .o = o, .log = {.progress = o->progress, .label = ""}};
+  bench_log_attach(ctx, &st.log);
   int rc = setup(&st);
   if (rc == 0) rc = o->dry_run ? dry_run(&st) : run_all(&st);
   bench_names_free(&st.backends);
   bench_doc_free(&st.doc);
   pe_sweep_free(st.sw);
   pe_config_free(st.cfg);
+  bench_log_detach(ctx, &st.log);
   return rc;
 }

@@ -8,6 +8,11 @@ tests_wrong_backend_la_SOURCES = tests/plugins/wrong_backend.c tests/plugins/ref
 tests_wrong_backend_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 tests_wrong_backend_la_LIBADD = -lm
 
+# Test-only scheme: a warning from compute, printed once per cell.
+check_LTLIBRARIES += tests/warner.la
+tests_warner_la_SOURCES = tests/plugins/warner.c
+tests_warner_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_bench
 tests_test_bench_SOURCES = tests/test_bench.c tests/helpers.h $(PE_BENCH_PARTS)

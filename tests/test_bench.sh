@@ -258,6 +258,22 @@ run "$tmp/small.ini" --backend reference --no-roofline --set "workload.$long=1"
 check "--set with a key name over 127 characters: refused (exit 2), not truncated" \
   sh -c "[ $rc -eq 2 ] && grep -q 'key name is longer than 127 characters' '$tmp/err'"
 
+# ---- a scheme's warnings: once per cell ------------------------------------------------
+# (compute runs when the cells are checked and twice more when one runs)
+printf '%s\n' "$base" | sed "s|^plugin = rope|plugin = $build/tests/.libs/warner.so\nwarning = odd but legal|" \
+  >"$tmp/warn.ini"
+run "$tmp/warn.ini" --backend reference --no-roofline
+check "a scheme's warning is printed once in a run" \
+  sh -c "[ $rc -eq 0 ] && [ \$(grep -c 'warning: warner: odd but legal' '$tmp/err') -eq 1 ]"
+run "$tmp/warn.ini" --backend reference --no-roofline --set 'sweep.seq_len=8 16'
+check "... once per cell in a sweep, with the cell" \
+  sh -c "[ $rc -eq 0 ] && [ \$(grep -c 'warning: warner: ' '$tmp/err') -eq 2 ] &&
+         grep -q '^libpe: warning: warner: seq_len=8: odd but legal\$' '$tmp/err' &&
+         grep -q '^libpe: warning: warner: seq_len=16: odd but legal\$' '$tmp/err'"
+run "$tmp/warn.ini" --backend reference --no-roofline --set 'sweep.seq_len=8 16' --dry-run
+check "... and by --dry-run, which checks every cell" \
+  sh -c "[ $rc -eq 0 ] && [ \$(grep -c 'warning: warner: seq_len=[0-9]*: odd but legal' '$tmp/err') -eq 2 ]"
+
 # ---- --save-output -------------------------------------------------------------------
 run "$tmp/small.ini" --backend reference --no-roofline --set 'sweep.seq_len=8 16' \
   --set 'sweep.scheme.base=10000 500000' --save-output "$tmp/so"
