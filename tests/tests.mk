@@ -63,14 +63,21 @@ tests_test_schemes_LDADD = $(TEST_LIBS)
 TESTS += tests/test_schemes
 endif
 
-# Out-of-tree consumer through `make install` + pkg-config.
+# Out-of-tree consumer through `make install` + pkg-config, and the plugin
+# guide followed as written on the scheme template (docs/PLUGINS.md).
 TESTS += tests/test_install.sh
-EXTRA_DIST += tests/test_install.sh tests/consumer/consumer.c tests/consumer/halfrope.c
+EXTRA_DIST += tests/test_install.sh tests/consumer/consumer.c plugins/template/myscheme.c
+# The template also built here, with the project's warnings (never installed).
+check_LTLIBRARIES += tests/myscheme.la
+tests_myscheme_la_SOURCES = plugins/template/myscheme.c
+tests_myscheme_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+tests_myscheme_la_LIBADD = -lm
 AM_TESTS_ENVIRONMENT += \
 	PE_TEST_CC='$(CC)'; export PE_TEST_CC; \
 	PE_TEST_CFLAGS='$(CFLAGS)'; export PE_TEST_CFLAGS; \
 	PE_TEST_LDFLAGS='$(LDFLAGS)'; export PE_TEST_LDFLAGS; \
 	PE_TEST_LIBDIR='$(libdir)'; export PE_TEST_LIBDIR; \
+	PE_TEST_BINDIR='$(bindir)'; export PE_TEST_BINDIR; \
 	PE_TEST_PLUGINDIR='$(plugindir)'; export PE_TEST_PLUGINDIR; \
 	MAKE='$(MAKE)'; export MAKE;
 
