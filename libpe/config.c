@@ -99,7 +99,10 @@ static void classify(reader *rd, const char *str) {
     rd->section_line = rd->line;
     rd->has_key = false;
     const char *close = strchr(start, ']');
-    if (!close) return; /* inih reports the syntax error */
+    if (!close) { /* stop here, before the keys it leaves outside any section */
+      refuse_line(rd, "syntax error: '[' without a closing ']'");
+      return;
+    }
     int len = (int)(close - start - 1);
     if (len > INI_NAME_CHARS)
       refuse_line(rd, "section name [%.20s...] longer than 49 characters (libinih's limit)",

@@ -15,10 +15,18 @@ int pe_format_parse(const char *name) {
   return PE_EINVAL;
 }
 
-/* Length of the UTF-8 sequence starting at p (2..4), or 0 when invalid. */
+/* Length of the well-formed UTF-8 sequence starting at p (2..4), or 0
+ * (Unicode 15, table 3-7: no overlong forms, no surrogates D800..DFFF,
+ * nothing above U+10FFFF; the second byte's range depends on the first). */
 static int utf8_len(const unsigned char *p) {
   int n = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
-  for (int i = 1; i < n; i++)
+  unsigned lo = 0x80, hi = 0xbf;
+  if (p[0] == 0xe0) lo = 0xa0;      /* overlong below U+0800 */
+  else if (p[0] == 0xed) hi = 0x9f; /* surrogates */
+  else if (p[0] == 0xf0) lo = 0x90; /* overlong below U+10000 */
+  else if (p[0] == 0xf4) hi = 0x8f; /* above U+10FFFF */
+  if (n && (p[1] < lo || p[1] > hi)) return 0;
+  for (int i = 2; i < n; i++)
     if ((p[i] & 0xc0) != 0x80) return 0;
   return n;
 }

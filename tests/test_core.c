@@ -238,6 +238,9 @@ Test(config, long_names_refused) {
   expect_config_error(with("base_base_base_base_base_base_base_base_base_base_x = 1\n"), PE_ECONFIG,
                       "bad.ini:6: key 'base_base_base_base_...' longer than 49", NULL);
 }
+Test(config, unclosed_header) {
+  expect_config_error("[workload\nhead_dim = 8\n", PE_ECONFIG, "bad.ini:1: syntax error: '[' without", NULL);
+}
 Test(config, key_outside_any_section) {
   expect_config_error("head_dim = 8\n[workload]\nseq_len = 16\n", PE_ECONFIG,
                       "bad.ini:1: key 'head_dim' outside any section", NULL);
@@ -509,6 +512,30 @@ Test(config, set_key_has_no_line) {
   pe_sweep_free(sw);
   pe_config_free(cfg);
   pe_ctx_free(ctx);
+}
+
+/* JSON strings are always well-formed UTF-8: a byte that does not start a
+ * well-formed sequence is written as the Latin-1 character of its value. */
+Test(report, json_string_is_well_formed_utf8) {
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"caf\xc3\xa9", "\"caf\xc3\xa9\""},                         /* U+00E9 as is */
+      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},                 /* U+1F600 as is */
+      {"\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\""},              /* a surrogate */
+      {"\xe0\x80\xaf", "\"\\u00e0\\u0080\\u00af\""},              /* overlong '/' */
+      {"\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\""}, /* above U+10FFFF */
+      {"\xc0\xaf\x01", "\"\\u00c0\\u00af\\u0001\""},              /* overlong, control */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    pe_report_json_string(fp, cases[i].in);
+    fclose(fp);
+    cr_expect_str_eq(buf, cases[i].out, "case %zu", i);
+    free(buf);
+  }
 }
 
 /* ---- inputs, verification, reports ------------------------------------- */

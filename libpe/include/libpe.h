@@ -5,7 +5,7 @@
  *   pe_ctx *ctx;       pe_ctx_new(&ctx);
  *   pe_config *cfg;    pe_config_load(ctx, "configs/quickstart.ini", &cfg);
  *   pe_workload *w;    pe_workload_build(ctx, cfg, &w);
- *   pe_result *r;      pe_run(ctx, w, "reference", &r);
+ *   pe_result *r;      pe_run(ctx, w, cfg, "reference", &r);
  *   printf("%s: %.3f ms, max err %.2e\n", r->backend, r->time_median_ms,
  *          r->max_abs_err);
  *   pe_result_free(r); pe_workload_free(w); pe_config_free(cfg);
@@ -131,8 +131,10 @@ typedef struct pe_sweep pe_sweep;
 
 #define PE_SWEEP_MAX_CELLS 100000
 
-/* Check the section's shape (key names, value lists, duplicates, at most
- * PE_SWEEP_MAX_CELLS cells); values are checked when a cell is built.
+/* Check the section's shape (each key names a section and key, listed
+ * once; value lists; duplicates; at most PE_SWEEP_MAX_CELLS cells); whether
+ * a key exists, and its values, are checked when a cell is built (a
+ * scheme's keys are known only once its plugin is loaded).
  * `cfg` must outlive the sweep. */
 PE_EXTERN int pe_sweep_expand(pe_ctx *ctx, const pe_config *cfg,
                               pe_sweep **out);
@@ -154,7 +156,8 @@ PE_EXTERN size_t pe_sweep_backend_count(const pe_sweep *sw);
 PE_EXTERN const char *pe_sweep_backend(const pe_sweep *sw, size_t i);
 /* Build cell `cell`: a copy of the base config with the cell's values in
  * place, without [sweep] and without the [scheme.NAME] sections of other
- * schemes, checked like a loaded config plus the scheme's parameters and
+ * schemes (in its entries: pe_config_text still gives the base file's
+ * text, which is where its line numbers point), checked like a loaded config plus the scheme's parameters and
  * tables (pe_workload_build_tables: loads the scheme plugin, makes no
  * inputs).  An invalid value is an error naming the cell, the [sweep]
  * line, the key and the value. */
@@ -177,7 +180,7 @@ typedef struct pe_workload_info {
   double flops;        /* attention: 4 D per visible (query, key) pair */
   double bytes;        /* compulsory traffic of one run (inputs + output) */
   uint64_t visible_pairs;
-  const char *inputs;  /* "q.npy k.npy v.npy" or "generated seed 42" */
+  const char *inputs;  /* "q.npy k.npy v.npy" or "generated: normal, scale 1, seed 42" */
   /* ABI 1 ends here */
 } pe_workload_info;
 
@@ -233,7 +236,9 @@ typedef struct pe_result {
 /* Run the workload on a backend: `backend` is a config backend label, or a
  * plugin name/path (its config section's options when it has one, else its
  * defaults).  Always stores a result when `out` is non-NULL (status says
- * what happened); returns 0 only when the run succeeded and verified. */
+ * what happened); returns 0 only when the run succeeded and, unless
+ * [run] verify = false, verified (then r->verified is 0 and the errors
+ * NaN). */
 PE_EXTERN int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
                      const char *backend, pe_result **out);
 PE_EXTERN void pe_result_free(pe_result *r);
