@@ -36,6 +36,13 @@ int pe__fail_prefix(pe_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void pe__log(pe_ctx *ctx, int level, const char *origin, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* True for a code of the table in pe_errors.h other than PE_OK. */
+bool pe__is_error_code(int rc);
+/* A plugin callback returned rc != 0 with message `err` (may be empty):
+ * write what to report into msg -- err, else the code's text; for a code
+ * outside the table, that the plugin broke the contract -- and return the
+ * code to report: rc when it is in the table, else `fallback`. */
+int pe__plugin_failure(int rc, int fallback, const char *err, char *msg, size_t size);
 
 /* ---- plugins ----------------------------------------------------------- */
 struct pe_plugin {

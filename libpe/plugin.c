@@ -110,10 +110,15 @@ static int negotiate(pe_ctx *ctx, pe_plugin *p) {
   const pe_plugin_desc *desc = NULL;
   char err[1024] = "";
   int rc = entry(PE_ABI_VERSION, &ctx->host, &desc, err, sizeof err);
-  if (rc != 0 || !desc) {
-    if (rc >= 0) rc = PE_EPLUGIN;
+  if (rc == 0 && !desc)
+    return pe__fail(ctx, PE_EPLUGIN, "%s: the plugin's entry returned 0 but no descriptor",
+                    p->path);
+  if (rc != 0) {
+    char msg[1200];
+    bool known = pe__is_error_code(rc);
+    rc = pe__plugin_failure(rc, PE_EPLUGIN, err, msg, sizeof msg);
     return pe__fail(ctx, rc, "%s: the plugin refused to load: %s (%s)", p->path,
-                    err[0] ? err : "no message", pe_err_name(rc));
+                    err[0] || !known ? msg : "no message", pe_err_name(rc));
   }
   if (desc->struct_size < MIN_SIZE(pe_plugin_desc, summary))
     return pe__fail(ctx, PE_EABI, "%s: descriptor struct_size %u is smaller than "
@@ -335,8 +340,10 @@ int pe_plugin_devices(pe_ctx *ctx, const pe_plugin *backend,
                     backend->desc.name);
   char err[1024] = "";
   int rc = backend->backend.enumerate(&ctx->host, emit, user, err, sizeof err);
-  if (rc != 0)
-    return pe__fail(ctx, rc < 0 ? rc : PE_EDEVICE, "backend %s: %s", backend->desc.name,
-                    err[0] ? err : pe_strerror(rc));
+  if (rc != 0) {
+    char msg[1200];
+    rc = pe__plugin_failure(rc, PE_EDEVICE, err, msg, sizeof msg);
+    return pe__fail(ctx, rc, "backend %s: %s", backend->desc.name, msg);
+  }
   return 0;
 }

@@ -34,6 +34,13 @@ static int set_status(run_state *st, int code, const char *fmt, ...) {
   return code;
 }
 
+/* A backend callback `what` ("open", "execute"...) returned rc != 0. */
+static int callback_failed(run_state *st, const char *what, int rc, const char *err) {
+  char msg[1200];
+  int code = pe__plugin_failure(rc, PE_EDEVICE, err, msg, sizeof msg);
+  return set_status(st, code, "%s%s%s", what, what[0] ? ": " : "", msg);
+}
+
 /* Which config section configures `name`: a label, else a plugin name. */
 static const pe__backend_section *find_section(const pe_config *cfg, const char *name) {
   if (!cfg) return NULL;
@@ -63,7 +70,7 @@ static int open_backend(run_state *st, const pe_config *cfg, const char *name) {
   rc = st->plugin->backend.open(&st->ctx->host, st->options.ptrs, &st->backend, err, sizeof err);
   if (rc) {
     st->backend = NULL;
-    return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
+    return callback_failed(st, "", rc, err);
   }
   return 0;
 }
@@ -80,7 +87,7 @@ static int prepare_run(run_state *st) {
   st->r->prepare_ms = pe__now_ms() - t0;
   if (rc) {
     st->run = NULL;
-    return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
+    return callback_failed(st, "", rc, err);
   }
   return 0;
 }
@@ -92,7 +99,7 @@ static int timed_execute(run_state *st, uint32_t i, double *wall, double *dev) {
   double t0 = pe__now_ms();
   int rc = st->plugin->backend.execute(st->run, &device_ms, err, sizeof err);
   double t1 = pe__now_ms();
-  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "execute: %s", err[0] ? err : pe_strerror(rc));
+  if (rc) return callback_failed(st, "execute", rc, err);
   if (i >= st->r->warmup) {
     wall[i - st->r->warmup] = t1 - t0;
     dev[i - st->r->warmup] = device_ms;
@@ -132,7 +139,7 @@ static int fetch_output(run_state *st) {
   char err[1024] = "";
   int rc = st->plugin->backend.fetch(st->run, st->output,
                                      in->op == PE_OP_ENCODE ? st->output + nq : NULL, err, sizeof err);
-  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "fetch: %s", err[0] ? err : pe_strerror(rc));
+  if (rc) return callback_failed(st, "fetch", rc, err);
   return 0;
 }
 
@@ -339,7 +346,7 @@ int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1) 
   if (rc == 0) rc = b->execute(run, &device_ms, err, sizeof err);
   if (rc == 0) rc = b->fetch(run, out0, out1, err, sizeof err);
   if (run) b->release(run);
-  if (rc) return set_status(st, rc < 0 ? rc : PE_EDEVICE, "%s", err[0] ? err : pe_strerror(rc));
+  if (rc) return callback_failed(st, "", rc, err);
   return 0;
 }
 

@@ -111,9 +111,11 @@ static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
                     s->q_len, s->kv_len, s->position_offset, s->position_offset + s->kv_len};
   char err[1024] = "";
   rc = w->scheme->scheme.compute(&ctx->host, w->scheme_values.ptrs, &shape, t, err, sizeof err);
-  if (rc)
-    return pe__fail(ctx, rc < 0 ? rc : PE_ESCHEME, "%s: [scheme] %s: %s", cfg->name,
-                    w->scheme->desc.name, err[0] ? err : pe_strerror(rc));
+  if (rc) {
+    char msg[1200];
+    rc = pe__plugin_failure(rc, PE_ESCHEME, err, msg, sizeof msg);
+    return pe__fail(ctx, rc, "%s: [scheme] %s: %s", cfg->name, w->scheme->desc.name, msg);
+  }
   /* Trust nothing a module returns. */
   t->inv_freq = w->inv_freq;
   t->slopes = w->slopes;

@@ -74,6 +74,12 @@ Test(abi, missing_entry_symbol) { expect_refused("no_entry", PE_EPLUGIN, "no sym
 Test(abi, entry_returns_error) {
   expect_refused("entry_error", PE_EUNSUPPORTED, "refuses to load on purpose");
 }
+/* A code outside the error table: said so, with the number, and reported
+ * as PE_EPLUGIN (pe_strerror would only say "unknown error"). */
+Test(abi, entry_returns_code_outside_the_table) {
+  expect_refused("entry_raw", PE_EPLUGIN,
+                 "the plugin returned -12345, which is not a libpe error code (contract violation)");
+}
 Test(abi, malformed_parameter) { expect_refused("bad_param", PE_EABI, "malformed"); }
 Test(abi, not_a_module) { expect_refused("does_not_exist", PE_EPLUGIN, "cannot load plugin"); }
 

@@ -370,6 +370,33 @@ Test(backend_failure, in_execute) { expect_injected("execute", "device", PE_EDEV
 Test(backend_failure, in_fetch) { expect_injected("fetch", "device", PE_EDEVICE, PE_RUN_FAILED); }
 Test(backend_failure, unsupported) { expect_injected("prepare", "unsupported", PE_EUNSUPPORTED, PE_RUN_UNSUPPORTED); }
 
+/* A callback returning a code outside the error table (-999, a positive
+ * value, INT_MIN): failed as PE_EDEVICE, the message naming the number as
+ * a contract violation, and the plugin's own message kept. */
+static void expect_raw(const char *callback, const char *code) {
+  pe_ctx *ctx = pe_test_ctx();
+  char text[8192], want[160];
+  snprintf(text, sizeof text, "[workload]\nhead_dim=8\nseq_len=8\n[scheme]\nplugin=rope\n[run]\nwarmup=0\n"
+           "iterations=1\n[backend.flaky]\nplugin=%s\nfail_in=%s\nfail_call=1\nfail_code=raw\n"
+           "raw_code=%s\n", failing_path(), callback, code);
+  snprintf(want, sizeof want, "the plugin returned %s, which is not a libpe error code "
+           "(contract violation): injected failure in %s", code, callback);
+  int rc;
+  pe_result *r = run_text(ctx, text, "flaky", &rc);
+  cr_expect_eq(rc, PE_EDEVICE, "%s %s: got %s: %s", callback, code, pe_err_name(rc), r->message);
+  cr_expect_eq(r->status, PE_RUN_FAILED);
+  cr_expect(strstr(r->message, want), "message '%s' lacks '%s'", r->message, want);
+  cr_expect(strstr(pe_ctx_error(ctx), "flaky: "), "context message: %s", pe_ctx_error(ctx));
+  pe_result_free(r);
+  pe_ctx_free(ctx);
+}
+Test(backend_failure, open_returns_code_outside_the_table) { expect_raw("open", "-999"); }
+Test(backend_failure, prepare_returns_code_outside_the_table) { expect_raw("prepare", "-999"); }
+Test(backend_failure, execute_returns_code_outside_the_table) { expect_raw("execute", "-999"); }
+Test(backend_failure, execute_returns_positive_code) { expect_raw("execute", "42"); }
+Test(backend_failure, execute_returns_int_min) { expect_raw("execute", "-2147483648"); }
+Test(backend_failure, fetch_returns_code_outside_the_table) { expect_raw("fetch", "-999"); }
+
 /* The 2nd prepare fails: runs 1 and 3 verify, run 2 fails with its message. */
 Test(backend_failure, nth_call_only) {
   pe_ctx *ctx = pe_test_ctx();

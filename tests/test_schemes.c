@@ -590,3 +590,28 @@ Test(validate, key_of_another_scheme) {
   expect_error(WORKLOAD(8, 8, 0, 1) "[scheme]\nplugin = rope\nfactor = 4\n",
                PE_ECONFIG, "factor", NULL);
 }
+
+/* ---- the host's checks of what a scheme returns ------------------------- */
+
+/* A config running tests/.libs/hostile_scheme.so with misbehave = `how`. */
+static const char *hostile(const char *workload, const char *how) {
+  static char text[8192];
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(text, sizeof text, "%s[scheme]\nplugin = %s/tests/.libs/hostile_scheme.so\nmisbehave = %s\n",
+           workload, b ? b : ".", how);
+  return text;
+}
+
+Test(contract, plain_hostile_scheme_builds) {
+  built b = build_ok(hostile(WORKLOAD(8, 8, 0, 2), "none"));
+  cr_expect_eq(b.t->kind, PE_KIND_ROTARY);
+  done(&b);
+}
+
+Test(contract, compute_returns_code_outside_the_table) {
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "return_999"), PE_ESCHEME,
+               "[scheme] hostile_scheme: the plugin returned -999, which is not a libpe error code "
+               "(contract violation): hostile: -999 on purpose", NULL);
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "return_5"), PE_ESCHEME,
+               "the plugin returned 5, which is not a libpe error code (contract violation)", NULL);
+}

@@ -45,6 +45,10 @@ check_LTLIBRARIES += tests/broken_entry_error.la
 tests_broken_entry_error_la_SOURCES = tests/plugins/broken.c
 tests_broken_entry_error_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_ENTRY_ERROR -DPE_TEST_PLUGIN_NAME='"broken_entry_error"'
 tests_broken_entry_error_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_entry_raw.la
+tests_broken_entry_raw_la_SOURCES = tests/plugins/broken.c
+tests_broken_entry_raw_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_ENTRY_RAW -DPE_TEST_PLUGIN_NAME='"broken_entry_raw"'
+tests_broken_entry_raw_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 check_LTLIBRARIES += tests/broken_old_ops.la
 tests_broken_old_ops_la_SOURCES = tests/plugins/broken.c
 tests_broken_old_ops_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_OLD_OPS -DPE_TEST_PLUGIN_NAME='"broken_old_ops"'
@@ -112,4 +116,12 @@ if BUILD_VULKAN
 tests_test_vulkan_CFLAGS += -DPE_TEST_HAVE_VULKAN=1
 endif
 TESTS += tests/test_vulkan tests/vulkan-validation.sh
+endif
+
+# Test-only scheme breaking the scheme contract on request (misbehave = ...).
+if HAVE_CRITERION
+check_LTLIBRARIES += tests/hostile_scheme.la
+tests_hostile_scheme_la_SOURCES = tests/plugins/hostile_scheme.c
+tests_hostile_scheme_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+tests_hostile_scheme_la_LIBADD = -lm
 endif

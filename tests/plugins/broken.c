@@ -86,6 +86,9 @@ PE_PLUGIN_EXPORT int ENTRY(uint32_t host_abi, const pe_host *host, const pe_plug
 #if defined(BROKEN_ENTRY_ERROR)
   (void)out;
   return pe_plugin_error(err, err_size, PE_EUNSUPPORTED, "this module refuses to load on purpose");
+#elif defined(BROKEN_ENTRY_RAW)
+  (void)out, (void)err, (void)err_size;
+  return -12345; /* no libpe error code */
 #else
   (void)err, (void)err_size;
   *out = &desc;

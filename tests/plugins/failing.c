@@ -6,9 +6,11 @@
  *
  *   [backend.flaky]
  *   plugin = /path/to/tests/.libs/failing.so
- *   fail_in = execute       ; open | prepare | execute | fetch
+ *   fail_in = execute       ; open | prepare | execute | fetch | describe
  *   fail_call = 2           ; the 2nd call of that callback fails
- *   fail_code = device      ; device (PE_EDEVICE) | unsupported | nomem
+ *   fail_code = device      ; device (PE_EDEVICE) | unsupported | nomem | raw
+ *   raw_code = -999         ; fail_code = raw: return this, even if it is no
+ *                           ; libpe error code (a plugin breaking the contract)
  *
  * The reference backend's code is compiled in (its entry renamed), so the
  * runs that do not fail produce verified results. */
@@ -23,7 +25,7 @@ static const pe_param_decl opt_fail_in = {
     .name = "fail_in",
     .doc = "callback that fails",
     .default_value = "execute",
-    .choices = "open|prepare|execute|fetch",
+    .choices = "open|prepare|execute|fetch|describe",
 };
 static const pe_param_decl opt_fail_call = {
     .struct_size = sizeof(pe_param_decl),
@@ -40,13 +42,23 @@ static const pe_param_decl opt_fail_code = {
     .name = "fail_code",
     .doc = "error returned",
     .default_value = "device",
-    .choices = "device|unsupported|nomem",
+    .choices = "device|unsupported|nomem|raw",
+};
+static const pe_param_decl opt_raw_code = {
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_INTEGER,
+    .flags = PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
+    .name = "raw_code",
+    .doc = "fail_code = raw: the value returned (any int, so also no libpe code)",
+    .default_value = "-999",
+    .min = -2147483648.0,
+    .max = 2147483647.0,
 };
 /* The reference backend's option first: ref_open reads values[0]. */
 static const pe_param_decl *const failing_options[] = {&opt_accumulate, &opt_fail_in, &opt_fail_call,
-                                                       &opt_fail_code, NULL};
-enum { F_OPEN, F_PREPARE, F_EXECUTE, F_FETCH, F_N };
-static const char *const callback_names[F_N] = {"open", "prepare", "execute", "fetch"};
+                                                       &opt_fail_code, &opt_raw_code, NULL};
+enum { F_OPEN, F_PREPARE, F_EXECUTE, F_FETCH, F_DESCRIBE, F_N };
+static const char *const callback_names[F_N] = {"open", "prepare", "execute", "fetch", "describe"};
 
 static atomic_uint_fast64_t calls[F_N];
 
@@ -76,7 +88,8 @@ static int failing_open(const pe_host *host, const pe_param_value *const *values
   if (!b) return pe_plugin_error(err, err_size, PE_ENOMEM, "out of memory");
   b->fail_in = (int)values[1]->integer;
   b->fail_call = (uint64_t)values[2]->integer;
-  b->code = values[3]->integer == 1 ? PE_EUNSUPPORTED : values[3]->integer == 2 ? PE_ENOMEM : PE_EDEVICE;
+  static const int codes[] = {PE_EDEVICE, PE_EUNSUPPORTED, PE_ENOMEM};
+  b->code = values[3]->integer < 3 ? codes[values[3]->integer] : (int)values[4]->integer;
   int rc = injected(b, F_OPEN, err, err_size);
   if (rc == 0) rc = ref_open(host, values, &b->ref, err, err_size);
   if (rc) {
@@ -95,7 +108,9 @@ static void failing_close(void *vb) {
 
 static int failing_describe(void *vb, pe_device_info *info) {
   failing *b = vb;
-  int rc = ref_describe(b->ref, info);
+  char err[8]; /* describe has no message: the code alone */
+  int rc = injected(b, F_DESCRIBE, err, sizeof err);
+  if (rc == 0) rc = ref_describe(b->ref, info);
   snprintf(info->name, sizeof info->name, "failing (reference, fails in %s call %llu)",
            callback_names[b->fail_in], (unsigned long long)b->fail_call);
   return rc;

@@ -1,0 +1,73 @@
+/* Test-only scheme `hostile_scheme`: RoPE (base 10000, every dimension
+ * rotated), unless `misbehave` names a way to break the scheme contract,
+ * so the host's checks of what compute() returns can be tested one by one.
+ *
+ *   [scheme]
+ *   plugin = /path/to/tests/.libs/hostile_scheme.so
+ *   misbehave = return_999   ; see the choices below; none: plain RoPE
+ */
+#include <libpe/pe_plugin.h>
+
+#include <math.h>
+
+/* The choices of `misbehave`, in the order of the enum below. */
+#define HOSTILE_CHOICES "none|return_999|return_5"
+enum {
+  H_NONE,            /* plain RoPE */
+  H_RETURN_999,      /* fails with a code outside the table */
+  H_RETURN_POSITIVE, /* fails with a positive code */
+};
+
+static const pe_param_decl p_misbehave = {
+    .struct_size = sizeof(pe_param_decl),
+    .type = PE_PARAM_CHOICE,
+    .name = "misbehave",
+    .doc = "how compute() breaks the contract",
+    .default_value = "none",
+    .choices = HOSTILE_CHOICES,
+};
+static const pe_param_decl *const params[] = {&p_misbehave, NULL};
+
+static void rope(const pe_shape *shape, pe_scheme_tables *out) {
+  out->kind = PE_KIND_ROTARY;
+  out->rotary_dim = shape->head_dim;
+  out->attention_factor = 1.0;
+  for (uint32_t j = 0; j < shape->head_dim / 2; j++)
+    out->inv_freq[j] = pow(10000.0, -2.0 * j / shape->head_dim);
+}
+
+static int compute(const pe_host *host, const pe_param_value *const *values,
+                   const pe_shape *shape, pe_scheme_tables *out, char *err, size_t err_size) {
+  (void)host;
+  rope(shape, out);
+  switch (values[0]->integer) {
+  case H_RETURN_999:
+    return pe_plugin_error(err, err_size, -999, "hostile: -999 on purpose");
+  case H_RETURN_POSITIVE:
+    return 5;
+  default:
+    return 0;
+  }
+}
+
+static const pe_scheme_ops ops = {
+    .struct_size = sizeof(pe_scheme_ops), .params = params, .compute = compute};
+
+static const pe_plugin_desc descriptor = {
+    .struct_size = sizeof(pe_plugin_desc),
+    .abi_version = PE_ABI_VERSION,
+    .kind = PE_PLUGIN_SCHEME,
+    .name = "hostile_scheme",
+    .version = "0",
+    .summary = "test only: RoPE, or a scheme breaking the contract on request",
+    .scheme = &ops,
+};
+
+PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host,
+                                     const pe_plugin_desc **desc, char *err, size_t err_size);
+PE_PLUGIN_EXPORT int pe_plugin_entry(uint32_t host_abi, const pe_host *host,
+                                     const pe_plugin_desc **desc, char *err, size_t err_size) {
+  (void)host, (void)host_abi, (void)err, (void)err_size;
+  *desc = &descriptor;
+  return 0;
+}
