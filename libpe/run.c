@@ -194,14 +194,18 @@ static int verify(run_state *st) {
   return 0;
 }
 
-static void describe(run_state *st) {
+/* The backend's description of its device into the result; describe's
+ * return code.  What a failing describe wrote is not kept. */
+static int describe(run_state *st) {
   pe_device_info *dev = &st->r->device;
   memset(dev, 0, sizeof *dev);
   dev->struct_size = sizeof *dev;
-  if (st->backend) st->plugin->backend.describe(st->backend, dev);
+  int rc = st->backend ? st->plugin->backend.describe(st->backend, dev) : 0;
+  if (rc) memset(dev, 0, sizeof *dev);
   dev->struct_size = sizeof *dev;
   dev->name[sizeof dev->name - 1] = dev->driver[sizeof dev->driver - 1] = '\0';
   dev->details[sizeof dev->details - 1] = '\0';
+  return rc;
 }
 
 static pe_result *new_result(const pe_workload *w, const char *backend) {
@@ -222,7 +226,11 @@ static pe_result *new_result(const pe_workload *w, const char *backend) {
 /* Device description, release of the run and the backend, then the
  * oracle comparison (after the release: the oracle needs no device). */
 static int finish(run_state *st, int rc) {
-  describe(st);
+  /* A failing describe is the backend failing (its device is unknown, so
+   * the result could not be reported truthfully); an earlier failure of
+   * the run stays the one reported. */
+  int drc = describe(st);
+  if (drc && rc == 0) rc = callback_failed(st, "describe", drc, "");
   if (st->run) st->plugin->backend.release(st->run);
   if (st->backend) st->plugin->backend.close(st->backend);
   st->run = st->backend = NULL;
@@ -351,7 +359,13 @@ int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1) 
 }
 
 const pe_device_info *pe_runner_device(pe_runner *r) {
-  if (!r->result.device.struct_size) describe(&r->st);
+  if (r->result.device.struct_size) return &r->result.device;
+  int rc = describe(&r->st);
+  if (rc) { /* no status to fail here: say so, the device stays blank */
+    char msg[1200];
+    pe__plugin_failure(rc, PE_EDEVICE, "", msg, sizeof msg);
+    pe__log(r->st.ctx, PE_LOG_WARN, r->st.plugin->desc.name, "describe failed: %s", msg);
+  }
   return &r->result.device;
 }
 

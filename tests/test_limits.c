@@ -397,6 +397,47 @@ Test(backend_failure, execute_returns_positive_code) { expect_raw("execute", "42
 Test(backend_failure, execute_returns_int_min) { expect_raw("execute", "-2147483648"); }
 Test(backend_failure, fetch_returns_code_outside_the_table) { expect_raw("fetch", "-999"); }
 
+/* describe() returning an error fails the run, though everything else
+ * worked: the result could not say which device produced it. */
+Test(backend_failure, in_describe) {
+  pe_ctx *ctx = pe_test_ctx();
+  char text[8192];
+  snprintf(text, sizeof text, "[workload]\nhead_dim=8\nseq_len=8\n[scheme]\nplugin=rope\n[run]\nwarmup=0\n"
+           "iterations=1\n[backend.flaky]\nplugin=%s\nfail_in=describe\nfail_call=1\n", failing_path());
+  int rc;
+  pe_result *r = run_text(ctx, text, "flaky", &rc);
+  cr_expect_eq(rc, PE_EDEVICE, "got %s: %s", pe_err_name(rc), r->message);
+  cr_expect_eq(r->status, PE_RUN_FAILED);
+  cr_expect_str_eq(r->message, "describe: device error");
+  cr_expect_str_eq(r->device.name, "", "what a failing describe wrote is not kept");
+  cr_expect_eq(r->verified, 0);
+  pe_result_free(r);
+  pe_ctx_free(ctx);
+}
+
+static void keep_log(void *user, int level, const char *origin, const char *message) {
+  snprintf(user, 512, "%d %s: %s", level, origin, message);
+}
+
+/* A runner has no status to fail: the device stays blank, with a warning. */
+Test(backend_failure, in_describe_of_a_runner) {
+  pe_ctx *ctx = pe_test_ctx();
+  char text[8192], log[512] = "";
+  pe_ctx_set_log(ctx, keep_log, log);
+  snprintf(text, sizeof text, "[workload]\nhead_dim=8\nseq_len=8\n[scheme]\nplugin=rope\n"
+           "[backend.flaky]\nplugin=%s\nfail_in=describe\nfail_call=1\nfail_code=raw\n", failing_path());
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, text, "fail.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_runner *runner;
+  cr_assert_eq(pe_runner_open(ctx, cfg, "flaky", &runner), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_str_eq(pe_runner_device(runner)->name, "");
+  cr_expect(strstr(log, "failing: describe failed: the plugin returned -999, which is not a libpe "
+                        "error code"), "log: %s", log);
+  pe_runner_close(runner);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
 /* The 2nd prepare fails: runs 1 and 3 verify, run 2 fails with its message. */
 Test(backend_failure, nth_call_only) {
   pe_ctx *ctx = pe_test_ctx();

@@ -268,6 +268,8 @@ typedef struct pe_runner pe_runner;
 PE_EXTERN int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend,
                              pe_runner **out);
 PE_EXTERN int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1);
+/* The backend's device (describe); blank, with a warning logged, when
+ * describe fails. */
 PE_EXTERN const pe_device_info *pe_runner_device(pe_runner *r);
 PE_EXTERN void pe_runner_close(pe_runner *r);
 

@@ -276,7 +276,8 @@ typedef struct pe_backend_ops {
               void **backend, char *err, size_t err_size);
   /* Required. */
   void (*close)(void *backend);
-  /* Required.  Fill what is known (after prepare: the kernel path too). */
+  /* Required.  Fill what is known (after prepare: the kernel path too).
+   * Returns 0; an error code fails the run, the device left blank. */
   int (*describe)(void *backend, pe_device_info *info);
   /* Required.  Compile, allocate, upload.  PE_EUNSUPPORTED with a reason
    * for a workload the backend cannot run. */
