@@ -57,6 +57,10 @@ struct pe_plugin {
   size_t n_params;
 };
 
+/* Make a device description a well-formed host struct: struct_size of
+ * this libpe, every string terminated within its array. */
+void pe__device_info_terminate(pe_device_info *info);
+
 /* ---- parameter values -------------------------------------------------- */
 /* A config entry as written: section, key, value and where. */
 typedef struct pe__entry {

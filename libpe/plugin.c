@@ -38,6 +38,8 @@ static void plugin_free(pe_plugin *p) {
  * identify it.  Anything smaller is a module built against a broken header. */
 #define MIN_SIZE(type, last_field) \
   (offsetof(type, last_field) + sizeof(((type *)0)->last_field))
+/* A struct's size in ABI 1, `last_field` being its last ABI-1 member. */
+#define ABI1_SIZE(type, last_field) MIN_SIZE(type, last_field)
 
 static int copy_params(pe_ctx *ctx, pe_plugin *p,
                        const pe_param_decl *const *params) {
@@ -331,6 +333,39 @@ const pe_param_decl *const *pe_plugin_params(const pe_plugin *p) {
   return (const pe_param_decl *const *)p->decl_ptrs;
 }
 
+void pe__device_info_terminate(pe_device_info *info) {
+  info->struct_size = sizeof *info;
+  info->name[sizeof info->name - 1] = info->driver[sizeof info->driver - 1] = '\0';
+  info->details[sizeof info->details - 1] = '\0';
+}
+
+/* What pe_plugin_devices hands the module as `user`: the caller's
+ * callback, and the first device refused. */
+typedef struct emit_state {
+  pe_device_emit_fn emit;
+  void *user;
+  unsigned n;        /* devices the module emitted */
+  unsigned bad;      /* the first one refused (1-based); 0: none */
+  uint32_t bad_size; /* its struct_size */
+} emit_state;
+
+/* The module's device goes to the caller as a host copy, like every
+ * struct a module hands over: sized, its strings terminated.  A struct
+ * smaller than ABI 1's is not passed on. */
+static void host_emit(void *user, const pe_device_info *info) {
+  emit_state *es = user;
+  es->n++;
+  uint32_t size = info ? info->struct_size : 0;
+  if (size < ABI1_SIZE(pe_device_info, details)) {
+    if (!es->bad) es->bad = es->n, es->bad_size = size;
+    return;
+  }
+  pe_device_info copy;
+  copy_sized(&copy, sizeof copy, info);
+  pe__device_info_terminate(&copy);
+  es->emit(es->user, &copy);
+}
+
 int pe_plugin_devices(pe_ctx *ctx, const pe_plugin *backend,
                       pe_device_emit_fn emit, void *user) {
   if (backend->desc.kind != PE_PLUGIN_BACKEND)
@@ -338,8 +373,14 @@ int pe_plugin_devices(pe_ctx *ctx, const pe_plugin *backend,
   if (!backend->backend.enumerate)
     return pe__fail(ctx, PE_EUNSUPPORTED, "backend %s cannot list its devices",
                     backend->desc.name);
+  if (!emit) return pe__fail(ctx, PE_EINVAL, "pe_plugin_devices: emit is NULL");
   char err[1024] = "";
-  int rc = backend->backend.enumerate(&ctx->host, emit, user, err, sizeof err);
+  emit_state es = {.emit = emit, .user = user};
+  int rc = backend->backend.enumerate(&ctx->host, host_emit, &es, err, sizeof err);
+  if (rc == 0 && es.bad)
+    return pe__fail(ctx, PE_EABI, "backend %s (%s): device %u: pe_device_info struct_size %u is "
+                    "smaller than ABI 1's %zu: not listed", backend->desc.name, backend->path,
+                    es.bad, es.bad_size, ABI1_SIZE(pe_device_info, details));
   if (rc != 0) {
     char msg[1200];
     rc = pe__plugin_failure(rc, PE_EDEVICE, err, msg, sizeof msg);

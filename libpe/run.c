@@ -202,9 +202,7 @@ static int describe(run_state *st) {
   dev->struct_size = sizeof *dev;
   int rc = st->backend ? st->plugin->backend.describe(st->backend, dev) : 0;
   if (rc) memset(dev, 0, sizeof *dev);
-  dev->struct_size = sizeof *dev;
-  dev->name[sizeof dev->name - 1] = dev->driver[sizeof dev->driver - 1] = '\0';
-  dev->details[sizeof dev->details - 1] = '\0';
+  pe__device_info_terminate(dev);
   return rc;
 }
 

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..62"
+echo "1..63"
 
 base='[workload]
 head_dim = 8
@@ -295,6 +295,17 @@ check "devices: every backend found, exit 0" sh -c "[ $rc -eq 0 ] && grep -q '^r
 run devices no-such-backend
 check "devices: a backend that cannot be loaded fails (exit 1)" \
   sh -c "[ $rc -eq 1 ] && grep -q 'no backend plugin' '$tmp/out'"
+
+hostile_devices=$build/tests/.libs/broken_devices.so # built with the Criterion tests
+if [ -f "$hostile_devices" ]; then
+  run devices "$hostile_devices"
+  check "devices: unterminated strings are cut, a struct too small is refused by number (exit 1)" \
+    sh -c "[ $rc -eq 1 ] && grep -q '^    \[cpu\] N\{127\} | D\{127\} | X\{511\}\$' '$tmp/out' &&
+           grep -q '^    \[gpu\] dev0 | drv | fine\$' '$tmp/out' &&
+           grep -q 'device 2: pe_device_info struct_size 8 is smaller than ABI 1' '$tmp/out'"
+else
+  skip "no $hostile_devices (built only with Criterion)"
+fi
 
 # ---- roofline --summary (make bench's report) ---------------------------------------
 printf 'isa avx2\nthreads 2\nfma_peak_gflops 100\nstream_copy_gbps 10\nstream_read_gbps 0.02\n' >"$tmp/r1.txt"

@@ -97,6 +97,43 @@ Test(abi, older_smaller_struct_loads) {
   pe_ctx_free(ctx);
 }
 
+/* pe_plugin_devices hands the caller host copies: sized, strings
+ * terminated; a device struct smaller than ABI 1's is not passed on but
+ * named in the error. */
+typedef struct devices_seen {
+  pe_device_info dev[4];
+  int n;
+} devices_seen;
+
+static void keep_device(void *user, const pe_device_info *info) {
+  devices_seen *s = user;
+  cr_assert_eq(info->struct_size, sizeof(pe_device_info), "device %d: struct_size %u", s->n + 1,
+               info->struct_size);
+  if (s->n < 4) s->dev[s->n] = *info;
+  s->n++;
+}
+
+Test(abi, devices_are_copied_and_terminated) {
+  pe_ctx *ctx = pe_test_ctx();
+  char path[4096];
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(path, sizeof path, "%s/tests/.libs/broken_devices.so", b ? b : ".");
+  const pe_plugin *p;
+  cr_assert_eq(pe_plugin_load(ctx, path, PE_PLUGIN_BACKEND, &p), 0, "%s", pe_ctx_error(ctx));
+  devices_seen seen = {.n = 0};
+  int rc = pe_plugin_devices(ctx, p, keep_device, &seen);
+  cr_assert_eq(seen.n, 2, "%d devices passed on, expected 2 (the short one refused)", seen.n);
+  const pe_device_info *d = &seen.dev[0];
+  cr_expect(memchr(d->name, '\0', sizeof d->name) && memchr(d->driver, '\0', sizeof d->driver) &&
+            memchr(d->details, '\0', sizeof d->details), "device 1: a string is not terminated");
+  cr_expect_eq(strspn(d->name, "N"), sizeof d->name - 1);
+  cr_expect_str_eq(seen.dev[1].name, "dev0");
+  cr_expect_eq(rc, PE_EABI, "got %s: %s", pe_err_name(rc), pe_ctx_error(ctx));
+  cr_expect(strstr(pe_ctx_error(ctx), "device 2: pe_device_info struct_size 8 is smaller than ABI 1's"),
+            "%s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+}
+
 Test(abi, plugin_by_name_and_kind) {
   pe_ctx *ctx = pe_test_ctx();
   const pe_plugin *p;

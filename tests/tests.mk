@@ -49,6 +49,10 @@ check_LTLIBRARIES += tests/broken_entry_raw.la
 tests_broken_entry_raw_la_SOURCES = tests/plugins/broken.c
 tests_broken_entry_raw_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_ENTRY_RAW -DPE_TEST_PLUGIN_NAME='"broken_entry_raw"'
 tests_broken_entry_raw_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_devices.la
+tests_broken_devices_la_SOURCES = tests/plugins/broken.c
+tests_broken_devices_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_DEVICES -DPE_TEST_PLUGIN_NAME='"broken_devices"'
+tests_broken_devices_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 check_LTLIBRARIES += tests/broken_old_ops.la
 tests_broken_old_ops_la_SOURCES = tests/plugins/broken.c
 tests_broken_old_ops_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_OLD_OPS -DPE_TEST_PLUGIN_NAME='"broken_old_ops"'

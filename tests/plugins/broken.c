@@ -28,6 +28,30 @@ static int noop_fetch(void *r, float *a, float *b, char *e, size_t n) {
 }
 static void noop_release(void *r) { (void)r; }
 
+#if defined(BROKEN_DEVICES)
+#include <string.h>
+/* Devices a careless module emits: strings filling their arrays without a
+ * NUL, a struct_size below ABI 1's (its memory full-sized, the rest not
+ * NUL), then one well-formed device. */
+static int hostile_enumerate(const pe_host *h, pe_device_emit_fn emit, void *user, char *e, size_t n) {
+  (void)h, (void)e, (void)n;
+  pe_device_info full = {.struct_size = sizeof full, .type = PE_DEVICE_CPU};
+  memset(full.name, 'N', sizeof full.name);
+  memset(full.driver, 'D', sizeof full.driver);
+  memset(full.details, 'X', sizeof full.details);
+  emit(user, &full);
+  pe_device_info small;
+  memset(&small, 'Z', sizeof small);
+  small.struct_size = 8;
+  small.type = PE_DEVICE_CPU;
+  emit(user, &small);
+  pe_device_info good = {.struct_size = sizeof good, .type = PE_DEVICE_GPU, .name = "dev0",
+                         .driver = "drv", .details = "fine"};
+  emit(user, &good);
+  return 0;
+}
+#endif
+
 static const pe_param_decl bad_param = {sizeof(pe_param_decl), 99, 0, "bogus", "type 99", NULL, 0, 0, NULL};
 __attribute__((unused)) static const pe_param_decl *const bad_params[] = {&bad_param, NULL};
 
@@ -52,6 +76,9 @@ static const pe_backend_ops ops = {
 #endif
     .fetch = noop_fetch,
     .release = noop_release,
+#if defined(BROKEN_DEVICES)
+    .enumerate = hostile_enumerate,
+#endif
 };
 
 __attribute__((unused)) static const pe_plugin_desc desc = {
