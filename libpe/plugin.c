@@ -34,12 +34,19 @@ static void plugin_free(pe_plugin *p) {
   free(p);
 }
 
-/* The smallest struct we accept: struct_size plus the ABI-1 members that
- * identify it.  Anything smaller is a module built against a broken header. */
-#define MIN_SIZE(type, last_field) \
+/* A struct's size in ABI 1, `last_field` being its last ABI-1 member: the
+ * smallest we accept, since every field of ABI 1 is required (a module
+ * built against any libpe header has at least that much).  Anything
+ * smaller is a module built against a broken or hand-cut header. */
+#define ABI1_SIZE(type, last_field) \
   (offsetof(type, last_field) + sizeof(((type *)0)->last_field))
-/* A struct's size in ABI 1, `last_field` being its last ABI-1 member. */
-#define ABI1_SIZE(type, last_field) MIN_SIZE(type, last_field)
+
+/* "<module>: <what> struct_size N is smaller than ABI 1's M". */
+static int too_small(pe_ctx *ctx, const char *path, const char *what, uint32_t size,
+                     size_t abi1) {
+  return pe__fail(ctx, PE_EABI, "%s: %s struct_size %u is smaller than ABI 1's %zu (every "
+                  "field of ABI 1 is required)", path, what, size, abi1);
+}
 
 static int copy_params(pe_ctx *ctx, pe_plugin *p,
                        const pe_param_decl *const *params) {
@@ -49,9 +56,12 @@ static int copy_params(pe_ctx *ctx, pe_plugin *p,
   p->decl_ptrs = calloc(n + 1, sizeof *p->decl_ptrs);
   if (!p->decls || !p->decl_ptrs) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    if (params[i]->struct_size < MIN_SIZE(pe_param_decl, name))
-      return pe__fail(ctx, PE_EABI, "%s: parameter %zu: struct_size %u too small",
-                      p->path, i, params[i]->struct_size);
+    if (params[i]->struct_size < ABI1_SIZE(pe_param_decl, choices)) {
+      char what[64];
+      snprintf(what, sizeof what, "parameter %zu: pe_param_decl", i);
+      return too_small(ctx, p->path, what, params[i]->struct_size,
+                       ABI1_SIZE(pe_param_decl, choices));
+    }
     copy_sized(&p->decls[i], sizeof p->decls[i], params[i]);
     const pe_param_decl *d = &p->decls[i];
     if (!d->name || !d->name[0] || d->type < PE_PARAM_NUMBER ||
@@ -69,10 +79,9 @@ static int copy_params(pe_ctx *ctx, pe_plugin *p,
 static int check_scheme(pe_ctx *ctx, pe_plugin *p) {
   if (!p->desc.scheme)
     return pe__fail(ctx, PE_EABI, "%s: scheme plugin without scheme ops", p->path);
-  if (p->desc.scheme->struct_size < MIN_SIZE(pe_scheme_ops, compute))
-    return pe__fail(ctx, PE_EABI, "%s: pe_scheme_ops struct_size %u is smaller "
-                    "than ABI 1's %zu", p->path, p->desc.scheme->struct_size,
-                    MIN_SIZE(pe_scheme_ops, compute));
+  if (p->desc.scheme->struct_size < ABI1_SIZE(pe_scheme_ops, compute))
+    return too_small(ctx, p->path, "pe_scheme_ops", p->desc.scheme->struct_size,
+                     ABI1_SIZE(pe_scheme_ops, compute));
   copy_sized(&p->scheme, sizeof p->scheme, p->desc.scheme);
   if (!p->scheme.compute)
     return pe__fail(ctx, PE_EABI, "%s: required callback compute is NULL", p->path);
@@ -82,10 +91,9 @@ static int check_scheme(pe_ctx *ctx, pe_plugin *p) {
 static int check_backend(pe_ctx *ctx, pe_plugin *p) {
   if (!p->desc.backend)
     return pe__fail(ctx, PE_EABI, "%s: backend plugin without backend ops", p->path);
-  if (p->desc.backend->struct_size < MIN_SIZE(pe_backend_ops, release))
-    return pe__fail(ctx, PE_EABI, "%s: pe_backend_ops struct_size %u is smaller "
-                    "than ABI 1's %zu", p->path, p->desc.backend->struct_size,
-                    MIN_SIZE(pe_backend_ops, release));
+  if (p->desc.backend->struct_size < ABI1_SIZE(pe_backend_ops, enumerate))
+    return too_small(ctx, p->path, "pe_backend_ops", p->desc.backend->struct_size,
+                     ABI1_SIZE(pe_backend_ops, enumerate));
   copy_sized(&p->backend, sizeof p->backend, p->desc.backend);
   const pe_backend_ops *b = &p->backend;
   const char *missing = !b->open       ? "open"
@@ -122,10 +130,9 @@ static int negotiate(pe_ctx *ctx, pe_plugin *p) {
     return pe__fail(ctx, rc, "%s: the plugin refused to load: %s (%s)", p->path,
                     err[0] || !known ? msg : "no message", pe_err_name(rc));
   }
-  if (desc->struct_size < MIN_SIZE(pe_plugin_desc, summary))
-    return pe__fail(ctx, PE_EABI, "%s: descriptor struct_size %u is smaller than "
-                    "ABI 1's %zu", p->path, desc->struct_size,
-                    MIN_SIZE(pe_plugin_desc, summary));
+  if (desc->struct_size < ABI1_SIZE(pe_plugin_desc, backend))
+    return too_small(ctx, p->path, "pe_plugin_desc (the descriptor)", desc->struct_size,
+                     ABI1_SIZE(pe_plugin_desc, backend));
   if (desc->abi_version == 0 || desc->abi_version > PE_ABI_VERSION)
     return pe__fail(ctx, PE_EABI, "%s: plugin ABI %u, but this libpe speaks ABI "
                     "1 to %u", p->path, desc->abi_version, PE_ABI_VERSION);

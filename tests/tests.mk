@@ -53,6 +53,14 @@ check_LTLIBRARIES += tests/broken_devices.la
 tests_broken_devices_la_SOURCES = tests/plugins/broken.c
 tests_broken_devices_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_DEVICES -DPE_TEST_PLUGIN_NAME='"broken_devices"'
 tests_broken_devices_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_short_desc.la
+tests_broken_short_desc_la_SOURCES = tests/plugins/broken.c
+tests_broken_short_desc_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_SHORT_DESC -DPE_TEST_PLUGIN_NAME='"broken_short_desc"'
+tests_broken_short_desc_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_short_param.la
+tests_broken_short_param_la_SOURCES = tests/plugins/broken.c
+tests_broken_short_param_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_SHORT_PARAM -DPE_TEST_PLUGIN_NAME='"broken_short_param"'
+tests_broken_short_param_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 check_LTLIBRARIES += tests/broken_old_ops.la
 tests_broken_old_ops_la_SOURCES = tests/plugins/broken.c
 tests_broken_old_ops_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_OLD_OPS -DPE_TEST_PLUGIN_NAME='"broken_old_ops"'

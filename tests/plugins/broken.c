@@ -52,17 +52,23 @@ static int hostile_enumerate(const pe_host *h, pe_device_emit_fn emit, void *use
 }
 #endif
 
+#if defined(BROKEN_SHORT_PARAM)
+/* A declaration cut after `name`: doc, default, bounds, choices missing. */
+static const pe_param_decl bad_param = {offsetof(pe_param_decl, doc), PE_PARAM_NUMBER, 0, "cut",
+                                        "cut short", NULL, 0, 0, NULL};
+#else
 static const pe_param_decl bad_param = {sizeof(pe_param_decl), 99, 0, "bogus", "type 99", NULL, 0, 0, NULL};
+#endif
 __attribute__((unused)) static const pe_param_decl *const bad_params[] = {&bad_param, NULL};
 
 static const pe_backend_ops ops = {
 #if defined(BROKEN_OLD_OPS)
-    /* An ABI-1 module written before `enumerate` existed: a smaller struct. */
+    /* Cut before `enumerate`, ABI 1's last (optional) member: refused. */
     .struct_size = offsetof(pe_backend_ops, enumerate),
 #else
     .struct_size = sizeof(pe_backend_ops),
 #endif
-#if defined(BROKEN_BAD_PARAM)
+#if defined(BROKEN_BAD_PARAM) || defined(BROKEN_SHORT_PARAM)
     .options = bad_params,
 #else
     .options = bad_params + 1,
@@ -84,6 +90,8 @@ static const pe_backend_ops ops = {
 __attribute__((unused)) static const pe_plugin_desc desc = {
 #if defined(BROKEN_SMALL_STRUCT)
     .struct_size = 8,
+#elif defined(BROKEN_SHORT_DESC)
+    .struct_size = offsetof(pe_plugin_desc, scheme), /* cut after summary */
 #else
     .struct_size = sizeof(pe_plugin_desc),
 #endif

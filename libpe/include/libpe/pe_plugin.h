@@ -8,7 +8,8 @@
  *   - Every struct that crosses the boundary begins with `struct_size`.
  *     The host copies min(struct_size, sizeof) bytes into a zero-filled
  *     struct of its own, so a field an older module lacks reads as 0/NULL.
- *     A module reading a host struct checks PE_HAS_FIELD first.
+ *     Every ABI-1 field is required: a struct smaller than its ABI-1 size
+ *     is refused.  A module reading a host struct checks PE_HAS_FIELD first.
  *   - Fields are only ever appended; each batch is marked with the ABI
  *     version that added it.  Every enum value is explicit; none is ever
  *     renumbered or reused.
