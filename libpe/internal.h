@@ -92,6 +92,9 @@ int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section, con
 void pe__param_accepted(const pe_param_decl *d, char *buf, size_t size);
 const char *pe__param_type_name(uint32_t type);
 void pe__values_free(pe__values *v);
+/* Whether d->default_value (not NULL) parses as a value of `d`: 0, or an
+ * error code with the reason in `why` ("out of range"). */
+int pe__param_check_default(const pe_param_decl *d, char *why, size_t why_size);
 
 /* Parse `text` as the given type; message in `why` on failure. */
 int pe__parse_bool(const char *text, bool *out);

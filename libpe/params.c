@@ -164,57 +164,87 @@ static int bad_value(pe_ctx *ctx, const where *w, const pe_param_decl *d,
                   PE_AT(w->cfg, w->line), w->section, d->name, value, why, acc);
 }
 
-/* Parse `text` into `v` according to `d`. */
-static int parse_value(pe_ctx *ctx, const where *w, const pe_param_decl *d,
-                       const char *text, bool continued, pe_param_value *v,
-                       double **list_out) {
+/* Parse `text` into `v` according to `d`: 0, PE_ENOMEM, or PE_ECONFIG
+ * with the reason in `why` ("out of range").  A list goes to *list_out
+ * (the caller frees it). */
+static int parse_text(const pe_param_decl *d, const char *text, pe_param_value *v,
+                      double **list_out, char *why, size_t why_size) {
   bool b;
   int rc;
-  if (continued && d->type != PE_PARAM_LIST)
-    return bad_value(ctx, w, d, text, "continuation lines are only for lists");
+  const char *bad = NULL;
   switch (d->type) {
   case PE_PARAM_NUMBER:
-    if ((rc = pe__parse_double(text, &v->number)) != 0)
-      return bad_value(ctx, w, d, text, rc != PE_ELIMIT ? "not a number"
-                                        : isfinite(strtod(text, NULL)) ? "below a double's normal range"
-                                                                       : "not a finite number");
-    if (!in_range(d, v->number)) return bad_value(ctx, w, d, text, "out of range");
+    if ((rc = pe__parse_double(text, &v->number)) != 0) {
+      bad = rc != PE_ELIMIT ? "not a number"
+            : isfinite(strtod(text, NULL)) ? "below a double's normal range"
+                                           : "not a finite number";
+      break;
+    }
+    if (!in_range(d, v->number)) {
+      bad = "out of range";
+      break;
+    }
     /* The integer view saturates: converting a double beyond int64 is
      * undefined behaviour (base = 1e30 is a valid number). */
     v->integer = v->number >= 0x1p63 ? INT64_MAX : v->number < -0x1p63 ? INT64_MIN
                                                                         : (int64_t)v->number;
-    return 0;
+    break;
   case PE_PARAM_INTEGER:
-    if ((rc = pe__parse_i64(text, &v->integer)) != 0)
-      return bad_value(ctx, w, d, text, rc == PE_ELIMIT ? "too large" : "not an integer");
+    if ((rc = pe__parse_i64(text, &v->integer)) != 0) {
+      bad = rc == PE_ELIMIT ? "too large" : "not an integer";
+      break;
+    }
     v->number = (double)v->integer;
-    if (!in_range(d, v->number)) return bad_value(ctx, w, d, text, "out of range");
-    return 0;
+    if (!in_range(d, v->number)) bad = "out of range";
+    break;
   case PE_PARAM_BOOL:
-    if (pe__parse_bool(text, &b) != 0) return bad_value(ctx, w, d, text, "not a bool");
-    v->integer = b;
-    v->number = b;
-    return 0;
+    if (pe__parse_bool(text, &b) != 0) bad = "not a bool";
+    else v->integer = b, v->number = b;
+    break;
   case PE_PARAM_CHOICE:
-    if ((v->integer = choice_index(d->choices, text)) < 0)
-      return bad_value(ctx, w, d, text, "not one of the choices");
-    v->number = (double)v->integer;
-    return 0;
+    if ((v->integer = choice_index(d->choices, text)) < 0) bad = "not one of the choices";
+    else v->number = (double)v->integer;
+    break;
   case PE_PARAM_LIST:
-    if ((rc = parse_list(text, list_out, &v->list_len)) != 0)
-      return rc == PE_ENOMEM ? pe__fail(ctx, rc, "out of memory")
-                             : bad_value(ctx, w, d, text, "not a list of finite numbers");
+    if ((rc = parse_list(text, list_out, &v->list_len)) != 0) {
+      if (rc == PE_ENOMEM) return rc;
+      bad = "not a list of finite numbers";
+      break;
+    }
     v->list = *list_out;
     for (uint32_t i = 0; i < v->list_len; i++)
       if (!in_range(d, v->list[i])) {
-        char why[96];
-        snprintf(why, sizeof why, "element %u (%.17g) out of range", i + 1, v->list[i]);
-        return bad_value(ctx, w, d, text, why);
+        snprintf(why, why_size, "element %u (%.17g) out of range", i + 1, v->list[i]);
+        return PE_ECONFIG;
       }
-    return 0;
+    break;
   default:
-    return 0;
+    break;
   }
+  if (!bad) return 0;
+  snprintf(why, why_size, "%s", bad);
+  return PE_ECONFIG;
+}
+
+/* Parse `text` into `v` according to `d`; messages name the config line. */
+static int parse_value(pe_ctx *ctx, const where *w, const pe_param_decl *d,
+                       const char *text, bool continued, pe_param_value *v,
+                       double **list_out) {
+  if (continued && d->type != PE_PARAM_LIST)
+    return bad_value(ctx, w, d, text, "continuation lines are only for lists");
+  char why[128];
+  int rc = parse_text(d, text, v, list_out, why, sizeof why);
+  if (rc == PE_ENOMEM) return pe__fail(ctx, rc, "out of memory");
+  return rc ? bad_value(ctx, w, d, text, why) : 0;
+}
+
+int pe__param_check_default(const pe_param_decl *d, char *why, size_t why_size) {
+  pe_param_value v = {.struct_size = sizeof v};
+  double *list = NULL;
+  int rc = parse_text(d, d->default_value, &v, &list, why, why_size);
+  if (rc == PE_ENOMEM) snprintf(why, why_size, "out of memory");
+  free(list);
+  return rc;
 }
 
 void pe__values_free(pe__values *v) {

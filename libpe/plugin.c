@@ -5,6 +5,9 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,6 +51,75 @@ static int too_small(pe_ctx *ctx, const char *path, const char *what, uint32_t s
                   "field of ABI 1 is required)", path, what, size, abi1);
 }
 
+/* A config key: lower-case letters, digits and '_', starting with a letter. */
+static bool is_identifier(const char *s) {
+  if (!(*s >= 'a' && *s <= 'z')) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+  return true;
+}
+
+/* "a|b": no empty choice (a word "" could never be written in a config). */
+static bool choices_ok(const char *choices) {
+  if (!choices[0] || choices[0] == '|') return false;
+  size_t n = strlen(choices);
+  return choices[n - 1] != '|' && !strstr(choices, "||");
+}
+
+/* Bounds a value can satisfy: none is NaN, and min..max is not empty. */
+static bool bounds_ok(const pe_param_decl *d) {
+  bool lo = d->flags & PE_PARAM_HAS_MIN, hi = d->flags & PE_PARAM_HAS_MAX;
+  if ((lo && isnan(d->min)) || (hi && isnan(d->max))) return false;
+  if (!lo || !hi) return true;
+  bool open = d->flags & (PE_PARAM_MIN_OPEN | PE_PARAM_MAX_OPEN);
+  return d->min < d->max || (d->min == d->max && !open);
+}
+
+static int bad_decl(pe_ctx *ctx, const pe_plugin *p, const pe_param_decl *d, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+static int bad_decl(pe_ctx *ctx, const pe_plugin *p, const pe_param_decl *d, const char *fmt,
+                    ...) {
+  char why[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  return pe__fail(ctx, PE_EABI, "%s: parameter '%s': %s", p->path, d->name, why);
+}
+
+/* Declaration i, checked against the ones before it: everything the host
+ * relies on when it parses a config, so that a broken declaration fails
+ * at load, naming the module, rather than in every config using it. */
+static int check_decl(pe_ctx *ctx, const pe_plugin *p, size_t i) {
+  const pe_param_decl *d = &p->decls[i];
+  if (!d->name || !d->name[0] || d->type < PE_PARAM_NUMBER || d->type > PE_PARAM_STRING ||
+      (d->type == PE_PARAM_CHOICE && !d->choices))
+    return pe__fail(ctx, PE_EABI, "%s: parameter %zu (%s) is malformed "
+                    "(needs a name, a known type, choices for a choice)",
+                    p->path, i, d->name ? d->name : "?");
+  if (!is_identifier(d->name))
+    return bad_decl(ctx, p, d, "not a valid key name (lower-case letters, digits and '_', "
+                    "starting with a letter)");
+  if (!strcmp(d->name, "plugin"))
+    return bad_decl(ctx, p, d, "the name is reserved (it names the plugin in [scheme] and "
+                    "[backend] sections)");
+  for (size_t j = 0; j < i; j++)
+    if (!strcmp(p->decls[j].name, d->name))
+      return bad_decl(ctx, p, d, "declared twice (parameters %zu and %zu)", j, i);
+  if (d->type == PE_PARAM_CHOICE && !choices_ok(d->choices))
+    return bad_decl(ctx, p, d, "choices '%s' has an empty choice", d->choices);
+  if (!bounds_ok(d))
+    return bad_decl(ctx, p, d, "no value is in range (min %g%s, max %g%s)", d->min,
+                    d->flags & PE_PARAM_HAS_MIN ? "" : " unused", d->max,
+                    d->flags & PE_PARAM_HAS_MAX ? "" : " unused");
+  char why[160], acc[256];
+  if (d->default_value && pe__param_check_default(d, why, sizeof why) != 0) {
+    pe__param_accepted(d, acc, sizeof acc);
+    return bad_decl(ctx, p, d, "default '%s': %s (accepted: %s)", d->default_value, why, acc);
+  }
+  return 0;
+}
+
 static int copy_params(pe_ctx *ctx, pe_plugin *p,
                        const pe_param_decl *const *params) {
   size_t n = 0;
@@ -63,14 +135,9 @@ static int copy_params(pe_ctx *ctx, pe_plugin *p,
                        ABI1_SIZE(pe_param_decl, choices));
     }
     copy_sized(&p->decls[i], sizeof p->decls[i], params[i]);
-    const pe_param_decl *d = &p->decls[i];
-    if (!d->name || !d->name[0] || d->type < PE_PARAM_NUMBER ||
-        d->type > PE_PARAM_STRING ||
-        (d->type == PE_PARAM_CHOICE && !d->choices))
-      return pe__fail(ctx, PE_EABI, "%s: parameter %zu (%s) is malformed "
-                      "(needs a name, a known type, choices for a choice)",
-                      p->path, i, d->name ? d->name : "?");
-    p->decl_ptrs[i] = d;
+    int rc = check_decl(ctx, p, i);
+    if (rc) return rc;
+    p->decl_ptrs[i] = &p->decls[i];
   }
   p->n_params = n;
   return 0;

@@ -83,6 +83,30 @@ Test(abi, entry_returns_code_outside_the_table) {
 Test(abi, malformed_parameter) { expect_refused("bad_param", PE_EABI, "malformed"); }
 Test(abi, not_a_module) { expect_refused("does_not_exist", PE_EPLUGIN, "cannot load plugin"); }
 
+/* Declarations are checked at load, naming the module and the parameter. */
+Test(abi, param_name_not_a_key) {
+  expect_refused("param_name", PE_EABI, "parameter 'a b=c': not a valid key name");
+}
+Test(abi, param_name_reserved) {
+  expect_refused("param_reserved", PE_EABI, "parameter 'plugin': the name is reserved");
+}
+Test(abi, param_declared_twice) {
+  expect_refused("param_dup", PE_EABI, "parameter 'a': declared twice (parameters 0 and 1)");
+}
+Test(abi, param_min_above_max) {
+  expect_refused("param_range", PE_EABI, "parameter 'r': no value is in range (min 5, max 1)");
+}
+Test(abi, param_choices_empty) {
+  expect_refused("param_choices", PE_EABI, "parameter 'c': choices '' has an empty choice");
+}
+Test(abi, param_default_does_not_parse) {
+  expect_refused("param_default", PE_EABI, "parameter 'd': default 'banana': not a number");
+}
+Test(abi, param_default_out_of_range) {
+  expect_refused("param_default_range", PE_EABI,
+                 "parameter 'd': default '9': out of range (accepted: an integer >= 1 and <= 8)");
+}
+
 /* Every field of ABI 1 is required: a struct cut anywhere before its
  * ABI-1 end is refused, naming the struct and both sizes. */
 static void expect_cut(const char *variant, const char *what, size_t size, size_t abi1) {

@@ -61,6 +61,34 @@ check_LTLIBRARIES += tests/broken_short_param.la
 tests_broken_short_param_la_SOURCES = tests/plugins/broken.c
 tests_broken_short_param_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_SHORT_PARAM -DPE_TEST_PLUGIN_NAME='"broken_short_param"'
 tests_broken_short_param_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_name.la
+tests_broken_param_name_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_name_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_NAME -DPE_TEST_PLUGIN_NAME='"broken_param_name"'
+tests_broken_param_name_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_reserved.la
+tests_broken_param_reserved_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_reserved_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_RESERVED -DPE_TEST_PLUGIN_NAME='"broken_param_reserved"'
+tests_broken_param_reserved_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_dup.la
+tests_broken_param_dup_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_dup_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_DUP -DPE_TEST_PLUGIN_NAME='"broken_param_dup"'
+tests_broken_param_dup_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_range.la
+tests_broken_param_range_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_range_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_RANGE -DPE_TEST_PLUGIN_NAME='"broken_param_range"'
+tests_broken_param_range_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_choices.la
+tests_broken_param_choices_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_choices_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_CHOICES -DPE_TEST_PLUGIN_NAME='"broken_param_choices"'
+tests_broken_param_choices_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_default.la
+tests_broken_param_default_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_default_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_DEFAULT -DPE_TEST_PLUGIN_NAME='"broken_param_default"'
+tests_broken_param_default_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
+check_LTLIBRARIES += tests/broken_param_default_range.la
+tests_broken_param_default_range_la_SOURCES = tests/plugins/broken.c
+tests_broken_param_default_range_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_PARAM_DEFAULT_RANGE -DPE_TEST_PLUGIN_NAME='"broken_param_default_range"'
+tests_broken_param_default_range_la_LDFLAGS = $(PE_TEST_MODULE_FLAGS)
 check_LTLIBRARIES += tests/broken_old_ops.la
 tests_broken_old_ops_la_SOURCES = tests/plugins/broken.c
 tests_broken_old_ops_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_OLD_OPS -DPE_TEST_PLUGIN_NAME='"broken_old_ops"'

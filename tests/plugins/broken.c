@@ -61,6 +61,40 @@ static const pe_param_decl bad_param = {sizeof(pe_param_decl), 99, 0, "bogus", "
 #endif
 __attribute__((unused)) static const pe_param_decl *const bad_params[] = {&bad_param, NULL};
 
+/* Declarations the host must refuse at load: a good one, then a bad one. */
+#if defined(BROKEN_PARAM_NAME) || defined(BROKEN_PARAM_RESERVED) || defined(BROKEN_PARAM_DUP) || \
+    defined(BROKEN_PARAM_RANGE) || defined(BROKEN_PARAM_CHOICES) || defined(BROKEN_PARAM_DEFAULT) || \
+    defined(BROKEN_PARAM_DEFAULT_RANGE)
+#define BROKEN_DECL_VARIANT 1
+#else
+#define BROKEN_DECL_VARIANT 0
+#endif
+#if BROKEN_DECL_VARIANT
+static const pe_param_decl good_decl = {.struct_size = sizeof(pe_param_decl), .type = PE_PARAM_NUMBER,
+                                        .name = "a", .doc = "fine", .default_value = "1"};
+static const pe_param_decl bad_decl = {
+    .struct_size = sizeof(pe_param_decl),
+#if defined(BROKEN_PARAM_NAME)
+    .type = PE_PARAM_NUMBER, .name = "a b=c", /* could never be written as a key */
+#elif defined(BROKEN_PARAM_RESERVED)
+    .type = PE_PARAM_STRING, .name = "plugin",
+#elif defined(BROKEN_PARAM_DUP)
+    .type = PE_PARAM_NUMBER, .name = "a",
+#elif defined(BROKEN_PARAM_RANGE)
+    .type = PE_PARAM_NUMBER, .name = "r", .flags = PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
+    .min = 5, .max = 1,
+#elif defined(BROKEN_PARAM_CHOICES)
+    .type = PE_PARAM_CHOICE, .name = "c", .choices = "",
+#elif defined(BROKEN_PARAM_DEFAULT)
+    .type = PE_PARAM_NUMBER, .name = "d", .default_value = "banana",
+#else /* BROKEN_PARAM_DEFAULT_RANGE */
+    .type = PE_PARAM_INTEGER, .name = "d", .flags = PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
+    .min = 1, .max = 8, .default_value = "9",
+#endif
+    .doc = "broken on purpose"};
+static const pe_param_decl *const bad_decls[] = {&good_decl, &bad_decl, NULL};
+#endif
+
 static const pe_backend_ops ops = {
 #if defined(BROKEN_OLD_OPS)
     /* Cut before `enumerate`, ABI 1's last (optional) member: refused. */
@@ -70,6 +104,8 @@ static const pe_backend_ops ops = {
 #endif
 #if defined(BROKEN_BAD_PARAM) || defined(BROKEN_SHORT_PARAM)
     .options = bad_params,
+#elif BROKEN_DECL_VARIANT
+    .options = bad_decls,
 #else
     .options = bad_params + 1,
 #endif
