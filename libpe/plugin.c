@@ -273,6 +273,14 @@ static bool valid_name(const char *name) {
   return name[0] != '.';
 }
 
+/* The rule for a module found by name: file NAME.so calls itself NAME. */
+static int check_name(pe_ctx *ctx, const char *path, const pe_plugin *p, const char *name) {
+  if (strcmp(p->desc.name, name) != 0)
+    return pe__fail(ctx, PE_EPLUGIN, "%s: module calls itself '%s', expected '%s' (the "
+                    "file name)", path, p->desc.name, name);
+  return 0;
+}
+
 static int check_kind(pe_ctx *ctx, const pe_plugin *p, int kind) {
   if (kind && p->desc.kind != (uint32_t)kind)
     return pe__fail(ctx, PE_EPLUGIN, "plugin %s (%s) is a %s plugin, not a %s plugin",
@@ -307,9 +315,8 @@ static int load_by_name(pe_ctx *ctx, const char *name, int kind,
     char *path = pe__asprintf("%s/%s.so", ctx->plugin_dirs[i], name);
     if (!path) return pe__fail(ctx, PE_ENOMEM, "out of memory");
     int rc = is_file(path) ? load_by_path(ctx, path, kind, out) : PE_ENOTFOUND;
-    if (rc == 0 && strcmp((*out)->desc.name, name) != 0)
-      rc = pe__fail(ctx, PE_EPLUGIN, "%s: module calls itself '%s', expected '%s'",
-                    path, (*out)->desc.name, name);
+    if (rc == 0) rc = check_name(ctx, path, *out, name);
+    if (rc != 0 && rc != PE_ENOTFOUND) *out = NULL;
     free(path);
     if (rc != PE_ENOTFOUND) return rc;
   }
@@ -377,6 +384,12 @@ int pe_plugin_scan(pe_ctx *ctx, pe_plugin_visit_fn fn, void *user) {
       char *path = pe__asprintf("%s/%s.so", ctx->plugin_dirs[i], names[j]);
       const pe_plugin *p = NULL;
       int rc = path ? pe_plugin_load(ctx, path, 0, &p) : PE_ENOMEM;
+      /* Listed modules are the ones a config can name: the same rules as
+       * load_by_name (a module calling itself something else is an error). */
+      if (rc == 0 && !valid_name(names[j]))
+        rc = pe__fail(ctx, PE_EPLUGIN, "%s: '%s' is not a valid plugin name (letters, digits, "
+                      "'-', '_', '.')", path, names[j]);
+      if (rc == 0) rc = check_name(ctx, path, p, names[j]);
       fn(user, path ? path : names[j], rc == 0 ? p : NULL, rc,
          rc == 0 ? "" : ctx->err);
       free(path);

@@ -3,6 +3,7 @@
  * input generator, reports and contexts in threads. */
 #include "helpers.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -172,6 +173,52 @@ Test(abi, devices_are_copied_and_terminated) {
   cr_expect(strstr(pe_ctx_error(ctx), "device 2: pe_device_info struct_size 8 is smaller than ABI 1's"),
             "%s", pe_ctx_error(ctx));
   pe_ctx_free(ctx);
+}
+
+/* pe_plugin_scan lists only what load by name finds: other_name.so,
+ * calling itself broken_devices, is an error there as it is by name. */
+typedef struct scan_seen {
+  const char *dir;
+  int ok, bad;
+  char error[1024];
+} scan_seen;
+
+static void scan_visit(void *user, const char *path, const pe_plugin *p, int status, const char *error) {
+  scan_seen *s = user;
+  if (strncmp(path, s->dir, strlen(s->dir)) != 0) return; /* PE_PLUGIN_PATH's modules */
+  if (p) {
+    s->ok++;
+    return;
+  }
+  s->bad++;
+  cr_expect_eq(status, PE_EPLUGIN, "%s: %s", path, error);
+  snprintf(s->error, sizeof s->error, "%s", error);
+}
+
+Test(abi, scan_applies_the_name_rule) {
+  char dir[] = "/tmp/pe-scan-XXXXXX", rel[4096], src[PATH_MAX], good[4200], wrong[4200];
+  cr_assert_not_null(mkdtemp(dir));
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(rel, sizeof rel, "%s/tests/.libs/broken_devices.so", b ? b : ".");
+  cr_assert_not_null(realpath(rel, src), "%s", rel);
+  snprintf(good, sizeof good, "%s/broken_devices.so", dir);
+  snprintf(wrong, sizeof wrong, "%s/other_name.so", dir);
+  cr_assert_eq(symlink(src, good), 0);
+  cr_assert_eq(symlink(src, wrong), 0);
+  pe_ctx *ctx = pe_test_ctx();
+  cr_assert_eq(pe_ctx_prepend_plugin_path(ctx, dir), 0);
+  scan_seen seen = {.dir = dir};
+  pe_plugin_scan(ctx, scan_visit, &seen);
+  cr_expect_eq(seen.ok, 1);
+  cr_expect_eq(seen.bad, 1);
+  cr_expect(strstr(seen.error, "other_name.so: module calls itself 'broken_devices', expected "
+                               "'other_name'"), "%s", seen.error);
+  const pe_plugin *p;
+  cr_expect_eq(pe_plugin_load(ctx, "other_name", 0, &p), PE_EPLUGIN);
+  cr_expect(strstr(pe_ctx_error(ctx), seen.error) || !strcmp(pe_ctx_error(ctx), seen.error),
+            "by name: %s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+  unlink(good), unlink(wrong), rmdir(dir);
 }
 
 Test(abi, plugin_by_name_and_kind) {

@@ -68,8 +68,10 @@ typedef struct pe_plugin pe_plugin;
 PE_EXTERN int pe_plugin_load(pe_ctx *ctx, const char *name, int kind,
                              const pe_plugin **out);
 /* Load every module on the search path (first one of each name wins) and
- * call `fn` for each; a module that fails to load is reported with its
- * path, a NULL plugin, and the error code (message in `error`). */
+ * call `fn` for each; a module that fails to load, or that a config could
+ * not name (file NAME.so whose descriptor calls itself otherwise), is
+ * reported with its path, a NULL plugin, and the error code (message in
+ * `error`). */
 typedef void (*pe_plugin_visit_fn)(void *user, const char *path,
                                    const pe_plugin *plugin, int status,
                                    const char *error);
