@@ -102,7 +102,9 @@ static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   w->slopes = calloc(s->q_heads, sizeof(double));
   if (!w->inv_freq || !w->slopes) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   pe_scheme_tables *t = &w->tables;
-  *t = (pe_scheme_tables){.struct_size = sizeof *t, .kind = PE_KIND_NONE,
+  /* kind 0 is no pe_encoding_kind: a scheme that never sets it is refused
+   * below instead of silently running as "no encoding". */
+  *t = (pe_scheme_tables){.struct_size = sizeof *t, .kind = 0,
                           .rotary_dim = s->head_dim, .pairing = PE_PAIRING_NEOX,
                           .attention_factor = 1.0, .inv_freq = w->inv_freq,
                           .inv_freq_capacity = s->head_dim / 2,
@@ -120,6 +122,10 @@ static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   t->inv_freq = w->inv_freq;
   t->slopes = w->slopes;
   t->note[sizeof t->note - 1] = '\0';
+  if (t->kind == 0)
+    return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s did not set its encoding kind (out->kind: "
+                    "PE_KIND_NONE, PE_KIND_ROTARY, PE_KIND_ADDITIVE or PE_KIND_BIAS)", cfg->name,
+                    w->scheme->desc.name);
   if (t->kind == PE_KIND_ROTARY && (t->rotary_dim == 0 || t->rotary_dim % 2 ||
                                     t->rotary_dim > s->head_dim ||
                                     (t->pairing != PE_PAIRING_NEOX && t->pairing != PE_PAIRING_INTERLEAVED)))

@@ -615,3 +615,9 @@ Test(contract, compute_returns_code_outside_the_table) {
   expect_error(hostile(WORKLOAD(8, 8, 0, 2), "return_5"), PE_ESCHEME,
                "the plugin returned 5, which is not a libpe error code (contract violation)", NULL);
 }
+
+/* A scheme that never sets out->kind is refused, not run as "none". */
+Test(contract, kind_not_set) {
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "no_kind"), PE_ESCHEME,
+               "scheme hostile_scheme did not set its encoding kind", NULL);
+}

@@ -11,11 +11,12 @@
 #include <math.h>
 
 /* The choices of `misbehave`, in the order of the enum below. */
-#define HOSTILE_CHOICES "none|return_999|return_5"
+#define HOSTILE_CHOICES "none|return_999|return_5|no_kind"
 enum {
   H_NONE,            /* plain RoPE */
   H_RETURN_999,      /* fails with a code outside the table */
   H_RETURN_POSITIVE, /* fails with a positive code */
+  H_NO_KIND,         /* RoPE's tables, but out->kind never set */
 };
 
 static const pe_param_decl p_misbehave = {
@@ -29,7 +30,6 @@ static const pe_param_decl p_misbehave = {
 static const pe_param_decl *const params[] = {&p_misbehave, NULL};
 
 static void rope(const pe_shape *shape, pe_scheme_tables *out) {
-  out->kind = PE_KIND_ROTARY;
   out->rotary_dim = shape->head_dim;
   out->attention_factor = 1.0;
   for (uint32_t j = 0; j < shape->head_dim / 2; j++)
@@ -39,6 +39,7 @@ static void rope(const pe_shape *shape, pe_scheme_tables *out) {
 static int compute(const pe_host *host, const pe_param_value *const *values,
                    const pe_shape *shape, pe_scheme_tables *out, char *err, size_t err_size) {
   (void)host;
+  if (values[0]->integer != H_NO_KIND) out->kind = PE_KIND_ROTARY;
   rope(shape, out);
   switch (values[0]->integer) {
   case H_RETURN_999:

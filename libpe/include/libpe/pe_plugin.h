@@ -184,8 +184,9 @@ typedef struct pe_shape {
 } pe_shape;
 
 /* Filled by a scheme's compute().  The host allocates the arrays and
- * pre-fills the defaults: kind NONE, rotary_dim = head_dim, pairing NEOX,
- * attention_factor 1. */
+ * pre-fills the defaults: rotary_dim = head_dim, pairing NEOX,
+ * attention_factor 1.  `kind` has no default: compute() must set it (the
+ * host refuses a scheme that leaves it 0). */
 typedef struct pe_scheme_tables {
   uint32_t struct_size;
   uint32_t kind;            /* pe_encoding_kind */
