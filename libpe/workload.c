@@ -86,6 +86,58 @@ static int check_limits(pe_ctx *ctx, const pe_config *cfg, const pe__settings *s
   return 0;
 }
 
+/* "nan", "inf", "-inf" or %g: the same text on every libc. */
+static const char *num_text(char buf[32], double x) {
+  if (isnan(x)) return "nan";
+  if (isinf(x)) return x > 0 ? "inf" : "-inf";
+  snprintf(buf, 32, "%g", x);
+  return buf;
+}
+
+/* Why x cannot go to the backends, which receive float32: NULL when it
+ * can.  zero_ok: whether rounding to 0 or a subnormal is harmless. */
+static const char *float32_problem(double x, bool zero_ok) {
+  if (!isfinite(x)) return "not finite";
+  float f = (float)x;
+  if (isinf(f)) return "not finite once rounded to float32 (backends receive float32 tables)";
+  if (!zero_ok && x != 0 && fpclassify(f) != FP_NORMAL)
+    return "0 or subnormal once rounded to float32 (backends receive float32 tables)";
+  return NULL;
+}
+
+/* "CONFIG: scheme X: slopes[3] = inf: not finite" (index < 0: no index). */
+static int bad_value(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w, const char *name,
+                     long index, double x, const char *why) {
+  char what[48], buf[32];
+  if (index >= 0) snprintf(what, sizeof what, "%s[%ld]", name, index);
+  else snprintf(what, sizeof what, "%s", name);
+  return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s: %s = %s: %s", cfg->name, w->scheme->desc.name,
+                  what, num_text(buf, x), why);
+}
+
+/* Every number of the scheme's tables that reaches the backends, checked
+ * here so that a bad table is blamed on the scheme, not on a backend
+ * failing verification.  The per-position tables are checked as
+ * make_tables() rounds them. */
+static int check_values(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w) {
+  const pe_scheme_tables *t = &w->tables;
+  size_t nf = t->kind == PE_KIND_ROTARY     ? t->rotary_dim / 2
+              : t->kind == PE_KIND_ADDITIVE ? w->set.head_dim / 2
+                                            : 0;
+  for (size_t j = 0; j < nf; j++)
+    if (!isfinite(t->inv_freq[j]))
+      return bad_value(ctx, cfg, w, "inv_freq", (long)j, t->inv_freq[j], "not finite");
+  const char *why;
+  for (uint32_t h = 0; t->kind == PE_KIND_BIAS && h < w->set.q_heads; h++)
+    if ((why = float32_problem(t->slopes[h], true)))
+      return bad_value(ctx, cfg, w, "slopes", h, t->slopes[h], why);
+  /* The factor scales q and k: rounded to 0 it would erase them. */
+  why = t->kind == PE_KIND_ROTARY ? float32_problem(t->attention_factor, false)
+        : isfinite(t->attention_factor) ? NULL
+                                        : "not finite";
+  return why ? bad_value(ctx, cfg, w, "attention_factor", -1, t->attention_factor, why) : 0;
+}
+
 static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   const pe__settings *s = &w->set;
   int rc = pe_plugin_load(ctx, s->scheme_plugin, PE_PLUGIN_SCHEME, &w->scheme);
@@ -138,15 +190,7 @@ static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   if (t->kind < PE_KIND_NONE || t->kind > PE_KIND_BIAS)
     return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s returned unknown kind %u", cfg->name,
                     w->scheme->desc.name, t->kind);
-  size_t nf = t->kind == PE_KIND_ROTARY ? t->rotary_dim / 2 : t->kind == PE_KIND_ADDITIVE ? s->head_dim / 2 : 0;
-  for (size_t j = 0; j < nf; j++)
-    if (!isfinite(t->inv_freq[j]))
-      return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s: inv_freq[%zu] is not finite", cfg->name,
-                      w->scheme->desc.name, j);
-  if (!isfinite(t->attention_factor))
-    return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s: attention_factor is not finite",
-                    cfg->name, w->scheme->desc.name);
-  return 0;
+  return check_values(ctx, cfg, w);
 }
 
 /* A .npy file is its payload plus at most this much preamble and header
@@ -235,40 +279,70 @@ static int make_inputs(pe_ctx *ctx, pe_workload *w) {
   return 0;
 }
 
-/* cos/sin (times the attention factor) and additive rows per key position,
- * in float64, rounded once. */
-static int make_tables(pe_ctx *ctx, pe_workload *w) {
-  const pe__settings *s = &w->set;
+/* A per-position table entry that is not finite once rounded: phi =
+ * position * inv_freq overflowed (inv_freq itself is finite). */
+static int bad_row(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w, const char *table,
+                   size_t n, size_t j, float x) {
+  char b1[32], b2[32];
+  double p = (double)(w->set.position_offset + n);
+  return pe__fail(ctx, PE_ESCHEME, "%s: scheme %s: %s table, key row %zu (position %.0f), pair "
+                  "%zu = %s: not finite (position * inv_freq[%zu] = %s)", cfg->name,
+                  w->scheme->desc.name, table, n, p, j, num_text(b1, x), j,
+                  num_text(b2, p * w->tables.inv_freq[j]));
+}
+
+/* cos/sin times the attention factor per key position, in float64,
+ * rounded once. */
+static int rope_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   const pe_scheme_tables *t = &w->tables;
-  size_t rows = (size_t)s->kv_len;
-  if (t->kind == PE_KIND_ROTARY) {
-    size_t half = t->rotary_dim / 2;
-    w->rope_cos = malloc(rows * half * sizeof(float) + 1);
-    w->rope_sin = malloc(rows * half * sizeof(float) + 1);
-    if (!w->rope_cos || !w->rope_sin) return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
-    for (size_t n = 0; n < rows; n++) {
-      double p = (double)(s->position_offset + n);
-      for (size_t j = 0; j < half; j++) {
-        double phi = p * t->inv_freq[j];
-        w->rope_cos[n * half + j] = (float)(t->attention_factor * cos(phi));
-        w->rope_sin[n * half + j] = (float)(t->attention_factor * sin(phi));
-      }
+  size_t rows = (size_t)w->set.kv_len, half = t->rotary_dim / 2;
+  w->rope_cos = malloc(rows * half * sizeof(float) + 1);
+  w->rope_sin = malloc(rows * half * sizeof(float) + 1);
+  if (!w->rope_cos || !w->rope_sin) return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
+  for (size_t n = 0; n < rows; n++) {
+    double p = (double)(w->set.position_offset + n);
+    for (size_t j = 0; j < half; j++) {
+      double phi = p * t->inv_freq[j];
+      float c = (float)(t->attention_factor * cos(phi));
+      float sn = (float)(t->attention_factor * sin(phi));
+      if (!isfinite(c) || !isfinite(sn))
+        return bad_row(ctx, cfg, w, "rotary cos/sin", n, j, isfinite(c) ? sn : c);
+      w->rope_cos[n * half + j] = c;
+      w->rope_sin[n * half + j] = sn;
     }
-  } else if (t->kind == PE_KIND_ADDITIVE) {
-    size_t d = s->head_dim;
-    if (!(w->additive = malloc(rows * d * sizeof(float))))
-      return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
-    for (size_t n = 0; n < rows; n++) {
-      double p = (double)(s->position_offset + n);
-      for (size_t j = 0; j < d / 2; j++) {
-        w->additive[n * d + 2 * j] = (float)sin(p * t->inv_freq[j]);
-        w->additive[n * d + 2 * j + 1] = (float)cos(p * t->inv_freq[j]);
-      }
+  }
+  return 0;
+}
+
+/* pe(p) = [sin(p f_j), cos(p f_j)] interleaved per key position. */
+static int additive_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
+  size_t rows = (size_t)w->set.kv_len, d = w->set.head_dim;
+  if (!(w->additive = malloc(rows * d * sizeof(float))))
+    return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
+  for (size_t n = 0; n < rows; n++) {
+    double p = (double)(w->set.position_offset + n);
+    for (size_t j = 0; j < d / 2; j++) {
+      double phi = p * w->tables.inv_freq[j];
+      float sn = (float)sin(phi), c = (float)cos(phi);
+      if (!isfinite(sn) || !isfinite(c))
+        return bad_row(ctx, cfg, w, "additive", n, j, isfinite(sn) ? c : sn);
+      w->additive[n * d + 2 * j] = sn;
+      w->additive[n * d + 2 * j + 1] = c;
     }
-  } else if (t->kind == PE_KIND_BIAS) {
-    if (!(w->slopes_f = malloc(s->q_heads * sizeof(float))))
+  }
+  return 0;
+}
+
+/* The float32 tables backends receive (check_values() has made sure the
+ * slopes round to finite values). */
+static int make_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
+  const pe_scheme_tables *t = &w->tables;
+  if (t->kind == PE_KIND_ROTARY) return rope_tables(ctx, cfg, w);
+  if (t->kind == PE_KIND_ADDITIVE) return additive_tables(ctx, cfg, w);
+  if (t->kind == PE_KIND_BIAS) {
+    if (!(w->slopes_f = malloc(w->set.q_heads * sizeof(float))))
       return pe__fail(ctx, PE_ENOMEM, "out of memory");
-    for (uint32_t h = 0; h < s->q_heads; h++) w->slopes_f[h] = (float)t->slopes[h];
+    for (uint32_t h = 0; h < w->set.q_heads; h++) w->slopes_f[h] = (float)t->slopes[h];
   }
   return 0;
 }
@@ -361,7 +435,7 @@ static int build(pe_ctx *ctx, const pe_config *cfg, bool tables_only, pe_workloa
   if (rc == 0 && !tables_only) rc = check_limits(ctx, cfg, &w->set);
   if (rc == 0) rc = compute_scheme(ctx, cfg, w);
   if (rc == 0 && !tables_only) rc = make_inputs(ctx, w);
-  if (rc == 0 && !tables_only) rc = make_tables(ctx, w);
+  if (rc == 0 && !tables_only) rc = make_tables(ctx, cfg, w);
   if (tables_only) snprintf(w->inputs_desc, sizeof w->inputs_desc, "none (tables only)");
   if (rc) {
     pe_workload_free(w);

@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..63"
+echo "1..65"
 
 base='[workload]
 head_dim = 8
@@ -305,6 +305,21 @@ if [ -f "$hostile_devices" ]; then
            grep -q 'device 2: pe_device_info struct_size 8 is smaller than ABI 1' '$tmp/out'"
 else
   skip "no $hostile_devices (built only with Criterion)"
+fi
+
+# ---- a scheme's bad tables are the scheme's fault -------------------------------
+hostile_scheme=$build/tests/.libs/hostile_scheme.so # built with the Criterion tests
+if [ -f "$hostile_scheme" ]; then
+  printf '%s\n' "$base" | sed "s|^plugin = rope|plugin = $hostile_scheme\nmisbehave = slope_nan|" >"$tmp/hostile.ini"
+  run "$tmp/hostile.ini" --backend reference --no-roofline
+  check "a scheme returning NaN slopes: refused naming the scheme and slope (exit 2)" \
+    sh -c "[ $rc -eq 2 ] && grep -q 'scheme hostile_scheme: slopes\[0\] = nan: not finite' '$tmp/err'"
+  run "$tmp/hostile.ini" --backend reference --no-roofline --set scheme.misbehave=inv_freq_overflow
+  check "a scheme whose cos/sin table overflows: refused naming the row (exit 2)" \
+    sh -c "[ $rc -eq 2 ] && grep -q 'scheme hostile_scheme: rotary cos/sin table, key row 2 (position 2), pair 0 = nan' '$tmp/err'"
+else
+  skip "no $hostile_scheme (built only with Criterion)"
+  skip "no $hostile_scheme (built only with Criterion)"
 fi
 
 # ---- roofline --summary (make bench's report) ---------------------------------------

@@ -621,3 +621,47 @@ Test(contract, kind_not_set) {
   expect_error(hostile(WORKLOAD(8, 8, 0, 2), "no_kind"), PE_ESCHEME,
                "scheme hostile_scheme did not set its encoding kind", NULL);
 }
+
+/* Every table backends receive is checked, after rounding to float32,
+ * and a bad one blamed on the scheme, naming the entry. */
+Test(contract, tables_not_finite) {
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "inv_freq_nan"), PE_ESCHEME,
+               "scheme hostile_scheme: inv_freq[3] = nan: not finite", NULL);
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "slope_nan"), PE_ESCHEME,
+               "scheme hostile_scheme: slopes[0] = nan: not finite", NULL);
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "slope_inf"), PE_ESCHEME,
+               "scheme hostile_scheme: slopes[0] = inf: not finite", NULL);
+}
+
+Test(contract, tables_not_finite_in_float32) {
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "slope_float_inf"), PE_ESCHEME,
+               "slopes[0] = 1e+300: not finite once rounded to float32", NULL);
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "factor_float_inf"), PE_ESCHEME,
+               "attention_factor = 1e+300: not finite once rounded to float32", NULL);
+  expect_error(hostile(WORKLOAD(8, 8, 0, 2), "factor_float_zero"), PE_ESCHEME,
+               "attention_factor = 1e-300: 0 or subnormal once rounded to float32", NULL);
+}
+
+/* The per-position tables exist only in a runnable workload. */
+static void expect_run_tables_error(const char *text, const char *needle) {
+  pe_ctx *ctx = new_ctx();
+  pe_config *cfg = NULL;
+  pe_workload *w = NULL;
+  cr_assert_eq(pe_config_parse(ctx, text, "test.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_workload_build_tables(ctx, cfg, &w), 0, "tables only: %s", pe_ctx_error(ctx));
+  pe_workload_free(w);
+  int rc = pe_workload_build(ctx, cfg, &w);
+  cr_expect_eq(rc, PE_ESCHEME, "got %s: %s", pe_err_name(rc), pe_ctx_error(ctx));
+  cr_expect(strstr(pe_ctx_error(ctx), needle), "message lacks \"%s\": %s", needle, pe_ctx_error(ctx));
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+Test(contract, position_tables_overflow) {
+  expect_run_tables_error(hostile(WORKLOAD(8, 8, 0, 2), "inv_freq_overflow"),
+                          "scheme hostile_scheme: rotary cos/sin table, key row 2 (position 2), pair 0 = "
+                          "nan: not finite (position * inv_freq[0] = inf)");
+  expect_run_tables_error(hostile(WORKLOAD(8, 8, 0, 2), "additive_overflow"),
+                          "scheme hostile_scheme: additive table, key row 2 (position 2), pair 0 = nan");
+}

@@ -11,12 +11,22 @@
 #include <math.h>
 
 /* The choices of `misbehave`, in the order of the enum below. */
-#define HOSTILE_CHOICES "none|return_999|return_5|no_kind"
+#define HOSTILE_CHOICES                                                               \
+  "none|return_999|return_5|no_kind|inv_freq_nan|slope_nan|slope_inf|slope_float_inf|" \
+  "factor_float_inf|factor_float_zero|inv_freq_overflow|additive_overflow"
 enum {
   H_NONE,            /* plain RoPE */
   H_RETURN_999,      /* fails with a code outside the table */
   H_RETURN_POSITIVE, /* fails with a positive code */
   H_NO_KIND,         /* RoPE's tables, but out->kind never set */
+  H_INV_FREQ_NAN,    /* inv_freq[3] = NaN */
+  H_SLOPE_NAN,       /* bias, every slope NaN */
+  H_SLOPE_INF,       /* bias, every slope +inf */
+  H_SLOPE_FLOAT_INF, /* bias, slope 1e300: finite, but inf in float32 */
+  H_FACTOR_FLOAT_INF,  /* attention_factor 1e300: inf in float32 */
+  H_FACTOR_FLOAT_ZERO, /* attention_factor 1e-300: 0 in float32 */
+  H_INV_FREQ_OVERFLOW, /* inv_freq[0] = 1e308: position 2 * 1e308 overflows */
+  H_ADDITIVE_OVERFLOW, /* the same for an additive scheme */
 };
 
 static const pe_param_decl p_misbehave = {
@@ -46,6 +56,29 @@ static int compute(const pe_host *host, const pe_param_value *const *values,
     return pe_plugin_error(err, err_size, -999, "hostile: -999 on purpose");
   case H_RETURN_POSITIVE:
     return 5;
+  case H_INV_FREQ_NAN:
+    out->inv_freq[3] = NAN;
+    return 0;
+  case H_SLOPE_NAN:
+  case H_SLOPE_INF:
+  case H_SLOPE_FLOAT_INF:
+    out->kind = PE_KIND_BIAS;
+    for (uint32_t h = 0; h < shape->q_heads; h++)
+      out->slopes[h] = values[0]->integer == H_SLOPE_NAN ? NAN
+                       : values[0]->integer == H_SLOPE_INF ? INFINITY : 1e300;
+    return 0;
+  case H_FACTOR_FLOAT_INF:
+    out->attention_factor = 1e300;
+    return 0;
+  case H_FACTOR_FLOAT_ZERO:
+    out->attention_factor = 1e-300;
+    return 0;
+  case H_ADDITIVE_OVERFLOW:
+    out->kind = PE_KIND_ADDITIVE;
+    /* fall through */
+  case H_INV_FREQ_OVERFLOW:
+    out->inv_freq[0] = 1e308;
+    return 0;
   default:
     return 0;
   }
