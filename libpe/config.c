@@ -485,6 +485,14 @@ int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
   return rc;
 }
 
+char *pe__config_plugin_path(const pe_config *cfg, const char *value) {
+  /* A name is looked up on the plugin path; a path written in a config is
+   * relative to the config's directory, like [inputs] paths. */
+  if (!strchr(value, '/') || value[0] == '/' || !strcmp(cfg->base_dir, "."))
+    return pe__strdup(value);
+  return pe__path_join(cfg->base_dir, value);
+}
+
 const char *pe_config_name(const pe_config *cfg) { return cfg->name; }
 const char *pe_config_get(const pe_config *cfg, const char *section, const char *key) {
   const pe__entry *e = pe__config_find(cfg, section, key);

@@ -128,6 +128,10 @@ const char *pe__at(char *buf, const pe_config *cfg, int line);
 #define PE_AT(cfg, line) pe__at((char[PE_AT_SIZE]){0}, (cfg), (line))
 const pe__entry *pe__config_find(const pe_config *cfg, const char *section,
                                  const char *key);
+/* What to load for a [scheme] or [backend] plugin of `cfg`: a name as it
+ * is, a relative path joined to the config's directory.  NULL: out of
+ * memory. */
+char *pe__config_plugin_path(const pe_config *cfg, const char *value);
 /* Workload, input and run settings after validation. */
 typedef struct pe__settings {
   uint32_t op;

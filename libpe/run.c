@@ -41,21 +41,38 @@ static int callback_failed(run_state *st, const char *what, int rc, const char *
   return set_status(st, code, "%s%s%s", what, what[0] ? ": " : "", msg);
 }
 
-/* Which config section configures `name`: a label, else a plugin name. */
+/* Which config section configures `name`: a label, else the plugin a
+ * section loads (a path in the config is relative to the config, `name`
+ * to the working directory: equal only when they are the same file). */
 static const pe__backend_section *find_section(const pe_config *cfg, const char *name) {
   if (!cfg) return NULL;
   for (size_t i = 0; i < cfg->n_backends; i++)
     if (!strcmp(cfg->backends[i].label, name)) return &cfg->backends[i];
-  for (size_t i = 0; i < cfg->n_backends; i++)
-    if (!strcmp(cfg->backends[i].plugin, name)) return &cfg->backends[i];
+  for (size_t i = 0; i < cfg->n_backends; i++) {
+    char *plugin = pe__config_plugin_path(cfg, cfg->backends[i].plugin);
+    bool same = plugin && !strcmp(plugin, name);
+    free(plugin);
+    if (same) return &cfg->backends[i];
+  }
   return NULL;
+}
+
+/* `name` as the caller gave it (a path relative to the working directory)
+ * or, when a section of `cfg` configures it, that section's plugin (a path
+ * relative to the config's directory). */
+static int load_backend(run_state *st, const pe_config *cfg, const char *name,
+                        const pe__backend_section *sec) {
+  char *path = sec ? pe__config_plugin_path(cfg, sec->plugin) : NULL;
+  if (sec && !path) return set_status(st, PE_ENOMEM, "%s", "out of memory");
+  int rc = pe_plugin_load(st->ctx, path ? path : name, PE_PLUGIN_BACKEND, &st->plugin);
+  free(path);
+  return rc ? set_status(st, rc, "%s", st->ctx->err) : 0;
 }
 
 static int open_backend(run_state *st, const pe_config *cfg, const char *name) {
   const pe__backend_section *sec = find_section(cfg, name);
-  const char *plugin = sec ? sec->plugin : name;
-  int rc = pe_plugin_load(st->ctx, plugin, PE_PLUGIN_BACKEND, &st->plugin);
-  if (rc) return set_status(st, rc, "%s", st->ctx->err);
+  int rc = load_backend(st, cfg, name, sec);
+  if (rc) return rc;
   snprintf(st->r->backend, sizeof st->r->backend, "%s", st->plugin->desc.name);
   char owner[128];
   snprintf(owner, sizeof owner, "backend %s", st->plugin->desc.name);

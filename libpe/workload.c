@@ -140,7 +140,10 @@ static int check_values(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w)
 
 static int compute_scheme(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   const pe__settings *s = &w->set;
-  int rc = pe_plugin_load(ctx, s->scheme_plugin, PE_PLUGIN_SCHEME, &w->scheme);
+  char *path = pe__config_plugin_path(cfg, s->scheme_plugin);
+  int rc = path ? pe_plugin_load(ctx, path, PE_PLUGIN_SCHEME, &w->scheme)
+                : pe__fail(ctx, PE_ENOMEM, "out of memory");
+  free(path);
   if (rc) return pe__fail_prefix(ctx, rc, "%s: [scheme] plugin = %s", cfg->name, s->scheme_plugin);
   char owner[128];
   snprintf(owner, sizeof owner, "scheme %s", w->scheme->desc.name);

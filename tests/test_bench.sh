@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..65"
+echo "1..66"
 
 base='[workload]
 head_dim = 8
@@ -306,6 +306,16 @@ if [ -f "$hostile_devices" ]; then
 else
   skip "no $hostile_devices (built only with Criterion)"
 fi
+
+# ---- plugin paths in a config are relative to the config ----------------------
+mkdir -p "$tmp/cfgdir/mods"
+abs_build=$(cd "$build" && pwd)
+ln -s "$abs_build/plugins/.libs/rope.so" "$tmp/cfgdir/mods/rope.so"
+ln -s "$abs_build/backends/.libs/reference.so" "$tmp/cfgdir/mods/reference.so"
+printf '%s\n[backend.ref]\nplugin = mods/reference.so\n' "$base" | sed 's|^plugin = rope|plugin = ./mods/rope.so|' \
+  >"$tmp/cfgdir/rel.ini"
+run "$tmp/cfgdir/rel.ini" --no-roofline
+check "[scheme] and [backend] plugin paths resolve against the config's directory (exit 0)" [ "$rc" -eq 0 ]
 
 # ---- a scheme's bad tables are the scheme's fault -------------------------------
 hostile_scheme=$build/tests/.libs/hostile_scheme.so # built with the Criterion tests

@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -530,4 +531,48 @@ Test(threads, four_contexts_whole_outputs_match_sequential) {
               "job %d: output in a thread differs from the sequential run", i);
   }
   for (int i = 0; i < 4; i++) free(seq[i].out), free(par[i].out);
+}
+
+/* ---- plugin paths in a config ------------------------------------------- */
+/* Relative plugin paths in a config resolve against the config's
+ * directory, like [inputs]; a backend named by the caller (pe-bench -b)
+ * against the working directory. */
+Test(config_paths, plugin_paths_relative_to_the_config) {
+  char dir[] = "/tmp/pe-cfgdir-XXXXXX", path[PATH_MAX + 64], mods[64], rel[PATH_MAX], abs_[PATH_MAX];
+  cr_assert_not_null(mkdtemp(dir));
+  const char *b = getenv("PE_TEST_BUILDDIR");
+  snprintf(mods, sizeof mods, "%s/mods", dir);
+  cr_assert_eq(mkdir(mods, 0700), 0);
+  static const char *const links[][2] = {{"plugins/.libs/rope.so", "rope.so"},
+                                         {"backends/.libs/reference.so", "reference.so"}};
+  for (int i = 0; i < 2; i++) {
+    snprintf(rel, sizeof rel, "%s/%s", b ? b : ".", links[i][0]);
+    cr_assert_not_null(realpath(rel, abs_), "%s", rel);
+    snprintf(path, sizeof path, "%s/%s", mods, links[i][1]);
+    cr_assert_eq(symlink(abs_, path), 0);
+  }
+  snprintf(path, sizeof path, "%s/c.ini", dir);
+  FILE *fp = fopen(path, "w");
+  cr_assert_not_null(fp);
+  fputs("[workload]\nhead_dim=8\nseq_len=8\n[scheme]\nplugin = ./mods/rope.so\n[run]\nwarmup=0\n"
+        "iterations=1\n[backend.ref]\nplugin = mods/reference.so\n", fp);
+  fclose(fp);
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_load(ctx, path, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  pe_result *r = NULL;
+  int rc = pe_run(ctx, w, cfg, "ref", &r);
+  cr_expect_eq(rc, 0, "%s", r ? r->message : pe_ctx_error(ctx));
+  pe_result_free(r);
+  rc = pe_run(ctx, w, cfg, "mods/reference.so", &r); /* the working directory has no mods/ */
+  cr_expect_eq(rc, PE_EPLUGIN, "%s", r ? r->message : pe_ctx_error(ctx));
+  cr_expect(r && strstr(r->message, "cannot load plugin mods/reference.so"), "%s", r ? r->message : "");
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+  snprintf(rel, sizeof rel, "rm -rf '%s'", dir);
+  cr_expect_eq(system(rel), 0);
 }
