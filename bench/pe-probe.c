@@ -35,6 +35,8 @@ static void usage(FILE *fp) {
         "  -h, --help         this text, or a subcommand's\n"
         "\n"
         "Plugins are searched in PE_PLUGIN_PATH, then the installed plugin directory.\n"
+        "A plugin path in CONFIG ([scheme] plugin = ./x.so) is relative to CONFIG's\n"
+        "directory; one on the command line (--compare, --backend) to the working one.\n"
         "Exit status: 0 success; 1 a run failed or a probe is unsupported here; 2 usage\n"
         "or config errors.\n",
         fp);

@@ -37,14 +37,11 @@ static const char *dir_env(const char *name, const char *dflt) {
   return d && *d ? d : dflt;
 }
 
-/* Run `pe-probe ARGS` (ARGS shell-quoted by the caller). */
-__attribute__((format(printf, 1, 2))) static proc probe(const char *fmt,
-                                                      ...) {
+/* Run `pe-probe ARGS` (ARGS shell-quoted by the caller) in directory `cwd`
+ * (NULL: the test's). */
+static proc vprobe(const char *cwd, const char *fmt, va_list ap) {
   char args[2048], cmd[4096], errpath[] = "/tmp/pe-probe-test-XXXXXX";
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
+  cr_assert_lt(vsnprintf(args, sizeof args, fmt, ap), (int)sizeof args);
   int fd = mkstemp(errpath);
   cr_assert_geq(fd, 0);
   close(fd);
@@ -55,8 +52,9 @@ __attribute__((format(printf, 1, 2))) static proc probe(const char *fmt,
   const char *no_lsan = strstr(args, "--backend vulkan") || strstr(args, "--backend opencl")
                             ? "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" "
                             : "";
-  snprintf(cmd, sizeof cmd, "%s%s/bench/pe-probe %s 2>%s", no_lsan, dir_env("PE_TEST_BUILDDIR", "."), args,
-           errpath);
+  cr_assert_lt(snprintf(cmd, sizeof cmd, "%s%s%s%s%s/bench/pe-probe %s 2>%s", cwd ? "cd '" : "", cwd ? cwd : "",
+                        cwd ? "' && " : "", no_lsan, dir_env("PE_TEST_BUILDDIR", "."), args, errpath),
+               (int)sizeof cmd);
   FILE *fp = popen(cmd, "r");
   cr_assert_not_null(fp, "%s", cmd);
   proc p = {0};
@@ -68,6 +66,22 @@ __attribute__((format(printf, 1, 2))) static proc probe(const char *fmt,
   if (ef) fclose(ef);
   for (size_t n = strlen(p.err); n && p.err[n - 1] == '\n';) p.err[--n] = '\0';
   unlink(errpath);
+  return p;
+}
+
+__attribute__((format(printf, 1, 2))) static proc probe(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  proc p = vprobe(NULL, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+__attribute__((format(printf, 2, 3))) static proc probe_in(const char *cwd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  proc p = vprobe(cwd, fmt, ap);
+  va_end(ap);
   return p;
 }
 
@@ -457,6 +471,55 @@ Test(perm, csv_quotes_text_fields) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   cr_expect_eq(system(cmd), 0);
   unlink(ini), free(ini);
+}
+
+/* ---- plugin paths in a config ------------------------------------------------ */
+/* A relative plugin path written in a config is relative to the config's
+ * directory, as pe-bench reads it (docs/CONFIG.md): pe-probe loaded it from
+ * the working directory, so a config elsewhere failed, or loaded the
+ * working directory's file of that name (here a copy of pi).  A --compare
+ * path is a command-line path: relative to the working directory. */
+Test(config_paths, relative_plugin_path_is_relative_to_the_config) {
+  static const char *const runs[][2] = {
+      {"freq", ""}, {"decay", "-m 32"}, {"relative", "-t 8 -T 64"}, {"base", "--max-len 64"}};
+  char dir[] = "/tmp/pe-probe-test-cfgdir-XXXXXX", cmd[4096], sub[128], other[128], path[256];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(sub, sizeof sub, "%s/sub", dir), snprintf(other, sizeof other, "%s/other", dir);
+  const char *bld = dir_env("PE_TEST_BUILDDIR", ".");
+  snprintf(cmd, sizeof cmd, "mkdir '%s' '%s' && cp '%s/plugins/.libs/rope.so' '%s/copy-of-rope.so' && "
+           "cp '%s/plugins/.libs/pi.so' '%s/copy-of-rope.so'", sub, other, bld, sub, bld, other);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  static const char *const plugins[] = {"./copy-of-rope.so", "rope"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s.ini", sub, i ? "name" : "path");
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp, "%s", path);
+    fprintf(fp, "[workload]\nhead_dim = 16\nseq_len = 64\n[scheme]\nplugin = %s\nbase = 500000\n", plugins[i]);
+    fclose(fp);
+  }
+  for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+    const char *sub_cmd = runs[k][0], *opts = runs[k][1];
+    proc a = probe_in(other, "%s ../sub/path.ini %s -f csv", sub_cmd, opts);
+    proc b = probe_in(other, "%s ../sub/name.ini %s -f csv", sub_cmd, opts);
+    cr_expect_eq(a.status, 0, "%s: %s", sub_cmd, a.err);
+    cr_expect_eq(b.status, 0, "%s: %s", sub_cmd, b.err);
+    cr_expect_str_eq(a.out, b.out, "%s: ./copy-of-rope.so and rope differ", sub_cmd);
+    proc_free(&a), proc_free(&b);
+  }
+  proc p = probe_in(other, "perm ../sub/path.ini -t 4 -f csv");
+  cr_expect_eq(p.status, 0, "%s", p.err);
+  cr_expect(strstr(p.out, "\n\"./copy-of-rope.so\",\"bidirectional\","), "%s", p.out);
+  proc_free(&p);
+  /* --compare ./copy-of-rope.so: the working directory's (pi), not the config's */
+  p = probe_in(other, "decay ../sub/path.ini -m 32 -f csv --compare ./copy-of-rope.so");
+  proc q = probe_in(other, "decay ../sub/path.ini -m 32 -f csv --compare pi");
+  cr_expect_eq(p.status, 0, "%s", p.err);
+  char *p_rows = strchr(p.out, '\n'), *q_rows = strchr(q.out, '\n');
+  cr_assert(p_rows && q_rows, "%s\n%s", p.out, q.out);
+  cr_expect_str_eq(p_rows, q_rows, "--compare ./copy-of-rope.so is the working directory's copy of pi");
+  proc_free(&p), proc_free(&q);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
 }
 
 /* ---- JSON ------------------------------------------------------------------ */

@@ -122,7 +122,7 @@ static int table(probe_doc *d, uint32_t R, uint64_t max_len, double base) {
 static int run(pe_ctx *ctx, const probe_opts *o, probe_doc *d) {
   probe_cfg pc;
   pe_workload *w = NULL;
-  if (probe_cfg_load(ctx, o->config, &pc) != 0 || tables_at(ctx, &pc, pc.scheme_text, pc.L, &w) != 0)
+  if (probe_cfg_load(ctx, o->config, &pc) != 0 || tables_at(ctx, &pc, pc.scheme_text, pc.dir, pc.L, &w) != 0)
     return probe_cfg_free(&pc), probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;
   uint32_t R = o->head_dim ? o->head_dim : t->kind == PE_KIND_ROTARY ? t->rotary_dim : pc.head_dim;

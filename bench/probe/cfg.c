@@ -121,14 +121,33 @@ static uint64_t get_u64(const char *text, const char *key, uint64_t dflt) {
 
 static void scheme_numbers(pe_ctx *ctx, probe_cfg *pc) {
   double v;
-  pc->base = scheme_param(ctx, pc->scheme, pc->scheme_text, "base", &v) ? v : 10000;
-  pc->factor = scheme_param(ctx, pc->scheme, pc->scheme_text, "factor", &v) ? v : 0;
-  pc->has_lo = scheme_param(ctx, pc->scheme, pc->scheme_text, "original_max_position_embeddings", &v);
+  pc->base = scheme_param(ctx, pc->plugin, pc->scheme_text, "base", &v) ? v : 10000;
+  pc->factor = scheme_param(ctx, pc->plugin, pc->scheme_text, "factor", &v) ? v : 0;
+  pc->has_lo = scheme_param(ctx, pc->plugin, pc->scheme_text, "original_max_position_embeddings", &v);
   pc->L_train = pc->has_lo ? (uint64_t)v : pc->L;
   double mx;
   if (!pc->factor && pc->has_lo &&
-      scheme_param(ctx, pc->scheme, pc->scheme_text, "max_position_embeddings", &mx))
+      scheme_param(ctx, pc->plugin, pc->scheme_text, "max_position_embeddings", &mx))
     pc->factor = mx / (double)pc->L_train; /* LongRoPE's s */
+}
+
+/* The directory of the config at `path`, as pe_config_load takes it. */
+static char *config_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+/* A plugin `value` written in the config, as libpe loads it for pe-bench
+ * (libpe/config.c): a name as is, a relative path joined to the config's
+ * directory (like [inputs] paths, docs/CONFIG.md). */
+static char *config_plugin_path(const char *dir, const char *value) {
+  if (!strchr(value, '/') || value[0] == '/' || !strcmp(dir, ".")) return strdup(value);
+  size_t n = strlen(dir) + strlen(value) + 2;
+  char *out = malloc(n);
+  if (out) snprintf(out, n, "%s/%s", dir, value);
+  return out;
 }
 
 int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
@@ -136,9 +155,12 @@ int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
   pc->path = path;
   if (pe_config_load(ctx, path, &pc->cfg) != 0) return -1;
   pc->text = strdup(pe_config_text(pc->cfg));
-  if (!pc->text || !(pc->scheme_text = section_text(pc->text, "scheme"))) return -1;
+  pc->dir = config_dir(path);
+  if (!pc->text || !pc->dir || !(pc->scheme_text = section_text(pc->text, "scheme")))
+    return -1;
   if (!ini_get(pc->text, "scheme", "plugin", pc->scheme, sizeof pc->scheme))
     snprintf(pc->scheme, sizeof pc->scheme, "none");
+  if (!(pc->plugin = config_plugin_path(pc->dir, pc->scheme))) return -1;
   pc->head_dim = (uint32_t)get_u64(pc->text, "head_dim", 0);
   pc->q_heads = (uint32_t)get_u64(pc->text, "q_heads", 1);
   pc->L = get_u64(pc->text, "position_offset", 0) + get_u64(pc->text, "seq_len", 1);
@@ -150,11 +172,13 @@ void probe_cfg_free(probe_cfg *pc) {
   pe_config_free(pc->cfg);
   free(pc->text);
   free(pc->scheme_text);
+  free(pc->dir);
+  free(pc->plugin);
   memset(pc, 0, sizeof *pc);
 }
 
-int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_t L,
-              pe_workload **out) {
+int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, const char *base_dir,
+              uint64_t L, pe_workload **out) {
   size_t n = strlen(scheme_text) + 512;
   char *text = malloc(n);
   if (!text) return PE_ENOMEM;
@@ -165,7 +189,7 @@ int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_
            "[scheme]\n%s",
            pc->head_dim, pc->q_heads, pc->q_heads, (unsigned long long)(L ? L : 1), scheme_text);
   pe_config *cfg;
-  int rc = pe_config_parse(ctx, text, pc->path, NULL, &cfg);
+  int rc = pe_config_parse(ctx, text, pc->path, base_dir, &cfg);
   free(text);
   if (rc) return rc;
   rc = pe_workload_build_tables(ctx, cfg, out);
@@ -238,7 +262,7 @@ int run_text(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, const char *
              pe_workload **w, pe_result **r) {
   pe_config *cfg = NULL;
   *w = NULL, *r = NULL;
-  if (pe_config_parse(ctx, text, pc->path, NULL, &cfg) != 0 || pe_workload_build(ctx, cfg, w) != 0) {
+  if (pe_config_parse(ctx, text, pc->path, pc->dir, &cfg) != 0 || pe_workload_build(ctx, cfg, w) != 0) {
     if (cfg) pe_config_free(cfg);
     return probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   }

@@ -40,7 +40,9 @@ static int load_curve(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, con
   char *text = name ? scheme_text_for(ctx, pc, name, probe_factor(o, pc), o->factor > 0) : NULL;
   if (name && !text) return probe_fail(o, 2, "--compare %s: %s", name, pe_ctx_error(ctx));
   pe_workload *w;
-  int rc = tables_at(ctx, pc, text ? text : pc->scheme_text, L, &w);
+  /* a --compare name is relative to the working directory, the config's
+   * own plugin to the config's directory */
+  int rc = text ? tables_at(ctx, pc, text, NULL, L, &w) : tables_at(ctx, pc, pc->scheme_text, pc->dir, L, &w);
   free(text);
   if (rc) return probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;

@@ -125,7 +125,7 @@ static int scheme(pe_ctx *ctx, const ex_ctx *e, const probe_cfg *pc, const char 
                   double *xs) {
   char *text = scheme_text_for(ctx, pc, name, probe_factor(e->o, pc), e->o->factor > 0);
   pe_workload *w = NULL;
-  if (!text || tables_at(ctx, pc, text, e->P + 1, &w) != 0)
+  if (!text || tables_at(ctx, pc, text, NULL, e->P + 1, &w) != 0)
     return free(text), probe_fail(e->o, 2, "--compare %s: %s", name, pe_ctx_error(ctx));
   free(text);
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;
@@ -203,7 +203,7 @@ static int run(pe_ctx *ctx, const probe_opts *o, probe_doc *d) {
 #else
   probe_cfg pc;
   pe_workload *w = NULL;
-  if (probe_cfg_load(ctx, o->config, &pc) != 0 || tables_at(ctx, &pc, pc.scheme_text, pc.L, &w) != 0)
+  if (probe_cfg_load(ctx, o->config, &pc) != 0 || tables_at(ctx, &pc, pc.scheme_text, pc.dir, pc.L, &w) != 0)
     return probe_cfg_free(&pc), probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;
   ex_ctx e = {.o = o, .seeds = o->seeds ? o->seeds : 16, .L = o->train_len ? o->train_len : pc.L_train,

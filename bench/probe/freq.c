@@ -138,7 +138,7 @@ static int run(pe_ctx *ctx, const probe_opts *o, probe_doc *d) {
   pe_workload *w = NULL;
   if (probe_cfg_load(ctx, o->config, &pc) != 0) return probe_cfg_free(&pc), probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   uint64_t L = o->seq_len ? o->seq_len : pc.L;
-  int rc = tables_at(ctx, &pc, pc.scheme_text, L, &w);
+  int rc = tables_at(ctx, &pc, pc.scheme_text, pc.dir, L, &w);
   if (rc == 0) rc = analyse(d, &pc, pe_workload_get_info(w), L);
   else rc = probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   pe_workload_free(w);

@@ -79,10 +79,12 @@ int probe_write_file(pe_ctx *ctx, const char *path, const char *data, size_t len
 /* What pe-probe reads from a config besides the tables. */
 typedef struct probe_cfg {
   const char *path;
+  char *dir;           /* the config's directory (a relative plugin path in it is relative here) */
   pe_config *cfg;      /* the loaded config (backend sections for pe_run) */
   char *text;          /* the config text */
   char *scheme_text;   /* the [scheme] section's lines, verbatim */
   char scheme[64];     /* plugin name */
+  char *plugin;        /* that plugin as pe_plugin_load finds it (a path joined to dir) */
   uint32_t head_dim, q_heads;
   uint64_t L;          /* position_offset + seq_len */
   uint64_t L_train;    /* original_max_position_embeddings, else L */
@@ -96,21 +98,27 @@ void probe_cfg_free(probe_cfg *pc);
 /* The value of `key` in `section` of INI `text` (continuation lines
  * joined by spaces) into buf; 1 when present. */
 int ini_get(const char *text, const char *section, const char *key, char *buf, size_t n);
-/* A scheme parameter: the config's value, else the plugin's declared
- * default; 1 when either exists. */
+/* A scheme parameter: the config's value, else the declared default of
+ * `plugin` (a name or a path pe_plugin_load takes as is); 1 when either
+ * exists. */
 int scheme_param(pe_ctx *ctx, const char *plugin, const char *scheme_text, const char *key,
                  double *out);
 /* The scheme tables at context length L (seq_len = L, no inputs:
- * pe_workload_build_tables) with `scheme_text` as the [scheme] section. */
-int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, uint64_t L,
-              pe_workload **out);
-/* [scheme] text for plugin `name` with the keys it declares copied from the
- * config; a missing factor (or any factor, with force_factor) is `factor`,
+ * pe_workload_build_tables) with `scheme_text` as the [scheme] section.
+ * A relative plugin path in it is relative to `base_dir`: pc->dir for the
+ * config's own section, NULL (the working directory) for a text of
+ * scheme_text_for, whose name comes from the command line. */
+int tables_at(pe_ctx *ctx, const probe_cfg *pc, const char *scheme_text, const char *base_dir,
+              uint64_t L, pe_workload **out);
+/* [scheme] text for plugin `name` (a --compare word: a path is relative to
+ * the working directory) with the keys it declares copied from the config; a missing factor (or any factor, with force_factor) is `factor`,
  * a missing original_max_position_embeddings pc->L_train.  Caller frees. */
 char *scheme_text_for(pe_ctx *ctx, const probe_cfg *pc, const char *name, double factor,
                       int force_factor);
 /* Build a workload from config `text` and run it on o->backend (default
  * reference; options from the user's config section for it, if any).
+ * `text` holds the config's own [scheme] section or a plugin name: a
+ * relative plugin path in it is relative to the config's directory.
  * Returns 0, or an exit status with the reason printed. */
 int run_text(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, const char *text,
              pe_workload **w, pe_result **r);
