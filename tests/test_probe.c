@@ -522,6 +522,65 @@ Test(config_paths, relative_plugin_path_is_relative_to_the_config) {
   cr_expect_eq(system(cmd), 0);
 }
 
+static char *slurp_file(const char *path) {
+  FILE *fp = fopen(path, "r");
+  cr_assert_not_null(fp, "%s", path);
+  char *text = slurp(fp);
+  fclose(fp);
+  return text;
+}
+
+/* Plugin names of 64+ characters were cut: the config's scheme (loading
+ * another file, or none), decay's column names (63 bytes), table cells
+ * (127), plot titles (159) and legends (63). */
+Test(config_paths, long_plugin_paths_are_never_cut) {
+  char dir[] = "/tmp/pe-probe-test-long-XXXXXX", so[512], cmd[4096], path[600], want[1200];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(so, sizeof so, "%s/%0100d/rope.so", dir, 0); /* a directory named by 100 zeros */
+  snprintf(cmd, sizeof cmd, "mkdir '%s/%0100d' && cp '%s/plugins/.libs/rope.so' '%s'", dir, 0,
+           dir_env("PE_TEST_BUILDDIR", "."), so);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  char text[800];
+  snprintf(text, sizeof text, "[workload]\nhead_dim = 16\nseq_len = 64\n[scheme]\nplugin = %s\n", so);
+  char *ini = temp_config(text), *named = temp_config("[workload]\nhead_dim = 16\nseq_len = 64\n[scheme]\n"
+                                                      "plugin = rope\n");
+  proc p = probe("freq %s -f csv", ini), q = probe("freq %s -f csv", named);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  cr_expect_str_eq(p.out, q.out, "the long path is rope");
+  proc_free(&p), proc_free(&q);
+  snprintf(path, sizeof path, "%s/freq.svg", dir);
+  p = probe("freq %s -f json --plot %s", ini, path);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  snprintf(want, sizeof want, "\"scheme\": \"%s\"", so);
+  cr_expect(strstr(p.out, want), "%s", p.out);
+  char *svg = slurp_file(path);
+  snprintf(want, sizeof want, ">freq: %s (%s) vs rope<", ini, so);
+  cr_expect(strstr(svg, want), "title: %s", svg);
+  snprintf(want, sizeof want, ">%s<", so);
+  cr_expect(strstr(svg, want), "legend: %s", svg);
+  free(svg), proc_free(&p);
+  p = probe("decay %s --max-len 2 --compare 'rope,%s' -f csv", ini, so);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  csv *c = csv_parse(p.out);
+  snprintf(want, sizeof want, "s,bound_rope,mean_cos_rope,bound_%s,mean_cos_%s", so, so);
+  cr_expect_str_eq(c->header, want);
+  cr_assert_eq(c->rows, 3);
+  cr_expect_str_eq(c->cell[2][3], c->cell[2][1], "the copied rope is rope");
+  csv_free(c), proc_free(&p);
+  snprintf(path, sizeof path, "%s/perm.svg", dir);
+  p = probe("perm %s --tokens 4 --plot %s", ini, path);
+  cr_assert_eq(p.status, 0, "%s", p.err);
+  snprintf(want, sizeof want, "\n%s  bidirectional  ", so);
+  cr_expect(strstr(p.out, want), "table view: %s", p.out);
+  svg = slurp_file(path);
+  snprintf(want, sizeof want, ">%s, causal<", so);
+  cr_expect(strstr(svg, want), "legend: %s", svg);
+  free(svg), proc_free(&p);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+  unlink(ini), free(ini), unlink(named), free(named);
+}
+
 /* ---- JSON ------------------------------------------------------------------ */
 /* Bytes of valid UTF-8 (RFC 3629: shortest forms, no surrogates, at most
  * U+10FFFF) and no control character but the writer's newlines. */

@@ -91,7 +91,7 @@ static double min_base(const grid *g, uint32_t R, uint64_t L) {
 static void plot(probe_doc *d, const double *L, const double *b, size_t n, double base) {
   svg_plot *p = &d->plot;
   p->logx = p->logy = 1;
-  snprintf(p->title, sizeof p->title, "smallest RoPE base with sum_j cos(m theta_j) >= 0 for m < L");
+  p->title = probe_strf("smallest RoPE base with sum_j cos(m theta_j) >= 0 for m < L");
   snprintf(p->xlabel, sizeof p->xlabel, "context length L");
   snprintf(p->ylabel, sizeof p->ylabel, "base b");
   svg_add(p, "smallest base", L, b, n, 0);

@@ -31,7 +31,9 @@ static void strip_comment(char *s) {
 typedef int (*line_fn)(void *user, const char *section, char *line, int indented);
 
 static int each_line(const char *text, line_fn fn, void *user) {
-  char section[64] = "", line[4096];
+  /* libpe refuses a config line over 199 characters, so a line of a
+   * loaded config (or of its [scheme] section) is never cut here */
+  char line[4096], section[sizeof line] = "";
   for (const char *p = text; *p;) {
     size_t n = strcspn(p, "\n");
     snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
@@ -150,6 +152,15 @@ static char *config_plugin_path(const char *dir, const char *value) {
   return out;
 }
 
+/* The value of `key` in `section` of `text`, allocated; NULL when absent
+ * (or out of memory). */
+static char *ini_dup(const char *text, const char *section, const char *key) {
+  size_t n = strlen(text) + 1; /* a joined value is never longer than the text */
+  char *buf = malloc(n);
+  if (buf && !ini_get(text, section, key, buf, n)) free(buf), buf = NULL;
+  return buf;
+}
+
 int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
   memset(pc, 0, sizeof *pc);
   pc->path = path;
@@ -158,8 +169,8 @@ int probe_cfg_load(pe_ctx *ctx, const char *path, probe_cfg *pc) {
   pc->dir = config_dir(path);
   if (!pc->text || !pc->dir || !(pc->scheme_text = section_text(pc->text, "scheme")))
     return -1;
-  if (!ini_get(pc->text, "scheme", "plugin", pc->scheme, sizeof pc->scheme))
-    snprintf(pc->scheme, sizeof pc->scheme, "none");
+  if (!(pc->scheme = ini_dup(pc->text, "scheme", "plugin")) && !(pc->scheme = strdup("none")))
+    return -1;
   if (!(pc->plugin = config_plugin_path(pc->dir, pc->scheme))) return -1;
   pc->head_dim = (uint32_t)get_u64(pc->text, "head_dim", 0);
   pc->q_heads = (uint32_t)get_u64(pc->text, "q_heads", 1);
@@ -173,6 +184,7 @@ void probe_cfg_free(probe_cfg *pc) {
   free(pc->text);
   free(pc->scheme_text);
   free(pc->dir);
+  free(pc->scheme);
   free(pc->plugin);
   memset(pc, 0, sizeof *pc);
 }

@@ -17,7 +17,7 @@
 #define MAX_SCHEMES 8
 
 typedef struct curve {
-  char name[64];
+  char *name; /* the --compare word or the config's plugin, as given (any length) */
   uint32_t half;
   int additive; /* sinusoidal: mean_cos(s) = <pe(m), pe(m+s)> / (D/2) */
   double *inv;
@@ -46,7 +46,7 @@ static int load_curve(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, con
   free(text);
   if (rc) return probe_fail(o, 2, "%s", pe_ctx_error(ctx));
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;
-  snprintf(c->name, sizeof c->name, "%s", name ? name : pc->scheme);
+  if (!(c->name = strdup(name ? name : pc->scheme))) return pe_workload_free(w), probe_fail(o, 1, "out of memory");
   if (t->kind != PE_KIND_ROTARY && t->kind != PE_KIND_ADDITIVE) {
     pe_workload_free(w);
     return probe_fail(o, 1, "scheme %s has no frequencies (%s): nothing to bound", c->name,
@@ -79,11 +79,13 @@ static int load_curves(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, ui
  * config's own scheme).  NAME is a --compare word, maybe a plugin path with
  * ':' or '%': added by pt_col, never parsed as a pt_cols spec. */
 static void add_cols(ptab *t, const char *nm, const char *fmt) {
-  char col[96];
-  snprintf(col, sizeof col, "bound%s%s", *nm ? "_" : "", nm);
-  pt_col(t, col, fmt);
-  snprintf(col, sizeof col, "mean_cos%s%s", *nm ? "_" : "", nm);
-  pt_col(t, col, fmt);
+  static const char *const what[] = {"bound", "mean_cos"};
+  for (int i = 0; i < 2; i++) {
+    char *col = probe_strf("%s%s%s", what[i], *nm ? "_" : "", nm);
+    if (!col) abort(); /* as ptab does: a report without a column would be wrong */
+    pt_col(t, col, fmt);
+    free(col);
+  }
 }
 
 static void fill(probe_doc *d, const curve *cv, size_t n, uint64_t N, int compare) {
@@ -137,11 +139,11 @@ static int run(pe_ctx *ctx, const probe_opts *o, probe_doc *d) {
     doc_num(d, "L", (double)L), doc_num(d, "max_distance", (double)N);
     doc_num(d, "bound_at_0", b0), doc_num(d, "mean_cos_at_0", m0);
     svg_plot *p = &d->plot;
-    snprintf(p->title, sizeof p->title, "RoFormer long-term decay bound: %s", o->config);
+    p->title = probe_strf("RoFormer long-term decay bound: %s", o->config);
     snprintf(p->xlabel, sizeof p->xlabel, "relative distance s");
     snprintf(p->ylabel, sizeof p->ylabel, "(1/(R/2)) sum_j |S_j(s)|");
   }
-  for (size_t i = 0; i < n; i++) free(cv[i].inv);
+  for (size_t i = 0; i < n; i++) free(cv[i].inv), free(cv[i].name);
   probe_cfg_free(&pc);
   return rc;
 }

@@ -19,6 +19,7 @@ void doc_free(probe_doc *d) {
   if (d->foot_fp) fclose(d->foot_fp);
   free(d->head);
   free(d->foot);
+  for (size_t i = 0; i < d->n_kv; i++) free(d->kv[i].text);
   pt_free(&d->data);
   pt_free(&d->view);
   svg_free(&d->plot);
@@ -38,6 +39,24 @@ void doc_foot(probe_doc *d, const char *fmt, ...) {
   va_end(ap);
 }
 
+static char *vstrf(const char *fmt, va_list ap) {
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, again);
+  va_end(again);
+  char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+  if (s) vsnprintf(s, (size_t)n + 1, fmt, ap);
+  return s;
+}
+
+char *probe_strf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = vstrf(fmt, ap);
+  va_end(ap);
+  return s;
+}
+
 static probe_kv *kv_slot(probe_doc *d, const char *key) {
   if (d->n_kv == sizeof d->kv / sizeof d->kv[0]) return NULL;
   probe_kv *kv = &d->kv[d->n_kv++];
@@ -47,7 +66,7 @@ static probe_kv *kv_slot(probe_doc *d, const char *key) {
 
 void doc_num(probe_doc *d, const char *key, double v) {
   probe_kv *kv = kv_slot(d, key);
-  if (kv) kv->text[0] = '\0', kv->num = v;
+  if (kv) kv->text = NULL, kv->num = v;
 }
 
 void doc_str(probe_doc *d, const char *key, const char *fmt, ...) {
@@ -55,9 +74,9 @@ void doc_str(probe_doc *d, const char *key, const char *fmt, ...) {
   if (!kv) return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(kv->text, sizeof kv->text, fmt, ap);
+  kv->text = vstrf(fmt, ap);
   va_end(ap);
-  if (!kv->text[0]) snprintf(kv->text, sizeof kv->text, " "); /* stays text */
+  if (!kv->text) d->n_kv--; /* out of memory: leave the key out rather than write a number */
 }
 
 /* The bytes of a buffer, for pe_write_atomic. */
@@ -90,7 +109,7 @@ static void write_json(FILE *fp, const probe_doc *d, const probe_opts *o) {
     fputs(i ? ",\n    " : "\n    ", fp);
     pe_report_json_string(fp, d->kv[i].key);
     fputs(": ", fp);
-    if (d->kv[i].text[0]) pe_report_json_string(fp, d->kv[i].text);
+    if (d->kv[i].text) pe_report_json_string(fp, d->kv[i].text);
     else json_number(fp, d->kv[i].num);
   }
   fputs(d->n_kv ? "\n  },\n  " : "},\n  ", fp);

@@ -182,8 +182,8 @@ static int probe(pe_ctx *ctx, ex_ctx *e, const probe_cfg *pc, probe_doc *d) {
   doc_num(d, "seeds", e->seeds), doc_num(d, "fit_residual_rms", e->resid_rms);
   doc_num(d, "rcond", e->rcond);
   svg_plot *p = &d->plot;
-  snprintf(p->title, sizeof p->title, "extrapolate: a(s) fitted on [0, %llu), seed %llu",
-           (unsigned long long)e->L, (unsigned long long)e->o->seed);
+  p->title = probe_strf("extrapolate: a(s) fitted on [0, %llu), seed %llu",
+                        (unsigned long long)e->L, (unsigned long long)e->o->seed);
   snprintf(p->xlabel, sizeof p->xlabel, "position p");
   snprintf(p->ylabel, sizeof p->ylabel, "a(p)");
   int rc = compare(ctx, e, pc, d);

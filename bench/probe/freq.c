@@ -88,7 +88,7 @@ static void plot_rotary(probe_doc *d, const freq_ctx *f) {
     x[j] = j, y[j] = 2 * M_PI / f->t->inv_freq[j], r[j] = 2 * M_PI / rope_theta(f->pc->base, half * 2, j);
   svg_plot *p = &d->plot;
   p->logy = 1;
-  snprintf(p->title, sizeof p->title, "freq: %s (%s) vs rope", f->pc->path, f->pc->scheme);
+  p->title = probe_strf("freq: %s (%s) vs rope", f->pc->path, f->pc->scheme);
   snprintf(p->xlabel, sizeof p->xlabel, "pair j");
   snprintf(p->ylabel, sizeof p->ylabel, "wavelength 2pi/inv_freq (tokens)");
   svg_add(p, f->pc->scheme, x, y, half, 0);

@@ -125,29 +125,31 @@ static void cleanup(const perm_ctx *p) {
   rmdir(p->dir);
 }
 
-static void plot(probe_doc *d, const perm_ctx *p, char names[4][96]) {
+/* Case k's scheme name (any length: a plugin path) and mask. */
+static void plot(probe_doc *d, const perm_ctx *p, const char *const names[4]) {
   svg_plot *g = &d->plot;
   g->logy = 1;
-  snprintf(g->title, sizeof g->title, "perm: |O_perm[i] - O[pi(i)]| per token (%s)", p->o->config);
+  g->title = probe_strf("perm: |O_perm[i] - O[pi(i)]| per token (%s)", p->o->config);
   snprintf(g->xlabel, sizeof g->xlabel, "token i");
   snprintf(g->ylabel, sizeof g->ylabel, "max deviation (floor 1e-12)");
   double *x = malloc(p->S * sizeof *x);
   for (uint64_t i = 0; x && i < p->S; i++) x[i] = (double)i;
-  for (size_t k = 0; x && k < 4; k++) svg_add(g, names[k], x, p->row_dev + k * p->S, p->S, 0);
+  for (size_t k = 0; x && k < 4; k++) {
+    char *label = probe_strf("%s, %s", names[k], k >= 2 ? "causal" : "bidirectional");
+    svg_add(g, label ? label : names[k], x, p->row_dev + k * p->S, p->S, 0);
+    free(label);
+  }
   free(x);
 }
 
 static int cases(pe_ctx *ctx, perm_ctx *p, probe_doc *d) {
   const char *pos = strcmp(p->pc->scheme, "none") ? p->pc->scheme_text : "plugin = rope\n";
   const char *pname = strcmp(p->pc->scheme, "none") ? p->pc->scheme : "rope";
-  char names[4][96];
-  snprintf(names[0], 96, "none"), snprintf(names[1], 96, "%s", pname);
-  snprintf(names[2], 96, "none"), snprintf(names[3], 96, "%s", pname);
+  const char *const names[4] = {"none", pname, "none", pname};
   pt_cols(&d->data, "scheme,mask,max_deviation:%.3e,rms_deviation:%.3e,max_err_vs_oracle:%.3e,equivariant");
   int rc = 0;
   for (size_t k = 0; k < 4 && rc == 0; k++)
     rc = run_case(ctx, p, d, k % 2 ? pos : "plugin = none\n", names[k], k >= 2, k);
-  for (size_t k = 0; k < 4; k++) strcat(names[k], k >= 2 ? ", causal" : ", bidirectional");
   if (rc == 0) plot(d, p, names);
   return rc;
 }

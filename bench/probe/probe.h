@@ -42,8 +42,8 @@ typedef struct probe_opts {
 /* ---- the report: a data table (csv, json), a view for people (table),
  * text before and after the view, a JSON summary and an optional plot --- */
 typedef struct probe_kv {
-  char key[48];
-  char text[256]; /* text value, or "" for a number */
+  char key[48];   /* the probe's own literal */
+  char *text;     /* text value (owned, any length: a plugin path), or NULL for a number */
   double num;
 } probe_kv;
 
@@ -66,6 +66,8 @@ void doc_foot(probe_doc *d, const char *fmt, ...) __attribute__((format(printf, 
 void doc_num(probe_doc *d, const char *key, double v);
 void doc_str(probe_doc *d, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* printf into a new string (malloc'd, any length); NULL when out of memory. */
+char *probe_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Write the report in o->format to o->output (atomically) or stdout, and
  * the plot to o->plot when asked.  Returns 0 or an exit status. */
 int doc_emit(pe_ctx *ctx, const probe_doc *d, const probe_opts *o);
@@ -83,7 +85,7 @@ typedef struct probe_cfg {
   pe_config *cfg;      /* the loaded config (backend sections for pe_run) */
   char *text;          /* the config text */
   char *scheme_text;   /* the [scheme] section's lines, verbatim */
-  char scheme[64];     /* plugin name */
+  char *scheme;        /* [scheme] plugin as written: a name or a path, any length */
   char *plugin;        /* that plugin as pe_plugin_load finds it (a path joined to dir) */
   uint32_t head_dim, q_heads;
   uint64_t L;          /* position_offset + seq_len */

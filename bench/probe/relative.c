@@ -136,7 +136,7 @@ static int shift_row(pe_ctx *ctx, rel_ctx *r, probe_doc *d, uint64_t shift, doub
 static void plot(probe_doc *d, const char *config) {
   svg_plot *p = &d->plot;
   p->logx = p->logy = 1;
-  snprintf(p->title, sizeof p->title, "relative: max |S(m+t, n+t) - S(m, n)| (%s)", config);
+  p->title = probe_strf("relative: max |S(m+t, n+t) - S(m, n)| (%s)", config);
   snprintf(p->xlabel, sizeof p->xlabel, "shift t (tokens)");
   snprintf(p->ylabel, sizeof p->ylabel, "max deviation of scores");
   size_t n = d->data.nrows;

@@ -15,7 +15,7 @@ static const char *const colors[SVG_MAX_SERIES] = {"#1f77b4", "#d62728", "#2ca02
 void svg_add(svg_plot *p, const char *name, const double *x, const double *y, size_t n, int dots) {
   if (p->ns == SVG_MAX_SERIES) return;
   svg_series *s = &p->s[p->ns++];
-  snprintf(s->name, sizeof s->name, "%s", name);
+  s->name = strdup(name);
   s->x = malloc((n + 1) * sizeof *s->x);
   s->y = malloc((n + 1) * sizeof *s->y);
   s->dots = dots;
@@ -28,8 +28,10 @@ void svg_add(svg_plot *p, const char *name, const double *x, const double *y, si
 }
 
 void svg_free(svg_plot *p) {
-  for (size_t i = 0; i < p->ns; i++) free(p->s[i].x), free(p->s[i].y);
+  for (size_t i = 0; i < p->ns; i++) free(p->s[i].name), free(p->s[i].x), free(p->s[i].y);
   p->ns = 0;
+  free(p->title);
+  p->title = NULL;
 }
 
 typedef struct axis {
@@ -63,7 +65,7 @@ static double nice_step(double range) {
 }
 
 static void esc(FILE *fp, const char *s) {
-  for (; *s; s++) {
+  for (; s && *s; s++) { /* NULL (a copy out of memory): nothing */
     if (*s == '<') fputs("&lt;", fp);
     else if (*s == '>') fputs("&gt;", fp);
     else if (*s == '&') fputs("&amp;", fp);

@@ -53,16 +53,18 @@ void pt_free(ptab *t) {
 
 double pt_get(const ptab *t, size_t row, size_t col) { return t->cells[row * t->ncols + col].v; }
 
-/* A cell as the view shows it (formats come from the probes' own column
- * specs, never from input). */
+/* A cell as the view shows it: a text cell itself (any length: a plugin
+ * path), a number formatted into buf (formats come from the probes' own
+ * column specs, never from input). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void view_cell(const ptab *t, size_t r, size_t c, char *buf, size_t n) {
+static const char *view_cell(const ptab *t, size_t r, size_t c, char *buf, size_t n) {
   const pcell *x = &t->cells[r * t->ncols + c];
-  if (x->s) snprintf(buf, n, "%s", x->s);
-  else if (isnan(x->v)) snprintf(buf, n, "-");
+  if (x->s) return x->s;
+  if (isnan(x->v)) snprintf(buf, n, "-");
   else if (t->fmt[c]) snprintf(buf, n, t->fmt[c], x->v);
   else snprintf(buf, n, "%.6g", x->v);
+  return buf;
 }
 #pragma GCC diagnostic pop
 
@@ -72,15 +74,14 @@ void pt_print(FILE *fp, const ptab *t) {
   for (size_t c = 0; c < t->ncols; c++) w[c] = strlen(t->cols[c]);
   for (size_t r = 0; r < t->nrows; r++)
     for (size_t c = 0; c < t->ncols; c++) {
-      view_cell(t, r, c, buf, sizeof buf);
-      if (strlen(buf) > w[c]) w[c] = strlen(buf);
+      size_t len = strlen(view_cell(t, r, c, buf, sizeof buf));
+      if (len > w[c]) w[c] = len;
     }
   for (size_t c = 0; c < t->ncols; c++) fprintf(fp, "%s%*s", c ? "  " : "", (int)w[c], t->cols[c]);
   fputc('\n', fp);
   for (size_t r = 0; r < t->nrows; r++) {
     for (size_t c = 0; c < t->ncols; c++) {
-      view_cell(t, r, c, buf, sizeof buf);
-      fprintf(fp, "%s%*s", c ? "  " : "", (int)w[c], buf);
+      fprintf(fp, "%s%*s", c ? "  " : "", (int)w[c], view_cell(t, r, c, buf, sizeof buf));
     }
     fputc('\n', fp);
   }
