@@ -71,6 +71,23 @@ static int parse_pos(const char *opt, const char *arg, double *out) {
   return 0;
 }
 
+/* A --compare word goes on a generated config line "plugin = WORD" and
+ * libpe refuses a line over 199 characters (docs/CONFIG.md), blaming a
+ * line of the user's config: refuse a longer word here, by name. */
+static int check_compare(const char *list) {
+  const int line_max = 199;
+  const size_t max = (size_t)line_max - strlen("plugin = ");
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n > max)
+      return fprintf(stderr, "pe-probe: --compare %.*s: %zu characters, at most %zu for a scheme name or plugin "
+                             "path (a config line holds %d); use a shorter path or a symlink\n",
+                     (int)n, p, n, max, line_max), 2;
+    p += n + (p[n] == ',');
+  }
+  return 0;
+}
+
 static const struct option longopts[] = {
     {"format", required_argument, NULL, 'f'},   {"output", required_argument, NULL, 'o'},
     {"plot", required_argument, NULL, 'p'},     {"backend", required_argument, NULL, 'b'},
@@ -100,7 +117,7 @@ static int set_option(probe_opts *o, int c, const char *a) {
   case 'o': o->output = a; break;
   case 'p': o->plot = a; break;
   case 'b': o->backend = a; break;
-  case 'c': o->compare = a; break;
+  case 'c': rc = check_compare(a), o->compare = a; break;
   case 'L': rc = parse_u64("--seq-len", a, 1, &o->seq_len); break;
   case 'm': rc = parse_u64("--max-len", a, 1, &o->max_len); break;
   case 't': rc = parse_u64("--tokens", a, 2, &o->tokens); break;

@@ -576,6 +576,14 @@ Test(config_paths, long_plugin_paths_are_never_cut) {
   snprintf(want, sizeof want, ">%s, causal<", so);
   cr_expect(strstr(svg, want), "legend: %s", svg);
   free(svg), proc_free(&p);
+  /* A --compare word goes on a config line (199 characters): past 190 it
+   * is refused by name, not blamed on a line of the user's config. */
+  char over[192];
+  memset(over, 'x', 191), over[191] = '\0';
+  p = probe("decay %s --compare rope,%s", ini, over);
+  cr_expect_eq(p.status, 2);
+  cr_expect(strstr(p.err, over) && strstr(p.err, "191 characters, at most 190"), "%s", p.err);
+  proc_free(&p);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   cr_expect_eq(system(cmd), 0);
   unlink(ini), free(ini), unlink(named), free(named);
