@@ -48,10 +48,10 @@ static int load_curve(pe_ctx *ctx, const probe_opts *o, const probe_cfg *pc, con
   const pe_scheme_tables *t = pe_workload_get_info(w)->tables;
   if (!(c->name = strdup(name ? name : pc->scheme))) return pe_workload_free(w), probe_fail(o, 1, "out of memory");
   if (t->kind != PE_KIND_ROTARY && t->kind != PE_KIND_ADDITIVE) {
+    /* the tables belong to w: read them before it goes */
+    const char *why = t->kind == PE_KIND_BIAS ? "a bias -slope_h * s, linear in the distance s" : "the identity";
     pe_workload_free(w);
-    return probe_fail(o, 1, "scheme %s has no frequencies (%s): nothing to bound", c->name,
-                      t->kind == PE_KIND_BIAS ? "a bias -slope_h * s, linear in the distance s"
-                                              : "the identity");
+    return probe_fail(o, 1, "scheme %s has no frequencies (%s): nothing to bound", c->name, why);
   }
   c->additive = t->kind == PE_KIND_ADDITIVE;
   c->half = t->kind == PE_KIND_ROTARY ? t->rotary_dim / 2 : pe_workload_get_info(w)->head_dim / 2;
