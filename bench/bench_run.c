@@ -177,6 +177,20 @@ static int check_cells(run_state *st) {
   return 0;
 }
 
+/* A bad option in a backend's section is the config's error (exit 2,
+ * before any run, --dry-run included), not that backend's failure; a
+ * backend that cannot be loaded is reported by its run as before. */
+static int check_backend_options(run_state *st) {
+  for (size_t i = 0; i < st->backends.n; i++) {
+    int rc = pe_config_check_backend(st->ctx, st->cfg, st->backends.v[i]);
+    if (rc == PE_ECONFIG) {
+      fprintf(stderr, "pe-bench: %s\n", pe_ctx_error(st->ctx));
+      return 2;
+    }
+  }
+  return 0;
+}
+
 static int dry_run(run_state *st) {
   size_t n = pe_sweep_cell_count(st->sw);
   printf("%s: %zu cell%s x %zu backend%s, every cell checked\n", st->o->config, n,
@@ -651,6 +665,7 @@ static int setup(run_state *st) {
   }
   if (rc == 0) rc = check_cells(st);
   if (rc == 0) rc = pick_backends(st);
+  if (rc == 0) rc = check_backend_options(st);
   return rc;
 }
 

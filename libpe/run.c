@@ -390,3 +390,25 @@ void pe_runner_close(pe_runner *r) {
   pe__values_free(&r->st.options);
   free(r);
 }
+
+int pe_config_check_backend(pe_ctx *ctx, const pe_config *cfg, const char *backend) {
+  if (!cfg || !backend) return pe__fail(ctx, PE_EINVAL, "pe_config_check_backend: NULL argument");
+  const pe__backend_section *sec = find_section(cfg, backend);
+  char *path = sec ? pe__config_plugin_path(cfg, sec->plugin) : NULL;
+  if (sec && !path) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  const pe_plugin *p;
+  int rc = pe_plugin_load(ctx, path ? path : backend, PE_PLUGIN_BACKEND, &p);
+  free(path);
+  if (rc) return rc;
+  char owner[128];
+  snprintf(owner, sizeof owner, "backend %s", p->desc.name);
+  pe__values v;
+  if (sec) {
+    rc = pe__values_build(ctx, cfg, sec->section, NULL, pe_plugin_params(p), owner, &v);
+  } else {
+    pe_config empty = {.name = (char *)"(defaults)"};
+    rc = pe__values_build(ctx, &empty, "backend", NULL, pe_plugin_params(p), owner, &v);
+  }
+  if (rc == 0) pe__values_free(&v);
+  return rc;
+}

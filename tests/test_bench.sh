@@ -24,7 +24,7 @@ run() { "$bench" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 count() { grep -o -- "$1" "$2" | wc -l | tr -d ' '; }
 
-echo "1..66"
+echo "1..68"
 
 base='[workload]
 head_dim = 8
@@ -374,3 +374,10 @@ i=0; while [ $i -lt 65 ]; do printf '[backend.b%d]\nplugin = reference\n' $i >>"
 run "$tmp/many.ini" --dry-run
 check "65 backend sections: refused (more than 64), exit 2" \
   sh -c "[ $rc -eq 2 ] && grep -q '65 backend sections, more than the 64' '$tmp/err'"
+printf '%s\n[backend.omp]\nplugin = openmp\nblock_q = -3\n' "$base" >"$tmp/badopt.ini"
+run "$tmp/badopt.ini" --dry-run
+check "a bad backend option is the config's error, caught by --dry-run (exit 2, names it)" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'block_q = -3' '$tmp/err'"
+run "$tmp/small.ini" --backend openmp --no-roofline --set backend.openmp.threads=x
+check "a bad backend option from --set: exit 2 before any run" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'threads = x' '$tmp/err' && ! grep -q '^openmp ' '$tmp/out'"

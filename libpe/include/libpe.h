@@ -241,6 +241,12 @@ typedef struct pe_result {
  * what happened); returns 0 only when the run succeeded and, unless
  * [run] verify = false, verified (then r->verified is 0 and the errors
  * NaN). */
+/* Load `backend` as pe_run would and check its options (its config
+ * section's, else the defaults) against the plugin's declarations, without
+ * opening it: PE_ECONFIG names the section, key and value.  Lets a program
+ * refuse a bad option before any run (pe-bench does, exit 2). */
+PE_EXTERN int pe_config_check_backend(pe_ctx *ctx, const pe_config *cfg,
+                                      const char *backend);
 PE_EXTERN int pe_run(pe_ctx *ctx, const pe_workload *w, const pe_config *cfg,
                      const char *backend, pe_result **out);
 PE_EXTERN void pe_result_free(pe_result *r);
