@@ -323,9 +323,9 @@ static int load_by_name(pe_ctx *ctx, const char *name, int kind,
   pe__str dirs = {0};
   for (size_t i = 0; i < ctx->n_dirs; i++)
     pe__str_addf(&dirs, "%s%s", i ? ":" : "", ctx->plugin_dirs[i]);
-  int rc = pe__fail(ctx, PE_ENOTFOUND, "no %s plugin '%s' (looked for %s.so in %s; "
+  int rc = pe__fail(ctx, PE_ENOTFOUND, "no %s%splugin '%s' (looked for %s.so in %s; "
                     "set PE_PLUGIN_PATH or give a path)",
-                    kind ? kind_name((uint32_t)kind) : "", name, name,
+                    kind ? kind_name((uint32_t)kind) : "", kind ? " " : "", name, name,
                     dirs.buf ? dirs.buf : "(no directories)");
   pe__str_free(&dirs);
   return rc;
@@ -334,6 +334,9 @@ static int load_by_name(pe_ctx *ctx, const char *name, int kind,
 int pe_plugin_load(pe_ctx *ctx, const char *name, int kind, const pe_plugin **out) {
   *out = NULL;
   if (!name) return pe__fail(ctx, PE_EINVAL, "plugin name is NULL");
+  if (kind != 0 && kind != PE_PLUGIN_SCHEME && kind != PE_PLUGIN_BACKEND)
+    return pe__fail(ctx, PE_EINVAL, "pe_plugin_load: kind %d is not a plugin kind (%d scheme, "
+                    "%d backend, 0 any)", kind, PE_PLUGIN_SCHEME, PE_PLUGIN_BACKEND);
   if (strchr(name, '/')) return load_by_path(ctx, name, kind, out);
   return load_by_name(ctx, name, kind, out);
 }

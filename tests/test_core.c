@@ -235,6 +235,21 @@ Test(abi, plugin_by_name_and_kind) {
   pe_ctx_free(ctx);
 }
 
+/* An invalid kind is refused before anything is loaded; "any" kind's
+ * not-found message has no gap where the kind would be. */
+Test(abi, plugin_kind_checked_up_front) {
+  pe_ctx *ctx = pe_test_ctx();
+  const pe_plugin *p = (const pe_plugin *)1;
+  cr_expect_eq(pe_plugin_load(ctx, "reference", 7, &p), PE_EINVAL, "%s", pe_ctx_error(ctx));
+  cr_expect_null(p);
+  cr_expect(strstr(pe_ctx_error(ctx), "kind 7"), "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_plugin_load(ctx, "no-such-plugin", 0, &p), PE_ENOTFOUND);
+  cr_expect(strstr(pe_ctx_error(ctx), "no plugin 'no-such-plugin'"), "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_plugin_load(ctx, "no-such-plugin", PE_PLUGIN_SCHEME, &p), PE_ENOTFOUND);
+  cr_expect(strstr(pe_ctx_error(ctx), "no scheme plugin 'no-such-plugin'"), "%s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+}
+
 Test(abi, unload_waits_for_workloads) {
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;

@@ -61,7 +61,8 @@ PE_EXTERN int pe_ctx_prepend_plugin_path(pe_ctx *ctx, const char *dirs);
 typedef struct pe_plugin pe_plugin;
 
 /* `name` is a plugin name ("rope") searched on the path, or, when it
- * contains '/', a module path.  `kind` is a pe_plugin_kind, or 0 for any.
+ * contains '/', a module path.  `kind` is a pe_plugin_kind, or 0 for any
+ * (another value: PE_EINVAL, nothing loaded).
  * A module file is loaded once per context; the context owns it.  A name
  * always finds the module on the search path, never one of that name
  * loaded from another path. */
