@@ -212,19 +212,27 @@ static void write_json(FILE *fp, const pe_config *cfg, const pe_workload_info *i
   fputs("  ]\n}\n", fp);
 }
 
+/* The writer returned rc != 0: its PE_E* code, else PE_EIO. */
+static int writer_failed(pe_ctx *ctx, int rc, const char *what) {
+  return pe__fail(ctx, pe__is_error_code(rc) ? rc : PE_EIO, "%s (the writer failed)", what);
+}
+
 int pe_write_atomic(pe_ctx *ctx, const char *path, pe_write_fn fn, void *user) {
   if (!path) {
     int rc = fn(user, stdout);
-    fflush(stdout);
-    if (rc == 0 && ferror(stdout)) rc = pe__fail(ctx, PE_EIO, "write to stdout failed");
-    return rc;
+    int flushed = fflush(stdout);
+    if (rc) return writer_failed(ctx, rc, "stdout: output incomplete");
+    if (flushed != 0 || ferror(stdout)) return pe__fail(ctx, PE_EIO, "write to stdout failed");
+    return 0;
   }
   pe__atomic_file af;
   int rc = pe__atomic_open(ctx, path, &af);
   if (rc) return rc;
   if ((rc = fn(user, af.fp)) != 0) {
     pe__atomic_abort(&af);
-    return pe__fail(ctx, rc < 0 ? rc : PE_EIO, "%s: not written (the writer failed)", path);
+    char what[4200];
+    snprintf(what, sizeof what, "%.4000s: not written", path);
+    return writer_failed(ctx, rc, what);
   }
   return pe__atomic_commit(ctx, &af);
 }

@@ -923,6 +923,29 @@ static mode_t written_mode(pe_ctx *ctx, const char *path) {
   return st.st_mode & 07777;
 }
 
+/* A writer returning a non-code (1) fails with PE_EIO and a message,
+ * to a file and to stdout (path NULL) alike. */
+static int fail_quietly(void *user, FILE *fp) {
+  (void)fp;
+  return *(int *)user;
+}
+
+Test(run, atomic_write_failing_writer_is_pe_eio_for_stdout_too) {
+  make_tmpdir();
+  pe_ctx *ctx = pe_test_ctx();
+  char path[512];
+  snprintf(path, sizeof path, "%s/w.txt", tmpdir);
+  int one = 1, config = PE_ECONFIG;
+  cr_expect_eq(pe_write_atomic(ctx, path, fail_quietly, &one), PE_EIO);
+  cr_expect(strstr(pe_ctx_error(ctx), "the writer failed"), "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_write_atomic(ctx, NULL, fail_quietly, &one), PE_EIO);
+  cr_expect(strstr(pe_ctx_error(ctx), "stdout"), "%s", pe_ctx_error(ctx));
+  cr_expect(strstr(pe_ctx_error(ctx), "the writer failed"), "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_write_atomic(ctx, NULL, fail_quietly, &config), PE_ECONFIG);
+  cr_expect_eq(pe_write_atomic(ctx, path, fail_quietly, &config), PE_ECONFIG);
+  pe_ctx_free(ctx);
+}
+
 Test(run, atomic_write_mode_follows_umask_and_the_replaced_file) {
   make_tmpdir();
   pe_ctx *ctx = pe_test_ctx();

@@ -300,7 +300,9 @@ PE_EXTERN int pe_report_write(pe_ctx *ctx, const pe_config *cfg,
  * beside `path`, which then replaces `path` (fsync + rename), so a reader
  * or an interrupted run never sees a partial file.  When `fn` returns
  * non-zero or a write fails, `path` is left as it was.  `path` NULL: `fn`
- * writes to stdout. */
+ * writes to stdout (what it wrote stays written).  Either way a failing
+ * `fn` makes this return its PE_E* code, or PE_EIO for any other non-zero
+ * value, with a message. */
 typedef int (*pe_write_fn)(void *user, FILE *fp);
 PE_EXTERN int pe_write_atomic(pe_ctx *ctx, const char *path, pe_write_fn fn,
                               void *user);
