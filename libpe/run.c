@@ -340,6 +340,7 @@ void pe_result_free(pe_result *r) {
 struct pe_runner {
   run_state st;
   pe_result result; /* label, messages, device */
+  bool described;   /* result.device is describe's answer since the last run */
 };
 
 int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend, pe_runner **out) {
@@ -365,6 +366,7 @@ int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1) 
   void *run = NULL;
   double device_ms;
   if (pe__workload_runnable(st->ctx, w)) return PE_ESTATE;
+  r->described = false; /* a run may change what describe says (kernel, device) */
   int rc = b->prepare(st->backend, &w->task, &run, err, sizeof err);
   if (rc == 0) rc = b->execute(run, &device_ms, err, sizeof err);
   if (rc == 0) rc = b->fetch(run, out0, out1, err, sizeof err);
@@ -374,7 +376,8 @@ int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1) 
 }
 
 const pe_device_info *pe_runner_device(pe_runner *r) {
-  if (r->result.device.struct_size) return &r->result.device;
+  if (r->described) return &r->result.device;
+  r->described = true;
   int rc = describe(&r->st);
   if (rc) { /* no status to fail here: say so, the device stays blank */
     char msg[1200];

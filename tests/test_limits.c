@@ -344,6 +344,50 @@ static pe_result *run_text(pe_ctx *ctx, const char *cfg_text, const char *backen
   return r;
 }
 
+/* pe_runner_device asks describe again after a run (a failed describe
+ * before it does not stick), and only then. */
+static pe_runner *failing_runner(pe_ctx *ctx, pe_config **cfg, pe_workload **w, int describe_call) {
+  char text[8192];
+  snprintf(text, sizeof text, "[workload]\nhead_dim=8\nseq_len=8\n[scheme]\nplugin=rope\n"
+           "[backend.flaky]\nplugin=%s\nfail_in=describe\nfail_call=%d\n", failing_path(), describe_call);
+  cr_assert_eq(pe_config_parse(ctx, text, "fail.ini", NULL, cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_workload_build(ctx, *cfg, w), 0, "%s", pe_ctx_error(ctx));
+  pe_runner *rn;
+  cr_assert_eq(pe_runner_open(ctx, *cfg, "flaky", &rn), 0, "%s", pe_ctx_error(ctx));
+  return rn;
+}
+
+Test(backend_failure, runner_device_is_described_again_after_a_run) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  pe_workload *w;
+  pe_runner *rn = failing_runner(ctx, &cfg, &w, 1);
+  cr_expect_str_empty(pe_runner_device(rn)->driver, "describe call 1 fails: blank");
+  float out[8 * 8];
+  cr_assert_eq(pe_runner_run(rn, w, out, NULL), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_str_eq(pe_runner_device(rn)->driver, "libpe reference", "after the run");
+  pe_runner_close(rn);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+Test(backend_failure, runner_device_is_described_once_per_run) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  pe_workload *w;
+  pe_runner *rn = failing_runner(ctx, &cfg, &w, 2);
+  cr_expect_str_eq(pe_runner_device(rn)->driver, "libpe reference");
+  cr_expect_str_eq(pe_runner_device(rn)->driver, "libpe reference", "no run: not asked again");
+  float out[8 * 8];
+  cr_assert_eq(pe_runner_run(rn, w, out, NULL), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_str_empty(pe_runner_device(rn)->driver, "asked again after the run (call 2 fails)");
+  pe_runner_close(rn);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
 static void expect_injected(const char *callback, const char *code, int want_rc, uint32_t want_status) {
   pe_ctx *ctx = pe_test_ctx();
   char text[8192];

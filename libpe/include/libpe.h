@@ -277,8 +277,12 @@ typedef struct pe_runner pe_runner;
 PE_EXTERN int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend,
                              pe_runner **out);
 PE_EXTERN int pe_runner_run(pe_runner *r, const pe_workload *w, float *out0, float *out1);
-/* The backend's device (describe); blank, with a warning logged, when
- * describe fails. */
+/* The backend's device as describe reports it now: after the runner's
+ * last pe_runner_run (the kernel it chose, the device it ran on), or after
+ * open when it has not run.  Asked once per run; blank, with a warning
+ * logged, when describe fails.  The struct belongs to the runner: valid
+ * until pe_runner_close, its content refreshed by the first call after
+ * each pe_runner_run. */
 PE_EXTERN const pe_device_info *pe_runner_device(pe_runner *r);
 PE_EXTERN void pe_runner_close(pe_runner *r);
 
