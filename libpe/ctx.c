@@ -136,7 +136,7 @@ int pe_ctx_new(pe_ctx **out) {
 
 void pe_ctx_free(pe_ctx *ctx) {
   if (!ctx) return;
-  ctx->live_workloads = 0;
+  ctx->live_workloads = ctx->live_runners = 0;
   pe_ctx_unload_plugins(ctx);
   for (size_t i = 0; i < ctx->n_dirs; i++) free(ctx->plugin_dirs[i]);
   free(ctx);

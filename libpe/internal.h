@@ -23,6 +23,7 @@ struct pe_ctx {
   struct pe_plugin **plugins; /* loaded modules */
   size_t n_plugins;
   unsigned live_workloads; /* workloads holding a scheme plugin */
+  unsigned live_runners;   /* runners holding an open backend */
   pe_host host;
   char cache_dir[4096];
   int cache_state; /* 0 unknown, 1 usable, -1 none */

@@ -350,6 +350,7 @@ int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend, pe_ru
   r->result.struct_size = sizeof r->result;
   snprintf(r->result.label, sizeof r->result.label, "%s", backend);
   r->st = (run_state){.ctx = ctx, .r = &r->result};
+  ctx->live_runners++;
   int rc = open_backend(&r->st, cfg, backend);
   if (rc) {
     pe_runner_close(r);
@@ -391,6 +392,7 @@ void pe_runner_close(pe_runner *r) {
   if (!r) return;
   if (r->st.backend) r->st.plugin->backend.close(r->st.backend);
   pe__values_free(&r->st.options);
+  if (r->st.ctx->live_runners) r->st.ctx->live_runners--;
   free(r);
 }
 

@@ -264,6 +264,22 @@ Test(abi, unload_waits_for_workloads) {
   pe_ctx_free(ctx);
 }
 
+/* An open runner uses its backend module: unloading is refused until it
+ * is closed (closing it used to call into the unloaded module). */
+Test(abi, unload_waits_for_runners) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_runner *rn;
+  cr_assert_eq(pe_runner_open(ctx, NULL, "reference", &rn), 0, "%s", pe_ctx_error(ctx));
+  cr_expect_eq(pe_ctx_unload_plugins(ctx), PE_ESTATE);
+  cr_expect(strstr(pe_ctx_error(ctx), "1 runner(s)"), "%s", pe_ctx_error(ctx));
+  pe_runner_close(rn);
+  cr_expect_eq(pe_ctx_unload_plugins(ctx), 0, "%s", pe_ctx_error(ctx));
+  /* A runner that failed to open holds nothing. */
+  cr_expect_eq(pe_runner_open(ctx, NULL, "no-such-backend", &rn), PE_ENOTFOUND);
+  cr_expect_eq(pe_ctx_unload_plugins(ctx), 0, "%s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+}
+
 Test(abi, error_table) {
   cr_expect_str_eq(pe_err_name(PE_ECONFIG), "PE_ECONFIG");
   cr_expect_str_eq(pe_strerror(PE_EUNSUPPORTED), "unsupported");

@@ -77,8 +77,9 @@ typedef void (*pe_plugin_visit_fn)(void *user, const char *path,
                                    const pe_plugin *plugin, int status,
                                    const char *error);
 PE_EXTERN int pe_plugin_scan(pe_ctx *ctx, pe_plugin_visit_fn fn, void *user);
-/* Unload every plugin of the context (fails with PE_ESTATE while a
- * workload still uses one). */
+/* Unload every plugin of the context: its pe_plugin pointers become
+ * invalid.  Fails with PE_ESTATE while a workload or runner of the
+ * context is alive (they use its plugins). */
 PE_EXTERN int pe_ctx_unload_plugins(pe_ctx *ctx);
 
 PE_EXTERN const pe_plugin_desc *pe_plugin_descriptor(const pe_plugin *p);
