@@ -118,6 +118,9 @@ int pe_ctx_new(pe_ctx **out) {
   *out = NULL;
   pe_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return PE_ENOMEM;
+  atomic_init(&ctx->refs, 1); /* the caller's */
+  atomic_init(&ctx->live_workloads, 0);
+  atomic_init(&ctx->live_runners, 0);
   ctx->log_fn = default_log;
   ctx->host.struct_size = sizeof ctx->host;
   ctx->host.abi_version = PE_ABI_VERSION;
@@ -134,12 +137,27 @@ int pe_ctx_new(pe_ctx **out) {
   return 0;
 }
 
-void pe_ctx_free(pe_ctx *ctx) {
-  if (!ctx) return;
-  ctx->live_workloads = ctx->live_runners = 0;
+/* No workload or runner is left: nothing uses the modules any more. */
+static void ctx_destroy(pe_ctx *ctx) {
   pe_ctx_unload_plugins(ctx);
   for (size_t i = 0; i < ctx->n_dirs; i++) free(ctx->plugin_dirs[i]);
   free(ctx);
+}
+
+void pe__ctx_hold(pe_ctx *ctx, atomic_uint *live) {
+  atomic_fetch_add(&ctx->refs, 1);
+  atomic_fetch_add(live, 1);
+}
+
+void pe__ctx_release(pe_ctx *ctx, atomic_uint *live) {
+  if (live) atomic_fetch_sub(live, 1);
+  if (atomic_fetch_sub(&ctx->refs, 1) == 1) ctx_destroy(ctx);
+}
+
+/* Drops the caller's reference: the context goes now, or with its last
+ * workload or runner. */
+void pe_ctx_free(pe_ctx *ctx) {
+  if (ctx) pe__ctx_release(ctx, NULL);
 }
 
 const char *pe_ctx_error(const pe_ctx *ctx) { return ctx ? ctx->err : ""; }

@@ -3,6 +3,7 @@
 #ifndef PE_INTERNAL_H
 #define PE_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,8 +23,13 @@ struct pe_ctx {
   size_t n_dirs;
   struct pe_plugin **plugins; /* loaded modules */
   size_t n_plugins;
-  unsigned live_workloads; /* workloads holding a scheme plugin */
-  unsigned live_runners;   /* runners holding an open backend */
+  /* Lifetime: one reference for the caller (dropped by pe_ctx_free) and
+   * one per live workload and runner; the last one frees the context and
+   * unloads its modules.  Atomic so that the last frees may run on
+   * different threads. */
+  atomic_uint refs;
+  atomic_uint live_workloads; /* workloads holding a scheme plugin */
+  atomic_uint live_runners;   /* runners holding an open backend */
   pe_host host;
   char cache_dir[4096];
   int cache_state; /* 0 unknown, 1 usable, -1 none */
@@ -37,6 +43,10 @@ int pe__fail_prefix(pe_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void pe__log(pe_ctx *ctx, int level, const char *origin, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A workload or runner keeps its context alive: hold when it is made,
+ * release when it is freed (last: the context may go with it). */
+void pe__ctx_hold(pe_ctx *ctx, atomic_uint *live);
+void pe__ctx_release(pe_ctx *ctx, atomic_uint *live);
 /* True for a code of the table in pe_errors.h other than PE_OK. */
 bool pe__is_error_code(int rc);
 /* A plugin callback returned rc != 0 with message `err` (may be empty):

@@ -405,10 +405,12 @@ int pe_plugin_scan(pe_ctx *ctx, pe_plugin_visit_fn fn, void *user) {
 }
 
 int pe_ctx_unload_plugins(pe_ctx *ctx) {
-  if (ctx->live_workloads || ctx->live_runners)
+  unsigned workloads = atomic_load(&ctx->live_workloads);
+  unsigned runners = atomic_load(&ctx->live_runners);
+  if (workloads || runners)
     return pe__fail(ctx, PE_ESTATE, "%u workload(s) and %u runner(s) still use plugins of "
                     "this context: free them first (pe_workload_free, pe_runner_close)",
-                    ctx->live_workloads, ctx->live_runners);
+                    workloads, runners);
   for (size_t i = 0; i < ctx->n_plugins; i++) plugin_free(ctx->plugins[i]);
   free(ctx->plugins);
   ctx->plugins = NULL;

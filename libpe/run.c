@@ -350,7 +350,7 @@ int pe_runner_open(pe_ctx *ctx, const pe_config *cfg, const char *backend, pe_ru
   r->result.struct_size = sizeof r->result;
   snprintf(r->result.label, sizeof r->result.label, "%s", backend);
   r->st = (run_state){.ctx = ctx, .r = &r->result};
-  ctx->live_runners++;
+  pe__ctx_hold(ctx, &ctx->live_runners);
   int rc = open_backend(&r->st, cfg, backend);
   if (rc) {
     pe_runner_close(r);
@@ -390,10 +390,11 @@ const pe_device_info *pe_runner_device(pe_runner *r) {
 
 void pe_runner_close(pe_runner *r) {
   if (!r) return;
+  pe_ctx *ctx = r->st.ctx;
   if (r->st.backend) r->st.plugin->backend.close(r->st.backend);
   pe__values_free(&r->st.options);
-  if (r->st.ctx->live_runners) r->st.ctx->live_runners--;
   free(r);
+  pe__ctx_release(ctx, &ctx->live_runners); /* last: may unload the backend */
 }
 
 int pe_config_check_backend(pe_ctx *ctx, const pe_config *cfg, const char *backend) {

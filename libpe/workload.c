@@ -433,7 +433,7 @@ static int build(pe_ctx *ctx, const pe_config *cfg, bool tables_only, pe_workloa
   if (!w) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   w->ctx = ctx;
   w->tables_only = tables_only;
-  ctx->live_workloads++;
+  pe__ctx_hold(ctx, &ctx->live_workloads);
   int rc = pe__settings_read(ctx, cfg, &w->set);
   if (rc == 0 && !tables_only) rc = check_limits(ctx, cfg, &w->set);
   if (rc == 0) rc = compute_scheme(ctx, cfg, w);
@@ -469,7 +469,7 @@ int pe__workload_runnable(pe_ctx *ctx, const pe_workload *w) {
 
 void pe_workload_free(pe_workload *w) {
   if (!w) return;
-  if (w->ctx->live_workloads) w->ctx->live_workloads--;
+  pe_ctx *ctx = w->ctx;
   pe__settings_free(&w->set);
   pe__values_free(&w->scheme_values);
   free(w->inv_freq);
@@ -482,6 +482,7 @@ void pe_workload_free(pe_workload *w) {
   free(w->additive);
   free(w->slopes_f);
   free(w);
+  pe__ctx_release(ctx, &ctx->live_workloads); /* last: may unload the scheme */
 }
 
 const pe_workload_info *pe_workload_get_info(const pe_workload *w) { return &w->info; }

@@ -280,6 +280,54 @@ Test(abi, unload_waits_for_runners) {
   pe_ctx_free(ctx);
 }
 
+/* Workloads and runners keep their context and its modules: freeing the
+ * context first is safe, and they go on working until freed. */
+Test(abi, context_freed_before_its_workloads_and_runners) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=8\nseq_len=16\n[scheme]\nplugin=rope\n",
+                               "t", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w, *w2;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_workload_build_tables(ctx, cfg, &w2), 0, "%s", pe_ctx_error(ctx));
+  pe_runner *rn;
+  cr_assert_eq(pe_runner_open(ctx, cfg, "reference", &rn), 0, "%s", pe_ctx_error(ctx));
+  pe_ctx_free(ctx);
+  pe_config_free(cfg);
+  cr_expect_str_eq(pe_workload_get_info(w)->scheme, "rope"); /* in the module */
+  float out[16 * 8];
+  cr_expect_eq(pe_runner_run(rn, w, out, NULL), 0);
+  cr_expect_str_eq(pe_runner_device(rn)->driver, "libpe reference");
+  pe_workload_free(w);
+  pe_runner_close(rn);
+  cr_expect_str_eq(pe_workload_get_info(w2)->scheme, "rope");
+  pe_workload_free(w2); /* the last: frees the context */
+}
+
+/* The last frees may run on different threads at once: exactly one of
+ * them frees the context (valgrind/helgrind: no leak, no double free). */
+static void *free_workload(void *w) {
+  pe_workload_free(w);
+  return NULL;
+}
+
+Test(threads, last_frees_on_different_threads) {
+  for (int round = 0; round < 20; round++) {
+    pe_ctx *ctx = pe_test_ctx();
+    pe_config *cfg;
+    cr_assert_eq(pe_config_parse(ctx, "[workload]\nhead_dim=8\nseq_len=4\n[scheme]\nplugin=none\n",
+                                 "t", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+    pe_workload *w[4];
+    for (int i = 0; i < 4; i++)
+      cr_assert_eq(pe_workload_build_tables(ctx, cfg, &w[i]), 0, "%s", pe_ctx_error(ctx));
+    pe_config_free(cfg);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&t[i], NULL, free_workload, w[i]), 0);
+    pe_ctx_free(ctx);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  }
+}
+
 Test(abi, error_table) {
   cr_expect_str_eq(pe_err_name(PE_ECONFIG), "PE_ECONFIG");
   cr_expect_str_eq(pe_strerror(PE_EUNSUPPORTED), "unsupported");

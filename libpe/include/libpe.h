@@ -13,7 +13,10 @@
  *
  * Every function that can fail returns 0 or a negative PE_E* code and
  * leaves a message in pe_ctx_error(ctx).  Contexts share no mutable state:
- * two threads may each use their own context.
+ * two threads may each use their own context.  A context and the objects
+ * made with it (workloads, runners) may move between threads but are used
+ * by one thread at a time; only their frees (pe_ctx_free, pe_workload_free,
+ * pe_runner_close) may run on different threads at once.
  */
 #ifndef LIBPE_H
 #define LIBPE_H
@@ -50,6 +53,14 @@ typedef void (*pe_log_fn)(void *user, int level, const char *origin,
 /* Plugin search path: PE_PLUGIN_PATH (colon-separated), then the installed
  * plugin directory. */
 PE_EXTERN int pe_ctx_new(pe_ctx **out);
+/* Drop the caller's handle.  Workloads and runners hold a reference to
+ * their context: it and its plugins (which the strings of
+ * pe_workload_get_info point into) go when the last of the caller's
+ * handle, its workloads and its runners is freed, so any free order is
+ * safe.  After this call, pass `ctx` to nothing; its live workloads and
+ * runners keep working where no context is given (pe_workload_get_info,
+ * pe_runner_run, ..., the frees) and may still call its log function.
+ * Configs and results do not refer to a context. */
 PE_EXTERN void pe_ctx_free(pe_ctx *ctx);
 PE_EXTERN const char *pe_ctx_error(const pe_ctx *ctx);
 /* Warnings from the core and plugins; default: printed to stderr. */
