@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -467,6 +468,57 @@ Test(opencl_devices, describe_names_kernel_and_build) {
             c.r->device.details);
   cr_expect_geq(c.r->device_median_ms, 0.0, "no device time from events");
   case_free(&c);
+}
+
+/* Two threads, each with its own context, open and run opencl at the same
+ * moment: the first platform/device discovery of the process happens in
+ * both at once (PoCL 3.1 crashed there, libpe or not; the backend
+ * serializes it).  Nothing touches OpenCL before the threads start. */
+typedef struct ocl_job {
+  pthread_barrier_t *go;
+  int rc, no_device;
+  char msg[1024];
+} ocl_job;
+
+static void *open_and_run(void *arg) {
+  ocl_job *j = arg;
+  pe_ctx *ctx = NULL;
+  pe_config *cfg = NULL;
+  pe_workload *w = NULL;
+  pe_result *r = NULL;
+  j->rc = pe_ctx_new(&ctx);
+  if (!j->rc) pe_ctx_set_log(ctx, NULL, NULL);
+  if (!j->rc) j->rc = pe_config_parse(ctx, SMALL, "threads.ini", NULL, &cfg);
+  if (!j->rc) j->rc = pe_workload_build(ctx, cfg, &w);
+  pthread_barrier_wait(j->go);
+  if (!j->rc) {
+    j->rc = pe_run(ctx, w, cfg, "opencl", &r);
+    j->no_device = pe_test_no_device(r);
+    snprintf(j->msg, sizeof j->msg, "%s", r ? r->message : pe_ctx_error(ctx));
+  } else {
+    snprintf(j->msg, sizeof j->msg, "%s", ctx ? pe_ctx_error(ctx) : "pe_ctx_new failed");
+  }
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+  return NULL;
+}
+
+Test(opencl_threads, two_contexts_open_and_run_at_once, .timeout = 300) {
+#ifndef PE_TEST_HAVE_OPENCL
+  cr_skip_test("opencl backend not built");
+#endif
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, 2);
+  ocl_job jobs[2] = {{.go = &go}, {.go = &go}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&t[i], NULL, open_and_run, &jobs[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&go);
+  if (jobs[0].no_device && jobs[1].no_device) cr_skip_test("opencl: %s", jobs[0].msg);
+  for (int i = 0; i < 2; i++)
+    cr_expect_eq(jobs[i].rc, 0, "thread %d: %s: %s", i, pe_err_name(jobs[i].rc), jobs[i].msg);
 }
 
 Test(opencl_errors, unknown_device_is_unsupported_with_list) {

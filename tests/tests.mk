@@ -132,8 +132,8 @@ tests_test_openmp_SOURCES = tests/test_openmp.c tests/helpers.h
 tests_test_openmp_CFLAGS = $(TEST_CFLAGS)
 tests_test_openmp_LDADD = $(TEST_LIBS)
 tests_test_opencl_SOURCES = tests/test_opencl.c tests/helpers.h
-tests_test_opencl_CFLAGS = $(TEST_CFLAGS)
-tests_test_opencl_LDADD = $(TEST_LIBS)
+tests_test_opencl_CFLAGS = $(TEST_CFLAGS) $(PTHREAD_CFLAGS)
+tests_test_opencl_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 if BUILD_OPENCL
 tests_test_opencl_CFLAGS += -DPE_TEST_HAVE_OPENCL=1
 endif

@@ -20,6 +20,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,9 +239,32 @@ static void query_device(ocl_devinfo *di) {
   di->driver[sizeof di->driver - 1] = 0;
 }
 
-/* Every device of every platform, in ICD order (deterministic). */
-static int list_devices(ocl_devinfo **out, size_t *count, char *err,
-                        size_t err_size) {
+/* ------------------------------------------------------------------------
+ * One lock for the process
+ *
+ * libpe promises that two threads may each use their own context, and each
+ * context opens its own backend instance.  The OpenCL runtime is shared by
+ * the whole process, though, and not every implementation makes its global
+ * state thread-safe: PoCL 3.1 crashes (SIGSEGV inside libpocl) when two
+ * threads discover platforms and devices at the same time, even without
+ * libpe (clGetPlatformIDs / clGetDeviceIDs / clGetDeviceInfo from two
+ * threads).  So everything here that touches the runtime's global state --
+ * platform and device discovery, creating and releasing contexts, queues
+ * and programs (building included) -- runs under this process-wide mutex.
+ * Buffers, kernels, enqueues and reads act on objects of one instance's
+ * own context and are not serialized, so runs in different threads still
+ * execute concurrently.  The module is linked with -z nodelete: the lock
+ * outlives any context that unloads it.
+ * ---------------------------------------------------------------------- */
+static pthread_mutex_t ocl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void ocl_serialize(void) { pthread_mutex_lock(&ocl_lock); }
+static void ocl_unserialize(void) { pthread_mutex_unlock(&ocl_lock); }
+
+/* Every device of every platform, in ICD order (deterministic); called
+ * with the lock held. */
+static int discover_devices(ocl_devinfo **out, size_t *count, char *err,
+                            size_t err_size) {
   cl_uint np = 0;
   cl_int e = clGetPlatformIDs(0, NULL, &np);
   *out = NULL;
@@ -305,6 +329,14 @@ static int list_devices(ocl_devinfo **out, size_t *count, char *err,
   *out = all;
   *count = n;
   return 0;
+}
+
+static int list_devices(ocl_devinfo **out, size_t *count, char *err,
+                        size_t err_size) {
+  ocl_serialize();
+  const int rc = discover_devices(out, count, err, err_size);
+  ocl_unserialize();
+  return rc;
 }
 
 static int is_index(const char *s) {
@@ -644,10 +676,29 @@ typedef struct ocl_backend {
 static void backend_close(void *p) {
   ocl_backend *be = p;
   if (!be) return;
+  ocl_serialize();
   if (be->queue) clReleaseCommandQueue(be->queue);
   if (be->ctx) clReleaseContext(be->ctx);
+  ocl_unserialize();
   free(be->build_options);
   free(be);
+}
+
+/* The instance's context and profiling queue (under the lock). */
+static int create_context(ocl_backend *be, char *err, size_t err_size) {
+  cl_int e;
+  int rc = 0;
+  ocl_serialize();
+  be->ctx = clCreateContext(NULL, 1, &be->di.device, NULL, NULL, &e);
+  if (!be->ctx)
+    rc = cl_fail(err, err_size, e, "clCreateContext", be->di.name);
+  if (!rc)
+    be->queue = clCreateCommandQueue(be->ctx, be->di.device,
+                                     CL_QUEUE_PROFILING_ENABLE, &e);
+  if (!rc && !be->queue)
+    rc = cl_fail(err, err_size, e, "clCreateCommandQueue", be->di.name);
+  ocl_unserialize();
+  return rc;
 }
 
 static int backend_open(const pe_host *host,
@@ -656,7 +707,6 @@ static int backend_open(const pe_host *host,
   const char *plat = opt && opt[OPT_PLATFORM]->present ? opt[OPT_PLATFORM]->text : NULL;
   const char *dev = opt && opt[OPT_DEVICE]->present ? opt[OPT_DEVICE]->text : NULL;
   ocl_backend *be = calloc(1, sizeof *be);
-  cl_int e;
   int rc;
   *out = NULL;
   if (!be) return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
@@ -693,16 +743,8 @@ static int backend_open(const pe_host *host,
     backend_close(be);
     return rc;
   }
-  be->ctx = clCreateContext(NULL, 1, &be->di.device, NULL, NULL, &e);
-  if (!be->ctx) {
-    rc = cl_fail(err, err_size, e, "clCreateContext", be->di.name);
-    backend_close(be);
-    return rc;
-  }
-  be->queue = clCreateCommandQueue(be->ctx, be->di.device,
-                                   CL_QUEUE_PROFILING_ENABLE, &e);
-  if (!be->queue) {
-    rc = cl_fail(err, err_size, e, "clCreateCommandQueue", be->di.name);
+  rc = create_context(be, err, err_size);
+  if (rc) {
     backend_close(be);
     return rc;
   }
@@ -1232,7 +1274,11 @@ static void run_release(void *p) {
   if (r->kmain) clReleaseKernel(r->kmain);
   if (r->kcomb) clReleaseKernel(r->kcomb);
   if (r->kprep) clReleaseKernel(r->kprep);
-  if (r->prog) clReleaseProgram(r->prog);
+  if (r->prog) {
+    ocl_serialize();
+    clReleaseProgram(r->prog);
+    ocl_unserialize();
+  }
   free(r);
 }
 
@@ -1345,6 +1391,32 @@ static void store_cached(ocl_run *r, const char *path, const char *key) {
   free(bin);
 }
 
+/* The program, from the cache when it holds it, else built from source
+ * (and stored): all under the lock. */
+static int make_program(ocl_run *r, const char *src, const char *opts,
+                        const char *key, int *from_cache, int *cacheable,
+                        char *err, size_t err_size) {
+  const ocl_backend *be = r->be;
+  char path[4200];
+  const char *dir = NULL;
+  int rc = 0;
+  *from_cache = *cacheable = 0;
+  if (be->use_cache && be->host && PE_HAS_FIELD(be->host, pe_host, cache_dir) &&
+      be->host->cache_dir)
+    dir = be->host->cache_dir(be->host);
+  ocl_serialize();
+  if (dir && *dir && pe_ocl_cache_path(dir, key, path, sizeof path) == 0) {
+    *cacheable = 1;
+    *from_cache = build_cached(r, path, key, opts);
+  }
+  if (!*from_cache) {
+    rc = build_source(r, src, opts, err, err_size);
+    if (!rc && *cacheable) store_cached(r, path, key);
+  }
+  ocl_unserialize();
+  return rc;
+}
+
 static int set_args(cl_kernel k, const char *name, const char *dev,
                     size_t n, const cl_mem *mems, const float *scale,
                     char *err, size_t err_size) {
@@ -1415,7 +1487,7 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
   size_t slen = 0;
   for (int i = 0; parts[i]; ++i) slen += strlen(parts[i]);
   char *src = malloc(slen + 1);
-  char opts[2048], key[4096], path[4200], variant_text[160];
+  char opts[2048], key[4096], variant_text[160];
   if (!src) {
     run_release(r);
     return pe_plugin_error(err, err_size, PE_ENOMEM, "opencl: out of memory");
@@ -1432,25 +1504,13 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
            be->di.version, be->di.c_version, be->di.driver);
 
   const double t0 = now_ms();
-  int from_cache = 0, cacheable = 0;
-  const char *dir = NULL;
-  if (be->use_cache && be->host && PE_HAS_FIELD(be->host, pe_host, cache_dir) &&
-      be->host->cache_dir)
-    dir = be->host->cache_dir(be->host);
-  if (dir && *dir && pe_ocl_cache_path(dir, key, path, sizeof path) == 0) {
-    cacheable = 1;
-    from_cache = build_cached(r, path, key, opts);
-  }
-  if (!from_cache) {
-    rc = build_source(r, src, opts, err, err_size);
-    if (rc) {
-      free(src);
-      run_release(r);
-      return rc;
-    }
-    if (cacheable) store_cached(r, path, key);
-  }
+  int from_cache, cacheable;
+  rc = make_program(r, src, opts, key, &from_cache, &cacheable, err, err_size);
   free(src);
+  if (rc) {
+    run_release(r);
+    return rc;
+  }
   const double build_ms = now_ms() - t0;
 
   /* ---- kernels ---- */

@@ -23,13 +23,13 @@ backends_opencl_la_SOURCES = \
 	backends/opencl/cache.c
 nodist_backends_opencl_la_SOURCES = backends/opencl/opencl_kernels.c
 backends_opencl_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/opencl
-backends_opencl_la_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS) \
+backends_opencl_la_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS) $(PTHREAD_CFLAGS) \
 	-DCL_TARGET_OPENCL_VERSION=120
 # -z nodelete: the OpenCL ICD loader and PoCL keep process-wide state
 # (worker threads, caches) that must not be unmapped when a context unloads
 # the module; dlclose still succeeds, the code stays mapped.
 backends_opencl_la_LDFLAGS = $(PE_MODULE_LDFLAGS) -Wl,-z,nodelete
-backends_opencl_la_LIBADD = $(OPENCL_LIBS)
+backends_opencl_la_LIBADD = $(OPENCL_LIBS) $(PTHREAD_LIBS)
 BUILT_SOURCES += backends/opencl/opencl_kernels.c
 endif
 
