@@ -792,3 +792,29 @@ Test(opencl_cache, hit_then_corrupt_entry_is_rebuilt, .timeout = 300) {
   cr_expect(strstr(d, "binary from cache"), "after rebuild: %s", d);
   remove_tree(dir);
 }
+
+/* An entry that cannot be written (a directory where the file should go)
+ * is reported: describe() must not say "cached". */
+Test(opencl_cache, unwritable_entry_not_reported_cached, .timeout = 300) {
+  char dir[] = "/tmp/pe-ocl-cache-XXXXXX", sub[256], path[512] = "", d[512];
+  need_opencl();
+  cr_assert_not_null(mkdtemp(dir));
+  cached_run(dir, d, sizeof d);
+  cr_expect(strstr(d, "built, cached"), "first run: %s", d);
+  snprintf(sub, sizeof sub, "%s/opencl", dir);
+  DIR *dd = opendir(sub);
+  cr_assert_not_null(dd, "%s: %s", sub, strerror(errno));
+  for (struct dirent *e; !path[0] && (e = readdir(dd));)
+    if (e->d_name[0] != '.')
+      snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+  closedir(dd);
+  cr_assert(path[0], "no cache entry in %s", sub);
+  cr_assert_eq(unlink(path), 0, "%s: %s", path, strerror(errno));
+  cr_assert_eq(mkdir(path, 0700), 0, "%s: %s", path, strerror(errno));
+  cached_run(dir, d, sizeof d);
+  cr_expect(strstr(d, "built, not cached (could not write the entry: "),
+            "unwritable entry: %s", d);
+  cr_expect(!strstr(d, "built, cached"), "unwritable entry: %s", d);
+  rmdir(path);
+  remove_tree(dir);
+}

@@ -1372,35 +1372,54 @@ static int build_cached(ocl_run *r, const char *path, const char *key,
   return 0;
 }
 
-static void store_cached(ocl_run *r, const char *path, const char *key) {
+/* Write the program's binary to the cache.  0: stored; -1: not stored,
+ * with a short reason in `why_short` for describe() (the warning has the
+ * paths). */
+static int store_cached(ocl_run *r, const char *path, const char *key,
+                        char *why_short, size_t why_short_size) {
   ocl_backend *be = r->be;
   size_t len = 0;
-  char why[512];
+  char why[512] = "";
   if (clGetProgramInfo(r->prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len,
                        NULL) != CL_SUCCESS ||
-      !len)
-    return;
+      !len) {
+    pe_ocl_fmt(why_short, why_short_size, "the driver gave no binary");
+    return -1;
+  }
   unsigned char *bin = malloc(len);
-  if (!bin) return;
+  if (!bin) {
+    pe_ocl_fmt(why_short, why_short_size, "out of memory");
+    return -1;
+  }
   unsigned char *bins[1] = {bin};
+  int rc = -1;
   if (clGetProgramInfo(r->prog, CL_PROGRAM_BINARIES, sizeof bins, bins,
-                       NULL) == CL_SUCCESS &&
-      pe_ocl_cache_write(path, key, bin, len, why, sizeof why) != 0)
+                       NULL) != CL_SUCCESS) {
+    pe_ocl_fmt(why_short, why_short_size, "the driver gave no binary");
+  } else if (pe_ocl_cache_write(path, key, bin, len, why, sizeof why) != 0) {
     pe_plugin_log(be->host, PE_LOG_WARN, PE_OCL_NAME,
                   "could not write program cache entry: %s", why);
+    const char *tail = strrchr(why, ':');
+    pe_ocl_fmt(why_short, why_short_size, "could not write the entry: %s",
+               tail ? tail + 2 : why);
+  } else {
+    rc = 0;
+  }
   free(bin);
+  return rc;
 }
 
 /* The program, from the cache when it holds it, else built from source
  * (and stored): all under the lock. */
 static int make_program(ocl_run *r, const char *src, const char *opts,
                         const char *key, int *from_cache, int *cacheable,
+                        int *cached, char *not_cached, size_t not_cached_size,
                         char *err, size_t err_size) {
   const ocl_backend *be = r->be;
   char path[4200];
   const char *dir = NULL;
   int rc = 0;
-  *from_cache = *cacheable = 0;
+  *from_cache = *cacheable = *cached = 0;
   if (be->use_cache && be->host && PE_HAS_FIELD(be->host, pe_host, cache_dir) &&
       be->host->cache_dir)
     dir = be->host->cache_dir(be->host);
@@ -1411,7 +1430,8 @@ static int make_program(ocl_run *r, const char *src, const char *opts,
   }
   if (!*from_cache) {
     rc = build_source(r, src, opts, err, err_size);
-    if (!rc && *cacheable) store_cached(r, path, key);
+    if (!rc && *cacheable)
+      *cached = store_cached(r, path, key, not_cached, not_cached_size) == 0;
   }
   ocl_unserialize();
   return rc;
@@ -1504,8 +1524,10 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
            be->di.version, be->di.c_version, be->di.driver);
 
   const double t0 = now_ms();
-  int from_cache, cacheable;
-  rc = make_program(r, src, opts, key, &from_cache, &cacheable, err, err_size);
+  int from_cache, cacheable, cached;
+  char not_cached[160] = "";
+  rc = make_program(r, src, opts, key, &from_cache, &cacheable, &cached, not_cached,
+                    sizeof not_cached, err, err_size);
   free(src);
   if (rc) {
     run_release(r);
@@ -1703,12 +1725,19 @@ static int run_prepare(void *p, const pe_task *task, void **out, char *err,
     run_release(r);
     return rc;
   }
+  char program[200];
+  if (from_cache)
+    pe_ocl_fmt(program, sizeof program, "binary from cache");
+  else if (cached)
+    pe_ocl_fmt(program, sizeof program, "built, cached");
+  else if (cacheable)
+    pe_ocl_fmt(program, sizeof program, "built, not cached (%s)", not_cached);
+  else
+    pe_ocl_fmt(program, sizeof program, "built, no cache");
   pe_ocl_fmt(be->details, sizeof be->details,
            "platform %d device %d, %s; kernel %s%s; program %s (%.0f ms)",
            be->di.plat_index, be->di.dev_index, be->di.version, variant_text,
-           be->variant == VARIANT_AUTO ? "" : " [forced]",
-           from_cache ? "binary from cache" : cacheable ? "built, cached" : "built, no cache",
-           build_ms);
+           be->variant == VARIANT_AUTO ? "" : " [forced]", program, build_ms);
   *out = r;
   return 0;
 }
