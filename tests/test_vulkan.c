@@ -293,14 +293,17 @@ Test(vulkan_gpu_kernel, small_shapes) {
 
 /* ---- errors, devices, cache --------------------------------------------- */
 
-static pe_result *run_one(const char *extra_options, const char *label) {
+/* One run of a small rope workload with head_dim `dim`. */
+static pe_result *run_dim(unsigned dim, const char *extra_options,
+                          const char *label) {
   need_vulkan();
   char text[2048];
   snprintf(text, sizeof text,
-           "[workload]\nq_heads = 2\nhead_dim = 8\nseq_len = 9\n"
+           "[workload]\nq_heads = 2\nhead_dim = %u\nseq_len = 9\n"
            "[scheme]\nplugin = rope\n[run]\nwarmup = 0\niterations = 1\n"
            "[backend.%s]\nplugin = vulkan\n%s%s",
-           label, extra_options, validation() ? "validation = true\n" : "");
+           dim, label, extra_options,
+           validation() ? "validation = true\n" : "");
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;
   cr_assert_eq(pe_config_parse(ctx, text, "test_vulkan.ini", NULL, &cfg), 0,
@@ -314,6 +317,10 @@ static pe_result *run_one(const char *extra_options, const char *label) {
   pe_config_free(cfg);
   pe_ctx_free(ctx);
   return r;
+}
+
+static pe_result *run_one(const char *extra_options, const char *label) {
+  return run_dim(8, extra_options, label);
 }
 
 Test(vulkan_errors, unknown_device_name) {
@@ -341,6 +348,53 @@ Test(vulkan_errors, no_driver) {
   pe_result *r = run_one("", "vk");
   cr_expect_eq(r->status, PE_RUN_UNSUPPORTED, "status %u: %s", r->status, r->message);
   cr_expect(strstr(r->message, "no device") != NULL, "%s", r->message);
+  pe_result_free(r);
+}
+
+/* A refused tile option: the run fails naming `want` (each of the
+ * '|'-separated words) before any pipeline is compiled. */
+static void expect_refused(unsigned dim, const char *options, const char *want) {
+  pe_result *r = run_dim(dim, options, "vk");
+  skip_if_unavailable(r, "vk");
+  cr_expect_neq(r->status, PE_RUN_OK, "[%s] accepted: %s", options,
+                r->device.details);
+  char words[256];
+  snprintf(words, sizeof words, "%s", want);
+  for (char *save = NULL, *w = strtok_r(words, "|", &save); w;
+       w = strtok_r(NULL, "|", &save))
+    cr_expect(strstr(r->message, w) != NULL, "[%s] lacks '%s': %s", options,
+              w, r->message);
+  pe_result_free(r);
+}
+
+/* The cpu kernel's compile time grows with rows x head_dim: explicit
+ * tile_rows above its limit are refused, not compiled for minutes. */
+Test(vulkan_options, cpu_tile_rows_limit) {
+  expect_refused(8, "kernel = cpu\ntile_rows = 256\n",
+                 "tile_rows = 256|above 16|cpu kernel");
+  expect_refused(256, "kernel = cpu\ntile_rows = 16\n",
+                 "tile_rows = 16|above 8|head_dim 256");
+}
+
+/* Explicit gpu tiles are used as given or refused with the numbers. */
+Test(vulkan_options, gpu_tiles_refused_not_changed) {
+  expect_refused(8, "kernel = gpu\ntile_keys = 3\n",
+                 "tile_keys = 3|not a power of two");
+  expect_refused(512, "kernel = gpu\ntile_keys = 256\n",
+                 "tile_keys = 256|needs 1048576 bytes of shared memory|"
+                 "the device has");
+  expect_refused(64, "kernel = gpu\ntile_rows = 256\n",
+                 "tile_rows = 256|2048 invocations|the device allows");
+}
+
+/* The gpu kernel with explicit tiles that fit runs them as given. */
+Test(vulkan_options, gpu_tiles_used_as_given) {
+  pe_result *r = run_one("kernel = gpu\ntile_rows = 4\ntile_keys = 4\n", "vk");
+  skip_if_unavailable(r, "vk");
+  cr_expect_eq(r->status, PE_RUN_OK, "%s", r->message);
+  cr_expect(strstr(r->device.details, "4 rows x") &&
+                strstr(r->device.details, "4 keys per tile"),
+            "%s", r->device.details);
   pe_result_free(r);
 }
 
@@ -420,3 +474,4 @@ Test(vulkan_cache, persisted_and_corrupt_ignored) {
   unlink(path);
   rmdir(dir);
 }
+

@@ -40,8 +40,11 @@ static const pe_param_decl opt_rows = {
     .type = PE_PARAM_INTEGER,
     .flags = PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
     .name = "tile_rows",
-    .doc = "query rows per workgroup (0: 16, fewer for head_dim > 128 on "
-           "the cpu kernel)",
+    .doc = "query rows per workgroup (0: auto, 16; the cpu kernel takes at "
+           "most 16, and 2048 / head_dim beyond head_dim 128 (at least 4), "
+           "as its compile time grows with rows x head_dim; the gpu kernel "
+           "needs rows x 4 or 8 invocations within the device's workgroup "
+           "limit, in whole subgroups)",
     .default_value = "0",
     .min = 0,
     .max = 256};
@@ -50,8 +53,9 @@ static const pe_param_decl opt_keys = {
     .type = PE_PARAM_INTEGER,
     .flags = PE_PARAM_HAS_MIN | PE_PARAM_HAS_MAX,
     .name = "tile_keys",
-    .doc = "gpu kernel: keys per shared-memory tile, a power of two (0: 32, "
-           "fewer if shared memory is short)",
+    .doc = "gpu kernel: keys per shared-memory tile, a power of two that "
+           "fits shared memory (8 x head_dim bytes per key); 0: 32, fewer "
+           "if shared memory is short",
     .default_value = "0",
     .min = 0,
     .max = 256};

@@ -489,6 +489,132 @@ void vkb_release(void *run) {
   free(rn);
 }
 
+/* attn_cpu: the most rows per workgroup at this head_dim (padded to the
+ * subgroup), also the automatic choice before the decode cut.  The shader
+ * unrolls its rows: code size and JIT time grow with rows x head_dim, the
+ * gathers per flop fall with rows.  16 rows up to head_dim 128 (about 0.25x
+ * openmp on lavapipe), fewer beyond, at least 4.  On lavapipe at head_dim
+ * 128, 16 rows JIT in about a second, 20 in about 30 s, 32 in about two
+ * minutes, and 256 run away (gigabytes, minutes). */
+static uint32_t cpu_max_rows(uint32_t dpad) {
+  uint32_t rb = 2048 / dpad;
+  if (rb < 4) rb = 4;
+  if (rb > 16) rb = 16;
+  return rb;
+}
+
+/* attn_cpu: rows per workgroup; an explicit tile_rows is used as given up
+ * to cpu_max_rows, refused above. */
+static int plan_cpu_rows(vkb_run *rn, uint64_t rows_per_group, char *err,
+                         size_t err_size) {
+  const vkb *b = rn->b;
+  uint32_t D = rn->t.head_dim;
+  uint32_t dpad = (D + rn->sg - 1) / rn->sg * rn->sg;
+  uint32_t rb = cpu_max_rows(dpad);
+  if (b->rows_opt > (int64_t)rb)
+    return pe_plugin_error(err, err_size, PE_EINVAL,
+                           "vulkan: tile_rows = %lld is above %u, the most the "
+                           "cpu kernel takes at head_dim %u (it unrolls its "
+                           "rows: compile time grows with rows x head_dim and "
+                           "runs away beyond); use 1..%u or 0 (auto)",
+                           (long long)b->rows_opt, rb, D, rb);
+  if (b->rows_opt > 0) {
+    rn->rows = (uint32_t)b->rows_opt;
+    return 0;
+  }
+  /* No more rows than a (batch, kv head) group has (decode: G rows):
+   * rows past the end are computed and thrown away. */
+  while (rb > 1 && rb / 2 >= rows_per_group) rb /= 2;
+  rn->rows = rb;
+  return 0;
+}
+
+static uint32_t workgroup_max(const VkPhysicalDeviceLimits *lim) {
+  return lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
+             ? lim->maxComputeWorkGroupInvocations
+             : lim->maxComputeWorkGroupSize[0];
+}
+
+/* attn_gpu: invocations per row and rows per workgroup.  The workgroup
+ * (rows x invocations per row) must fit the device and be whole
+ * subgroups; tile_rows = 0 adapts, an explicit value is used as given or
+ * refused. */
+static int plan_gpu_rows(vkb_run *rn, char *err, size_t err_size) {
+  const vkb *b = rn->b;
+  uint32_t D = rn->t.head_dim;
+  uint32_t minsg = b->info.size_control ? b->info.min_subgroup : rn->sg;
+  uint32_t wgmax = workgroup_max(&b->info.props.limits);
+  rn->tpr = D >= 64 ? 8 : 4;
+  if (rn->tpr > minsg) rn->tpr = minsg;
+  if (b->rows_opt > 0) {
+    uint64_t rows = (uint64_t)b->rows_opt, wg = rows * rn->tpr;
+    if (wg > wgmax)
+      return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                             "vulkan: tile_rows = %llu with the gpu kernel "
+                             "needs a workgroup of %llu invocations (%u per "
+                             "row at head_dim %u), the device allows %u: use "
+                             "at most %u, or 0 (auto)",
+                             (unsigned long long)rows, (unsigned long long)wg,
+                             rn->tpr, D, wgmax, wgmax / rn->tpr);
+    if (wg % rn->sg)
+      return pe_plugin_error(err, err_size, PE_EINVAL,
+                             "vulkan: tile_rows = %llu with the gpu kernel "
+                             "makes a workgroup of %llu invocations (%u per "
+                             "row), not whole subgroups of %u: use a multiple "
+                             "of %u, or 0 (auto)",
+                             (unsigned long long)rows, (unsigned long long)wg,
+                             rn->tpr, rn->sg, rn->sg / rn->tpr);
+    rn->rows = (uint32_t)rows;
+    return 0;
+  }
+  rn->rows = 16;
+  while (rn->rows > 1 && rn->rows * rn->tpr > wgmax) rn->rows /= 2;
+  while (rn->rows * rn->tpr % rn->sg) rn->rows *= 2;
+  if (rn->rows * rn->tpr > wgmax)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: workgroup limit %u below the "
+                           "subgroup size %u",
+                           wgmax, rn->sg);
+  return 0;
+}
+
+/* attn_gpu: keys per shared-memory tile (K and V: 8 x head_dim bytes per
+ * key).  tile_keys = 0 takes 32, fewer if shared memory is short; an
+ * explicit value is used as given or refused. */
+static int plan_gpu_keys(vkb_run *rn, char *err, size_t err_size) {
+  const vkb *b = rn->b;
+  uint32_t D = rn->t.head_dim;
+  uint32_t shm = b->info.props.limits.maxComputeSharedMemorySize;
+  uint64_t per_key = 8ull * D;
+  uint32_t fit = per_key <= shm ? pow2_floor((uint32_t)(shm / per_key)) : 0;
+  if (b->keys_opt > 0) {
+    uint64_t k = (uint64_t)b->keys_opt;
+    if (k & (k - 1))
+      return pe_plugin_error(err, err_size, PE_EINVAL,
+                             "vulkan: tile_keys = %llu is not a power of two "
+                             "(the gpu kernel takes 1, 2, 4, ... 256, or 0: "
+                             "auto)",
+                             (unsigned long long)k);
+    if (k * per_key > shm)
+      return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                             "vulkan: tile_keys = %llu needs %llu bytes of "
+                             "shared memory at head_dim %u, the device has %u "
+                             "(%s%u fits)",
+                             (unsigned long long)k,
+                             (unsigned long long)(k * per_key), D, shm,
+                             fit ? "tile_keys = " : "no tile: ", fit);
+    rn->bc = (uint32_t)k;
+    return 0;
+  }
+  if (!fit)
+    return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
+                           "unsupported: head_dim %u needs %u bytes of shared "
+                           "memory per key, the device has %u",
+                           D, 8 * D, shm);
+  rn->bc = fit < 32 ? fit : 32;
+  return 0;
+}
+
 /* Check the shape and choose kernel parameters and chunks. */
 static int plan(vkb_run *rn, char *err, size_t err_size) {
   vkb *b = rn->b;
@@ -534,44 +660,14 @@ static int plan(vkb_run *rn, char *err, size_t err_size) {
   rn->kernel = b->kernel;
   rn->sg = b->info.subgroup_size;
 
-
   uint64_t rows_per_group = (uint64_t)rn->G * t->q_len;
   if (attention && rn->kernel == VKB_KERNEL_CPU) {
-    /* attn_cpu unrolls its rows: code size and JIT time grow with
-     * rows x head_dim, the gathers per flop fall with rows.  16 rows up to
-     * head_dim 128 (about 0.25x openmp on lavapipe), fewer beyond. */
-    uint32_t dpad = (D + rn->sg - 1) / rn->sg * rn->sg;
-    uint32_t rb = 2048 / dpad;
-    if (rb < 4) rb = 4;
-    if (rb > 16) rb = 16;
-    /* No more rows than a (batch, kv head) group has (decode: G rows):
-     * rows past the end are computed and thrown away. */
-    while (rb > 1 && rb / 2 >= rows_per_group) rb /= 2;
-    rn->rows = b->rows_opt > 0 ? (uint32_t)b->rows_opt : rb;
+    int rc = plan_cpu_rows(rn, rows_per_group, err, err_size);
+    if (rc < 0) return rc;
   } else if (attention) {
-    uint32_t minsg = b->info.size_control ? b->info.min_subgroup : rn->sg;
-    rn->tpr = D >= 64 ? 8 : 4;
-    if (rn->tpr > minsg) rn->tpr = minsg;
-    rn->rows = b->rows_opt > 0 ? (uint32_t)b->rows_opt : 16;
-    uint32_t wgmax = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
-                         ? lim->maxComputeWorkGroupInvocations
-                         : lim->maxComputeWorkGroupSize[0];
-    while (rn->rows > 1 && rn->rows * rn->tpr > wgmax) rn->rows /= 2;
-    /* The workgroup must be whole subgroups. */
-    while (rn->rows * rn->tpr % rn->sg) rn->rows *= 2;
-    if (rn->rows * rn->tpr > wgmax)
-      return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
-                             "unsupported: workgroup limit %u below the "
-                             "subgroup size %u",
-                             wgmax, rn->sg);
-    rn->bc = b->keys_opt > 0 ? pow2_floor((uint32_t)b->keys_opt) : 32;
-    while (rn->bc > 1 && 2ull * rn->bc * D * 4 > lim->maxComputeSharedMemorySize)
-      rn->bc /= 2;
-    if (2ull * rn->bc * D * 4 > lim->maxComputeSharedMemorySize)
-      return pe_plugin_error(err, err_size, PE_EUNSUPPORTED,
-                             "unsupported: head_dim %u needs %u bytes of shared "
-                             "memory per key, the device has %u",
-                             D, 8 * D, lim->maxComputeSharedMemorySize);
+    int rc = plan_gpu_rows(rn, err, err_size);
+    if (rc == 0) rc = plan_gpu_keys(rn, err, err_size);
+    if (rc < 0) return rc;
   }
   if (attention) {
     uint64_t nt = (rows_per_group + rn->rows - 1) / rn->rows;
