@@ -293,6 +293,19 @@ Test(vulkan_gpu_kernel, small_shapes) {
 
 /* ---- errors, devices, cache --------------------------------------------- */
 
+/* Log lines of the runs below, when a test wants them. */
+static char log_text[4096];
+static int log_on;
+
+static void capture(void *user, int level, const char *origin,
+                    const char *message) {
+  size_t len = strlen(log_text);
+  (void)user;
+  (void)level;
+  snprintf(log_text + len, sizeof log_text - len, "%s: %s\n",
+           origin ? origin : "core", message);
+}
+
 /* One run of a small rope workload with head_dim `dim`. */
 static pe_result *run_dim(unsigned dim, const char *extra_options,
                           const char *label) {
@@ -305,6 +318,7 @@ static pe_result *run_dim(unsigned dim, const char *extra_options,
            dim, label, extra_options,
            validation() ? "validation = true\n" : "");
   pe_ctx *ctx = pe_test_ctx();
+  if (log_on) pe_ctx_set_log(ctx, capture, NULL);
   pe_config *cfg;
   cr_assert_eq(pe_config_parse(ctx, text, "test_vulkan.ini", NULL, &cfg), 0,
                "%s", pe_ctx_error(ctx));
@@ -475,3 +489,32 @@ Test(vulkan_cache, persisted_and_corrupt_ignored) {
   rmdir(dir);
 }
 
+/* The cache state comes before the long limits list, so it is never cut;
+ * an unwritable cache directory is said once per run, not again at close. */
+Test(vulkan_cache, state_in_details_and_write_failure_said_once) {
+  pe_result *r = run_one("pipeline_cache = false\n", "vk");
+  skip_if_unavailable(r, "vk");
+  cr_expect(strstr(r->device.details, "pipeline cache not persisted") != NULL,
+            "%s", r->device.details);
+  pe_result_free(r);
+
+  char file[] = "/tmp/libpe-vkcache-file-XXXXXX";
+  int fd = mkstemp(file);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  setenv("PE_CACHE_DIR", file, 1);
+  log_text[0] = 0;
+  log_on = 1;
+  r = run_one("", "vk");
+  log_on = 0;
+  cr_expect_eq(r->status, PE_RUN_OK, "%s", r->message);
+  cr_expect(strstr(r->device.details, "pipeline cache not persisted "
+                                      "(could not write") != NULL,
+            "%s", r->device.details);
+  const char *w = strstr(log_text, "could not write pipeline cache");
+  cr_expect(w != NULL, "no warning: %s", log_text);
+  cr_expect(w && !strstr(w + 1, "could not write pipeline cache"),
+            "said more than once: %s", log_text);
+  pe_result_free(r);
+  unlink(file);
+}

@@ -8,7 +8,8 @@
  * (VkPipelineCacheHeaderVersionOne) must name this device.  Anything that
  * does not check out is ignored with a note: a corrupt or foreign file
  * costs a recompile, never a crash.  Writes go to a temporary file in the
- * same directory, renamed over the old one.
+ * same directory, renamed over the old one; after a failed write (said
+ * once) the cache stays in memory for the rest of the run.
  */
 #include "config.h"
 
@@ -102,6 +103,7 @@ void vkb_cache_open(vkb *b) {
   unsigned char *data = NULL;
   size_t n = 0;
   b->cache_path[0] = 0;
+  b->cache_error[0] = 0;
   if (b->use_cache && b->host && PE_HAS_FIELD(b->host, pe_host, cache_dir) &&
       b->host->cache_dir) {
     const char *dir = b->host->cache_dir(b->host);
@@ -137,7 +139,7 @@ void vkb_cache_open(vkb *b) {
 
 void vkb_cache_save(vkb *b) {
   size_t n = 0;
-  if (!b->pcache || !b->cache_path[0]) return;
+  if (!b->pcache || !b->cache_path[0] || b->cache_error[0]) return;
   if (vkGetPipelineCacheData(b->dev, b->pcache, &n, NULL) != VK_SUCCESS || !n ||
       n == b->cache_saved)
     return;
@@ -167,12 +169,16 @@ void vkb_cache_save(vkb *b) {
     ok = ok && rename(tmp, b->cache_path) == 0;
     if (!ok) unlink(tmp);
   }
-  if (ok)
+  if (ok) {
     b->cache_saved = n;
-  else
+  } else {
+    /* Said once: the retry at close would fail the same way. */
+    snprintf(b->cache_error, sizeof b->cache_error, "could not write: %s",
+             strerror(errno));
     pe_plugin_log(b->host, PE_LOG_WARN, VKB_NAME,
                   "could not write pipeline cache %s: %s", b->cache_path,
                   strerror(errno));
+  }
   free(buf);
 }
 

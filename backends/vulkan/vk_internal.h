@@ -65,6 +65,7 @@ typedef struct vkb {
   int use_cache;
   char cache_path[4096]; /* empty: not persisted */
   size_t cache_saved;    /* bytes written last (or loaded) */
+  char cache_error[128]; /* why the last write failed; set: no more tries */
 
   char last_kernel[256]; /* kernel path of the last prepare, for describe */
 } vkb;

@@ -132,29 +132,48 @@ static int vkb_open(const pe_host *host, const pe_param_value *const *options,
   return 0;
 }
 
+/* Append `src` at *o in buf (truncating at the end). */
+static void append(char *buf, size_t size, size_t *o, const char *src) {
+  vkb_copy(buf + *o, size - *o, src);
+  *o += strlen(buf + *o);
+}
+
+/* The pipeline cache's state, in a few words. */
+static void cache_state(const vkb *b, char *out, size_t size) {
+  if (!b->pcache)
+    vkb_copy(out, size, "no pipeline cache");
+  else if (!b->cache_path[0])
+    vkb_copy(out, size, b->use_cache ? "pipeline cache not persisted (no "
+                                       "cache directory)"
+                                     : "pipeline cache not persisted "
+                                       "(pipeline_cache = false)");
+  else if (b->cache_error[0])
+    snprintf(out, size, "pipeline cache not persisted (%s)", b->cache_error);
+  else
+    vkb_copy(out, size, "pipeline cache persisted");
+}
+
+/* details: the short facts first (choice, kernel, cache, validation, the
+ * last kernel path), then the device limits, which may be cut at the end
+ * of pe_device_info.details. */
 static int vkb_describe(void *backend, pe_device_info *info) {
   vkb *b = backend;
   vkb_physinfo_describe(&b->info, info);
-  /* details: the choice, the kernel, then the device limits */
-  char buf[2048];
-  int n = snprintf(buf, sizeof buf, "%s; kernel %s (%s); %s", b->choice,
+  char buf[2048], cache[192];
+  cache_state(b, cache, sizeof cache);
+  int n = snprintf(buf, sizeof buf, "%s; kernel %s (%s); %s; %s", b->choice,
                    b->kernel == VKB_KERNEL_CPU ? "cpu" : "gpu",
                    b->kernel_opt == VKB_KERNEL_AUTO
                        ? (b->kernel == VKB_KERNEL_CPU ? "auto: CPU driver"
                                                       : "auto: GPU")
                        : "kernel option",
-                   b->validation ? "validation on; " : "");
+                   cache, b->validation ? "validation on; " : "");
   size_t o = n > 0 && (size_t)n < sizeof buf ? (size_t)n : 0;
   if (b->last_kernel[0]) {
-    vkb_copy(buf + o, sizeof buf - o, b->last_kernel);
-    o += strlen(buf + o);
-    vkb_copy(buf + o, sizeof buf - o, "; ");
-    o += strlen(buf + o);
+    append(buf, sizeof buf, &o, b->last_kernel);
+    append(buf, sizeof buf, &o, "; ");
   }
-  vkb_copy(buf + o, sizeof buf - o, info->details);
-  o += strlen(buf + o);
-  if (!b->cache_path[0])
-    vkb_copy(buf + o, sizeof buf - o, "; pipeline cache not persisted");
+  append(buf, sizeof buf, &o, info->details);
   vkb_copy(info->details, sizeof info->details, buf);
   return 0;
 }
