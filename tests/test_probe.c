@@ -39,6 +39,7 @@ static const char *dir_env(const char *name, const char *dflt) {
 
 /* Run `pe-probe ARGS` (ARGS shell-quoted by the caller) in directory `cwd`
  * (NULL: the test's). */
+static proc vprobe(const char *cwd, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static proc vprobe(const char *cwd, const char *fmt, va_list ap) {
   char args[2048], cmd[4096], errpath[] = "/tmp/pe-probe-test-XXXXXX";
   cr_assert_lt(vsnprintf(args, sizeof args, fmt, ap), (int)sizeof args);

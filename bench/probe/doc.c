@@ -39,6 +39,7 @@ void doc_foot(probe_doc *d, const char *fmt, ...) {
   va_end(ap);
 }
 
+static char *vstrf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *vstrf(const char *fmt, va_list ap) {
   va_list again;
   va_copy(again, ap);
