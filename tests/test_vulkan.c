@@ -390,6 +390,12 @@ Test(vulkan_options, cpu_tile_rows_limit) {
                  "tile_rows = 16|above 8|head_dim 256");
 }
 
+/* tile_keys belongs to the gpu kernel: refused when kernel = cpu is asked
+ * for (with auto on a CPU driver it is only said not to apply). */
+Test(vulkan_options, cpu_kernel_refuses_tile_keys) {
+  expect_refused(8, "kernel = cpu\ntile_keys = 16\n", "tile_keys = 16|gpu kernel only|kernel = cpu");
+}
+
 /* Explicit gpu tiles are used as given or refused with the numbers. */
 Test(vulkan_options, gpu_tiles_refused_not_changed) {
   expect_refused(8, "kernel = gpu\ntile_keys = 3\n",

@@ -55,7 +55,8 @@ static const pe_param_decl opt_keys = {
     .name = "tile_keys",
     .doc = "gpu kernel: keys per shared-memory tile, a power of two that "
            "fits shared memory (8 x head_dim bytes per key); 0: 32, fewer "
-           "if shared memory is short",
+           "if shared memory is short (kernel = cpu refuses a value; auto "
+           "on a CPU driver warns that it does not apply)",
     .default_value = "0",
     .min = 0,
     .max = 256};

@@ -615,6 +615,24 @@ static int plan_gpu_keys(vkb_run *rn, char *err, size_t err_size) {
   return 0;
 }
 
+/* tile_keys is the gpu kernel's: with kernel = cpu asked for, an explicit
+ * value is refused; when auto picked the cpu kernel (a CPU driver) it is
+ * said not to apply, so a config written for a GPU still runs here. */
+static int plan_cpu_keys_option(vkb_run *rn, char *err, size_t err_size) {
+  const vkb *b = rn->b;
+  if (b->keys_opt <= 0) return 0;
+  if (b->kernel_opt == VKB_KERNEL_CPU)
+    return pe_plugin_error(err, err_size, PE_EINVAL,
+                           "vulkan: tile_keys = %lld applies to the gpu kernel "
+                           "only (kernel = cpu); leave it 0",
+                           (long long)b->keys_opt);
+  pe_plugin_log(b->host, PE_LOG_WARN, VKB_NAME,
+                "tile_keys = %lld not used: kernel = auto chose the cpu kernel "
+                "on this device, which has no key tiles",
+                (long long)b->keys_opt);
+  return 0;
+}
+
 /* Check the shape and choose kernel parameters and chunks. */
 static int plan(vkb_run *rn, char *err, size_t err_size) {
   vkb *b = rn->b;
@@ -662,7 +680,8 @@ static int plan(vkb_run *rn, char *err, size_t err_size) {
 
   uint64_t rows_per_group = (uint64_t)rn->G * t->q_len;
   if (attention && rn->kernel == VKB_KERNEL_CPU) {
-    int rc = plan_cpu_rows(rn, rows_per_group, err, err_size);
+    int rc = plan_cpu_keys_option(rn, err, err_size);
+    if (rc == 0) rc = plan_cpu_rows(rn, rows_per_group, err, err_size);
     if (rc < 0) return rc;
   } else if (attention) {
     int rc = plan_gpu_rows(rn, err, err_size);
