@@ -1,6 +1,7 @@
 /* Parameter values: parse config text by declaration (type, range,
  * choices, default), for plugin sections and the fixed sections alike. */
 #include "internal.h"
+#include "json_write.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -59,17 +60,6 @@ const char *pe__param_type_name(uint32_t type) {
   }
 }
 
-/* The shortest %g form that reads back as x (1e-30, not
- * 1.0000000000000001e-30). */
-static const char *shortest(double x, char buf[32]) {
-  for (int prec = 1; prec < 17; prec++) {
-    snprintf(buf, 32, "%.*g", prec, x);
-    if (strtod(buf, NULL) == x) return buf;
-  }
-  snprintf(buf, 32, "%.17g", x);
-  return buf;
-}
-
 void pe__param_accepted(const pe_param_decl *d, char *buf, size_t size) {
   char lo[64] = "", hi[64] = "";
   switch (d->type) {
@@ -88,10 +78,10 @@ void pe__param_accepted(const pe_param_decl *d, char *buf, size_t size) {
   char a[32], b[32];
   if (d->flags & PE_PARAM_HAS_MIN)
     snprintf(lo, sizeof lo, " %s %s", d->flags & PE_PARAM_MIN_OPEN ? ">" : ">=",
-             shortest(d->min, a));
+             pe_json_digits(a, sizeof a, d->min, "?"));
   if (d->flags & PE_PARAM_HAS_MAX)
     snprintf(hi, sizeof hi, "%s %s %s", lo[0] ? " and" : "",
-             d->flags & PE_PARAM_MAX_OPEN ? "<" : "<=", shortest(d->max, b));
+             d->flags & PE_PARAM_MAX_OPEN ? "<" : "<=", pe_json_digits(b, sizeof b, d->max, "?"));
   snprintf(buf, size, "%s%s%s",
            d->type == PE_PARAM_LIST      ? "space-separated numbers, each"
            : d->type == PE_PARAM_INTEGER ? "an integer"

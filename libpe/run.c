@@ -60,28 +60,31 @@ static const pe__backend_section *find_section(const pe_config *cfg, const char 
 /* `name` as the caller gave it (a path relative to the working directory)
  * or, when a section of `cfg` configures it, that section's plugin (a path
  * relative to the config's directory). */
-static int load_backend(run_state *st, const pe_config *cfg, const char *name,
-                        const pe__backend_section *sec) {
+static int load_backend_plugin(pe_ctx *ctx, const pe_config *cfg, const char *name,
+                               const pe__backend_section *sec, const pe_plugin **out) {
   char *path = sec ? pe__config_plugin_path(cfg, sec->plugin) : NULL;
-  if (sec && !path) return set_status(st, PE_ENOMEM, "%s", "out of memory");
-  int rc = pe_plugin_load(st->ctx, path ? path : name, PE_PLUGIN_BACKEND, &st->plugin);
+  if (sec && !path) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+  int rc = pe_plugin_load(ctx, path ? path : name, PE_PLUGIN_BACKEND, out);
   free(path);
-  return rc ? set_status(st, rc, "%s", st->ctx->err) : 0;
+  return rc;
+}
+
+/* The backend's option values: its config section's, else its defaults. */
+static int backend_options(pe_ctx *ctx, const pe_config *cfg, const pe__backend_section *sec,
+                           const pe_plugin *p, pe__values *out) {
+  char owner[128];
+  snprintf(owner, sizeof owner, "backend %s", p->desc.name);
+  if (sec) return pe__values_build(ctx, cfg, sec->section, NULL, pe_plugin_params(p), owner, out);
+  pe_config empty = {.name = (char *)"(defaults)"};
+  return pe__values_build(ctx, &empty, "backend", NULL, pe_plugin_params(p), owner, out);
 }
 
 static int open_backend(run_state *st, const pe_config *cfg, const char *name) {
   const pe__backend_section *sec = find_section(cfg, name);
-  int rc = load_backend(st, cfg, name, sec);
-  if (rc) return rc;
+  int rc = load_backend_plugin(st->ctx, cfg, name, sec, &st->plugin);
+  if (rc) return set_status(st, rc, "%s", st->ctx->err);
   snprintf(st->r->backend, sizeof st->r->backend, "%s", st->plugin->desc.name);
-  char owner[128];
-  snprintf(owner, sizeof owner, "backend %s", st->plugin->desc.name);
-  if (sec) {
-    rc = pe__values_build(st->ctx, cfg, sec->section, NULL, pe_plugin_params(st->plugin), owner, &st->options);
-  } else {
-    pe_config empty = {.name = (char *)"(defaults)"};
-    rc = pe__values_build(st->ctx, &empty, "backend", NULL, pe_plugin_params(st->plugin), owner, &st->options);
-  }
+  rc = backend_options(st->ctx, cfg, sec, st->plugin, &st->options);
   if (rc) return set_status(st, rc, "%s", st->ctx->err);
   char err[1024] = "";
   rc = st->plugin->backend.open(&st->ctx->host, st->options.ptrs, &st->backend, err, sizeof err);
@@ -400,21 +403,9 @@ void pe_runner_close(pe_runner *r) {
 int pe_config_check_backend(pe_ctx *ctx, const pe_config *cfg, const char *backend) {
   if (!cfg || !backend) return pe__fail(ctx, PE_EINVAL, "pe_config_check_backend: NULL argument");
   const pe__backend_section *sec = find_section(cfg, backend);
-  char *path = sec ? pe__config_plugin_path(cfg, sec->plugin) : NULL;
-  if (sec && !path) return pe__fail(ctx, PE_ENOMEM, "out of memory");
   const pe_plugin *p;
-  int rc = pe_plugin_load(ctx, path ? path : backend, PE_PLUGIN_BACKEND, &p);
-  free(path);
-  if (rc) return rc;
-  char owner[128];
-  snprintf(owner, sizeof owner, "backend %s", p->desc.name);
+  int rc = load_backend_plugin(ctx, cfg, backend, sec, &p);
   pe__values v;
-  if (sec) {
-    rc = pe__values_build(ctx, cfg, sec->section, NULL, pe_plugin_params(p), owner, &v);
-  } else {
-    pe_config empty = {.name = (char *)"(defaults)"};
-    rc = pe__values_build(ctx, &empty, "backend", NULL, pe_plugin_params(p), owner, &v);
-  }
-  if (rc == 0) pe__values_free(&v);
+  if (rc == 0 && (rc = backend_options(ctx, cfg, sec, p, &v)) == 0) pe__values_free(&v);
   return rc;
 }
