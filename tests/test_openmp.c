@@ -241,6 +241,45 @@ Test(openmp_edges, encode_op) {
            schemes[i], (int)i + 70);
 }
 
+/* op = encode where every row is whole aligned vectors on the SIMD paths
+ * (rows written straight from the registers with non-temporal stores),
+ * over several 512-position units per head with a short last one, q_len
+ * shorter than seq_len, and every pairing: neox, interleaved, a partial
+ * rotary_dim (pass-through dims), additive and none. */
+Test(openmp_edges, encode_op_vector_rows) {
+  static const char *const schemes[] = {
+      "plugin = rope", "plugin = rope\npairing = interleaved",
+      "plugin = rope\nrotary_dim = 32", "plugin = sinusoidal",
+      "plugin = none"};
+  for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+    checkf("[workload]\nop = encode\nbatch = 2\nq_heads = 4\nkv_heads = 2\n"
+           "head_dim = 64\nq_len = 700\nseq_len = 1100\n"
+           "[scheme]\n%s\n" RUN,
+           schemes[i], (int)i + 80);
+}
+
+/* Decode with K rotated in registers inside the logit loop (AVX-512:
+ * neox pairs over the whole head_dim, four query heads a kv head at a
+ * time): groups of 4, 6 (four, then single heads from K' rows) and 8,
+ * odd block tails (the fused section's 7-key chunks), and the shapes that
+ * keep K' rows (interleaved, a partial rotary_dim). */
+Test(openmp_edges, decode_rotary_groups) {
+  static const struct {
+    int hq, hkv, d;
+    const char *scheme;
+  } cases[] = {{8, 2, 128, "plugin = rope"},
+               {12, 2, 64, "plugin = rope\nbase = 500000"},
+               {16, 2, 64, "plugin = rope"},
+               {8, 2, 64, "plugin = rope\npairing = interleaved"},
+               {8, 2, 64, "plugin = rope\nrotary_dim = 32"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    checkf("[workload]\nq_heads = %d\nkv_heads = %d\nhead_dim = %d\n"
+           "q_len = 1\nseq_len = 1234\nposition_offset = 3000\n"
+           "[scheme]\n%s\n" RUN,
+           cases[i].hq, cases[i].hkv, cases[i].d, cases[i].scheme,
+           (int)i + 85);
+}
+
 /* Shapes with enough work that execute() engages the whole thread team
  * (smaller ones run on the calling thread): prefill, windowed prefill,
  * GQA decode with many split-KV chunks, and encode. */

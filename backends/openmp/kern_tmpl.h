@@ -10,6 +10,8 @@
  *   VEXP2(x) = 2^x for x <= 0 (every use: a score minus a running
  *     maximum): 0, never NaN, for -inf; below about -126 it may be 0
  *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
+ *   optionally DEC_ROT_REGS 1: decode rotates K in registers inside the
+ *     logit loop (dec_scores4_rot) instead of into K' rows first
  *   optionally VROT_PAIRS(x, c, s): W/2 interleaved rotary pairs
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
  *     and VSFENCE()
@@ -58,12 +60,19 @@ static uint32_t padded_dim(const omp_plan *p) { return OMP_PADDED_DIM(p->d); }
  * attention factor a; dims R..D-1 pass through (times `scale` only).
  * `scaled` = 0 leaves the vector multiplies by scale out (rot_row). */
 #define ROT_SCALE(v) (scaled ? VMUL((v), vs) : (v))
+#ifdef VSTREAM
+#define ROT_STORE(q, v) (nt ? VSTREAM((q), (v)) : VSTORE((q), (v)))
+#else
+#define ROT_STORE(q, v) VSTORE((q), (v))
+#endif
 static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
                                          uint64_t trow, float scale,
-                                         float *y, const int scaled) {
+                                         float *y, const int scaled,
+                                         const int nt) {
   const uint32_t d = p->d;
   uint32_t j = 0;
   const VF vs = VSET1(scale);
+  (void)nt; /* unused where the path has no VSTREAM */
   if (p->kind == PE_KIND_ROTARY) {
     const uint32_t half = p->rot_half;
     const float *c = p->cos + trow * half;
@@ -72,8 +81,8 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
       for (; j + W <= half; j += W) {
         VF x1 = VLOAD(x + j), x2 = VLOAD(x + j + half);
         VF cv = VLOAD(c + j), sv = VLOAD(s + j);
-        VSTORE(y + j, ROT_SCALE(VSUB(VMUL(x1, cv), VMUL(x2, sv))));
-        VSTORE(y + j + half, ROT_SCALE(VFMA(x1, sv, VMUL(x2, cv))));
+        ROT_STORE(y + j, ROT_SCALE(VSUB(VMUL(x1, cv), VMUL(x2, sv))));
+        ROT_STORE(y + j + half, ROT_SCALE(VFMA(x1, sv, VMUL(x2, cv))));
       }
       for (; j < half; j++) {
         float x1 = x[j], x2 = x[j + half];
@@ -83,7 +92,7 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
     } else { /* pair j = dims (2j, 2j + 1) */
 #ifdef VROT_PAIRS
       for (; j + W / 2 <= half; j += W / 2)
-        VSTORE(y + 2 * j,
+        ROT_STORE(y + 2 * j,
                ROT_SCALE(VROT_PAIRS(VLOAD(x + 2 * j), c + j, s + j)));
 #endif
       for (; j < half; j++) {
@@ -92,19 +101,23 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
         y[2 * j + 1] = (x2 * c[j] + x1 * s[j]) * scale;
       }
     }
-    for (j = 2 * half; j < d; j++) y[j] = x[j] * scale;
+    j = 2 * half;
+    if (j % W == 0)
+      for (; j + W <= d; j += W) ROT_STORE(y + j, ROT_SCALE(VLOAD(x + j)));
+    for (; j < d; j++) y[j] = x[j] * scale;
   } else if (p->kind == PE_KIND_ADDITIVE) {
     const float *a = p->add + trow * d;
     for (; j + W <= d; j += W)
-      VSTORE(y + j, ROT_SCALE(VADD(VLOAD(x + j), VLOAD(a + j))));
+      ROT_STORE(y + j, ROT_SCALE(VADD(VLOAD(x + j), VLOAD(a + j))));
     for (; j < d; j++) y[j] = (x[j] + a[j]) * scale;
   } else {
-    for (; j + W <= d; j += W) VSTORE(y + j, ROT_SCALE(VLOAD(x + j)));
+    for (; j + W <= d; j += W) ROT_STORE(y + j, ROT_SCALE(VLOAD(x + j)));
     for (; j < d; j++) y[j] = x[j] * scale;
   }
 }
 
 #undef ROT_SCALE
+#undef ROT_STORE
 
 /* K rows and op = encode rows have scale 1: x * 1 is exact, so leaving
  * the multiply out gives the same output bit for bit, and the neox
@@ -116,9 +129,9 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
 static void rot_row(const omp_plan *p, const float *x, uint64_t trow,
                     float scale, float *y) {
   if (scale == 1.0f)
-    rot_row_as(p, x, trow, 1.0f, y, 0);
+    rot_row_as(p, x, trow, 1.0f, y, 0, 0);
   else
-    rot_row_as(p, x, trow, scale, y, 1);
+    rot_row_as(p, x, trow, scale, y, 1, 0);
 }
 
 /* K needs a rotated/added copy of each key block (else it is used in
@@ -330,9 +343,16 @@ static void pf_spread(pf_cursor *c, size_t steps) {
   if (!c->step) c->step = 1;
 }
 
+/* Into every cache level (T0).  The T1 hint (2) had measured the same as
+ * T0 on the AVX2 EPYC (Zen 3); on the AVX-512 EPYC (Zen 5) T0 made decode
+ * 1.05x faster (3 of 3 interleaved rounds, L = 32768, 32/8 heads, 2
+ * threads; 0.95-0.97x for NTA) and prefill alike (0.99-1.01x, L = 1024,
+ * 4 rounds). */
+#define PF_HINT 3
 static OMP_ALWAYS_INLINE void pf_line(const pf_cursor *c) {
   for (int i = 0; i < c->nrun; i++)
-    if (c->off < c->len[i]) __builtin_prefetch(c->run[i] + c->off, 0, 2);
+    if (c->off < c->len[i])
+      __builtin_prefetch(c->run[i] + c->off, 0, PF_HINT);
 }
 
 static OMP_ALWAYS_INLINE void pf_step(pf_cursor *c) {
@@ -671,6 +691,10 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
 
 /* ----------------------------------------------------------------- decode */
 
+#ifndef DEC_ROT_REGS
+#define DEC_ROT_REGS 0
+#endif
+
 /* Scratch: q' [group][dp], K' block [DEC_BLOCK][dp], scores
  * [group][DEC_BLOCK], o [group][dp], m and l [group]. */
 static size_t decode_scratch(const omp_plan *p) {
@@ -802,6 +826,65 @@ static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
   }
 }
 
+/* dec_scores4 on raw K rows of a rotary (neox pairing, whole head_dim
+ * rotated) kv head: each key's pairs rotated in registers on the way
+ * (k1 c - k2 s, k2 c + k1 s at the key's table row), no K' rows written
+ * to scratch and read back.  Taken where the including file sets
+ * DEC_ROT_REGS: on AVX-512 (Zen 5) decode ran 1.04-1.10x faster (4 of 4
+ * interleaved rounds, L = 32768, 32/8 heads, 2 threads); the AVX2 path
+ * measured 0.92-1.015x on that machine and 0.97-1.05x on a Zen 3 (ninth
+ * session), so it keeps the K' rows. */
+static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
+                            const float *kb, uint64_t n0, uint32_t cnt,
+                            float *const s[4], pf_cursor *pf) {
+  const uint32_t d = p->d, half = p->rot_half;
+  uint32_t n = 0;
+  for (; n < cnt; n += 2) {
+    pf_step(pf);
+    const uint32_t n1 = n + 1 < cnt ? n + 1 : n; /* odd tail: key twice */
+    const float *k0 = kb + (size_t)n * d, *k1 = kb + (size_t)n1 * d;
+    const float *c0 = p->cos + (n0 + n) * half, *s0 = p->sin + (n0 + n) * half;
+    const float *c1 = p->cos + (n0 + n1) * half, *s1 = p->sin + (n0 + n1) * half;
+    VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
+    VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
+    for (uint32_t j = 0; j < half; j += W) {
+      const VF x1 = VLOAD(k0 + j), x2 = VLOAD(k0 + j + half);
+      const VF y1 = VLOAD(k1 + j), y2 = VLOAD(k1 + j + half);
+      const VF ca = VLOAD(c0 + j), sa = VLOAD(s0 + j);
+      const VF cb = VLOAD(c1 + j), sb = VLOAD(s1 + j);
+      const VF r1 = VSUB(VMUL(x1, ca), VMUL(x2, sa));
+      const VF r2 = VFMA(x1, sa, VMUL(x2, ca));
+      const VF t1 = VSUB(VMUL(y1, cb), VMUL(y2, sb));
+      const VF t2 = VFMA(y1, sb, VMUL(y2, cb));
+#define DEC_ROT_HEAD(h, acc, bcc)                                            \
+  {                                                                          \
+    const VF qa = VLOAD(q[h] + j), qb = VLOAD(q[h] + j + half);              \
+    acc = VFMA(qb, r2, VFMA(qa, r1, acc));                                   \
+    bcc = VFMA(qb, t2, VFMA(qa, t1, bcc));                                   \
+  }
+      DEC_ROT_HEAD(0, a0, b0)
+      DEC_ROT_HEAD(1, a1, b1)
+      DEC_ROT_HEAD(2, a2, b2)
+      DEC_ROT_HEAD(3, a3, b3)
+#undef DEC_ROT_HEAD
+    }
+    float r0[4], rr1[4];
+    hsum4(a0, a1, a2, a3, r0);
+    hsum4(b0, b1, b2, b3, rr1);
+    for (int h = 0; h < 4; h++) {
+      s[h][n] = r0[h];
+      if (n + 1 < cnt) s[h][n + 1] = rr1[h];
+    }
+  }
+}
+
+/* Whether dec_scores4_rot applies: neox pairs over the whole head_dim, in
+ * whole vectors. */
+static int dec_rot_in_regs(const omp_plan *p) {
+  return DEC_ROT_REGS && p->kind == PE_KIND_ROTARY && !p->interleaved &&
+         2 * p->rot_half == p->d && p->rot_half % W == 0;
+}
+
 /* o[h][0..d) += sum_n p[h][n] * V[n][..] for four heads at once: each V
  * vector is loaded once for the four (8 accumulators: 2 loads and 4
  * broadcasts per 8 FMAs). */
@@ -857,6 +940,8 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
   const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
   const int pack = k_needs_pack(p);
   const int bias = p->kind == PE_KIND_BIAS;
+  /* four-head groups may take raw K, rotated in registers */
+  const int rot_regs = g >= 4 && dec_rot_in_regs(p);
 
   for (uint32_t kvh = 0; kvh < p->hkv; kvh++) {
     const float *kbase = p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
@@ -876,7 +961,7 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
        * copied (none, ALiBi); K read in place without prefetching had
        * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
       pf_cursor pf = pf_next_block(kbase, vbase, nb, n1, d, g, cnt);
-      for (uint32_t n = 0; n < cnt; n++) {
+      for (uint32_t n = 0; n < cnt && !(rot_regs && g % 4 == 0); n++) {
         if (pack)
           rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
         else
@@ -894,7 +979,9 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
           sh[t] = sc + (size_t)(j0 + t) * DEC_BLOCK;
           oh[t] = o + (size_t)(j0 + t) * dp;
         }
-        if (four)
+        if (four && rot_regs)
+          dec_scores4_rot(p, qh, kbase + nb * d, nb, cnt, sh, &pf);
+        else if (four)
           dec_scores4(qh, kp, dp, d, cnt, sh, &pf);
         else
           for (uint32_t n = 0; n < cnt; n++) {
@@ -954,6 +1041,22 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
 
 /* ----------------------------------------------------------------- encode */
 
+#ifdef VSTREAM
+/* rot_row_as stores every float of a row through whole, aligned vectors
+ * (no scalar tail), so it may write the output with non-temporal stores
+ * directly: d a multiple of W, and the rotary halves too. */
+static int rows_all_vector(const omp_plan *p) {
+  if (p->d % W) return 0;
+  if (p->kind != PE_KIND_ROTARY) return 1;
+#ifdef VROT_PAIRS
+  if (p->interleaved) return p->rot_half % (W / 2) == 0 && 2 * p->rot_half % W == 0;
+#else
+  if (p->interleaved) return 0;
+#endif
+  return p->rot_half % W == 0;
+}
+#endif
+
 static void encode_rows(const omp_plan *p, int which, uint64_t r0,
                         uint64_t r1) {
   const uint32_t d = p->d;
@@ -967,9 +1070,20 @@ static void encode_rows(const omp_plan *p, int which, uint64_t r0,
   const uint64_t rows = (uint64_t)p->batch * (which ? p->hkv : p->hq) * len;
 #ifdef VSTREAM
   /* Outputs of op = encode are written once and not read again by this
-   * run: encode each row into an L1 buffer, then stream it out with
-   * non-temporal stores (no read-for-ownership of the destination). */
+   * run: stream them out with non-temporal stores (no read-for-ownership
+   * of the destination).  Straight from the registers when every store of
+   * a row is a whole aligned vector, else through an L1 row buffer: the
+   * bounce through the buffer made encode 1.10-1.15x slower (AVX-512,
+   * Zen 5, 3 of 3 interleaved rounds; a plain copy loop 1.15-1.2x). */
   if (which != 2 && d % W == 0 && (uintptr_t)dst % 64 == 0) {
+    if (rows_all_vector(p)) {
+      for (uint64_t r = r0; r < r1; r++) {
+        if (r + ENC_AHEAD < rows) prefetch_row(src + (r + ENC_AHEAD) * d, d);
+        rot_row_as(p, src + r * d, r % len + shift, 1.0f, dst + r * d, 0, 1);
+      }
+      VSFENCE();
+      return;
+    }
     float tmp[OMP_MAX_HEAD_DIM] __attribute__((aligned(64)));
     for (uint64_t r = r0; r < r1; r++) {
       if (r + ENC_AHEAD < rows) prefetch_row(src + (r + ENC_AHEAD) * d, d);

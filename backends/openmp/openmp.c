@@ -530,6 +530,9 @@ static void decode_combine(const omp_plan *p, uint32_t b, uint32_t h) {
   for (uint32_t dd = 0; dd < d; dd++) o[dd] *= inv;
 }
 
+/* op = encode: positions per unit (see omp_execute) */
+#define ENC_POS_BLOCK 512u
+
 static int omp_execute(void *run, double *device_ms, char *err,
                        size_t err_size) {
   (void)err;
@@ -541,18 +544,28 @@ static int omp_execute(void *run, double *device_ms, char *err,
   if (device_ms) *device_ms = -1.0;
 
   if (p->op == PE_OP_ENCODE) {
-    const uint64_t qrows = (uint64_t)p->batch * p->hq * p->sq;
-    const uint64_t krows = (uint64_t)p->batch * p->hkv * p->skv;
-    const uint64_t blk = 64;
-    const uint64_t qb = ceil_div(qrows, blk), kb = ceil_div(krows, blk);
-    const int64_t total = (int64_t)(qb + kb);
+    /* Units of ENC_POS_BLOCK positions of one (batch, head), position
+     * block by position block (the static schedule gives each thread a
+     * run of consecutive units): a block's 256 KiB of cos/sin rows (D =
+     * 128) stay in L2 while every head encodes it, instead of the whole
+     * table streaming through once per head.  1.04-1.06x faster than
+     * 64-row blocks in head order (6 of 6 interleaved rounds, AVX-512
+     * Zen 5, 32 heads x 8192, 2 threads); 64- and 2048-position blocks
+     * measured 0.96-1.04x and 0.98-1.02x of that. */
+    const uint64_t qheads = (uint64_t)p->batch * p->hq;
+    const uint64_t kheads = (uint64_t)p->batch * p->hkv;
+    const uint64_t qu = qheads * ceil_div(p->sq, ENC_POS_BLOCK);
+    const uint64_t ku = kheads * ceil_div(p->skv, ENC_POS_BLOCK);
+    const int64_t total = (int64_t)(qu + ku);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t u = 0; u < total; u++) {
-      const int which = (uint64_t)u >= qb;
-      const uint64_t rows = which ? krows : qrows;
-      const uint64_t b0 = ((uint64_t)u - (which ? qb : 0)) * blk;
-      const uint64_t b1 = b0 + blk < rows ? b0 + blk : rows;
-      k->encode_rows(p, which, b0, b1);
+      const int which = (uint64_t)u >= qu;
+      const uint64_t v = (uint64_t)u - (which ? qu : 0);
+      const uint64_t heads = which ? kheads : qheads;
+      const uint64_t len = which ? p->skv : p->sq;
+      const uint64_t head = v % heads, pos = v / heads * ENC_POS_BLOCK;
+      const uint64_t n = len - pos < ENC_POS_BLOCK ? len - pos : ENC_POS_BLOCK;
+      k->encode_rows(p, which, head * len + pos, head * len + pos + n);
     }
     return 0;
   }
