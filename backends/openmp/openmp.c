@@ -548,7 +548,7 @@ static int omp_execute(void *run, double *device_ms, char *err,
      * block by position block (the static schedule gives each thread a
      * run of consecutive units): a block's 256 KiB of cos/sin rows (D =
      * 128) stay in L2 while every head encodes it, instead of the whole
-     * table streaming through once per head.  1.04-1.06x faster than
+     * table streaming through once per head.  1.01-1.06x faster than
      * 64-row blocks in head order (6 of 6 interleaved rounds, AVX-512
      * Zen 5, 32 heads x 8192, 2 threads); 64- and 2048-position blocks
      * measured 0.96-1.04x and 0.98-1.02x of that. */
