@@ -59,6 +59,15 @@ static uint32_t padded_dim(const omp_plan *p) { return OMP_PADDED_DIM(p->d); }
  * `trow` (NUMERICS.md "Scheme kinds").  ROTARY tables already carry the
  * attention factor a; dims R..D-1 pass through (times `scale` only).
  * `scaled` = 0 leaves the vector multiplies by scale out (rot_row). */
+/* One neox pair of vectors rotated by angle (c, s): r1 = x1 c - x2 s,
+ * r2 = x2 c + x1 s.  rot_row_as and decode's in-register rotation
+ * (dec_scores4_rot) both use it, so K' is rounded the same either way. */
+static OMP_ALWAYS_INLINE void rot_pair(VF x1, VF x2, VF c, VF s, VF *r1,
+                                       VF *r2) {
+  *r1 = VSUB(VMUL(x1, c), VMUL(x2, s));
+  *r2 = VFMA(x1, s, VMUL(x2, c));
+}
+
 #define ROT_SCALE(v) (scaled ? VMUL((v), vs) : (v))
 #ifdef VSTREAM
 #define ROT_STORE(q, v) (nt ? VSTREAM((q), (v)) : VSTORE((q), (v)))
@@ -79,10 +88,11 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
     const float *s = p->sin + trow * half;
     if (!p->interleaved) { /* pair j = dims (j, j + R/2) */
       for (; j + W <= half; j += W) {
-        VF x1 = VLOAD(x + j), x2 = VLOAD(x + j + half);
-        VF cv = VLOAD(c + j), sv = VLOAD(s + j);
-        ROT_STORE(y + j, ROT_SCALE(VSUB(VMUL(x1, cv), VMUL(x2, sv))));
-        ROT_STORE(y + j + half, ROT_SCALE(VFMA(x1, sv, VMUL(x2, cv))));
+        VF r1, r2;
+        rot_pair(VLOAD(x + j), VLOAD(x + j + half), VLOAD(c + j),
+                 VLOAD(s + j), &r1, &r2);
+        ROT_STORE(y + j, ROT_SCALE(r1));
+        ROT_STORE(y + j + half, ROT_SCALE(r2));
       }
       for (; j < half; j++) {
         float x1 = x[j], x2 = x[j + half];
@@ -848,14 +858,11 @@ static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
     VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
     VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
     for (uint32_t j = 0; j < half; j += W) {
-      const VF x1 = VLOAD(k0 + j), x2 = VLOAD(k0 + j + half);
-      const VF y1 = VLOAD(k1 + j), y2 = VLOAD(k1 + j + half);
-      const VF ca = VLOAD(c0 + j), sa = VLOAD(s0 + j);
-      const VF cb = VLOAD(c1 + j), sb = VLOAD(s1 + j);
-      const VF r1 = VSUB(VMUL(x1, ca), VMUL(x2, sa));
-      const VF r2 = VFMA(x1, sa, VMUL(x2, ca));
-      const VF t1 = VSUB(VMUL(y1, cb), VMUL(y2, sb));
-      const VF t2 = VFMA(y1, sb, VMUL(y2, cb));
+      VF r1, r2, t1, t2;
+      rot_pair(VLOAD(k0 + j), VLOAD(k0 + j + half), VLOAD(c0 + j),
+               VLOAD(s0 + j), &r1, &r2);
+      rot_pair(VLOAD(k1 + j), VLOAD(k1 + j + half), VLOAD(c1 + j),
+               VLOAD(s1 + j), &t1, &t2);
 #define DEC_ROT_HEAD(h, acc, bcc)                                            \
   {                                                                          \
     const VF qa = VLOAD(q[h] + j), qb = VLOAD(q[h] + j + half);              \
@@ -940,8 +947,10 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
   const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
   const int pack = k_needs_pack(p);
   const int bias = p->kind == PE_KIND_BIAS;
-  /* four-head groups may take raw K, rotated in registers */
+  /* four-head groups may take raw K, rotated in registers; K' rows are
+   * still made when K is not, or for the single heads after them */
   const int rot_regs = g >= 4 && dec_rot_in_regs(p);
+  const int make_kp = !rot_regs || g % 4 != 0;
 
   for (uint32_t kvh = 0; kvh < p->hkv; kvh++) {
     const float *kbase = p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
@@ -961,7 +970,7 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
        * copied (none, ALiBi); K read in place without prefetching had
        * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
       pf_cursor pf = pf_next_block(kbase, vbase, nb, n1, d, g, cnt);
-      for (uint32_t n = 0; n < cnt && !(rot_regs && g % 4 == 0); n++) {
+      for (uint32_t n = 0; make_kp && n < cnt; n++) {
         if (pack)
           rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
         else
@@ -1049,7 +1058,7 @@ static int rows_all_vector(const omp_plan *p) {
   if (p->d % W) return 0;
   if (p->kind != PE_KIND_ROTARY) return 1;
 #ifdef VROT_PAIRS
-  if (p->interleaved) return p->rot_half % (W / 2) == 0 && 2 * p->rot_half % W == 0;
+  if (p->interleaved) return p->rot_half % (W / 2) == 0;
 #else
   if (p->interleaved) return 0;
 #endif
