@@ -201,6 +201,13 @@ void pe__random_uniform(uint64_t seed, uint64_t stream, float *out, size_t n);
 char *pe__strdup(const char *s);
 char *pe__strndup(const char *s, size_t n);
 char *pe__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Memory for the arrays a backend reads (pe_task: inputs, tables): start
+ * on a 64-byte line so that no aligned-width vector load of a row whose
+ * byte offset is a multiple of 64 straddles two cache lines (glibc's
+ * malloc gives large blocks 16-byte alignment).  Zero-filled when `zero`;
+ * NULL when out of memory; freed with free(). */
+#define PE_ARRAY_ALIGN 64
+void *pe__alloc_array(size_t bytes, bool zero);
 /* a*b*... with overflow detection: false when the product overflows. */
 bool pe__mul_u64(uint64_t a, uint64_t b, uint64_t *out);
 double pe__now_ms(void);

@@ -167,7 +167,7 @@ int pe_npy_read(pe_ctx *ctx, const char *path, pe_tensor *out) {
              (long long)st.st_size - off, (unsigned long long)bytes);
     rc = npy_bad(ctx, path, why);
   }
-  if (rc == 0 && !(t.data = malloc(bytes ? bytes : 4))) rc = pe__fail(ctx, PE_ENOMEM, "%s: out of memory", path);
+  if (rc == 0 && !(t.data = pe__alloc_array(bytes, false))) rc = pe__fail(ctx, PE_ENOMEM, "%s: out of memory", path);
   if (rc == 0 && read_exact(fp, t.data, bytes)) rc = pe__fail(ctx, PE_EIO, "%s: read error", path);
   fclose(fp);
   if (rc) {

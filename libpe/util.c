@@ -36,6 +36,15 @@ char *pe__asprintf(const char *fmt, ...) {
   return s;
 }
 
+void *pe__alloc_array(size_t bytes, bool zero) {
+  void *p = NULL;
+  size_t n = bytes ? bytes : 1;
+  n = (n + PE_ARRAY_ALIGN - 1) / PE_ARRAY_ALIGN * PE_ARRAY_ALIGN;
+  if (n < bytes || posix_memalign(&p, PE_ARRAY_ALIGN, n) != 0) return NULL;
+  if (zero) memset(p, 0, n);
+  return p;
+}
+
 bool pe__mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
   return !__builtin_mul_overflow(a, b, out);
 }

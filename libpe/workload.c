@@ -259,14 +259,14 @@ static int make_inputs(pe_ctx *ctx, pe_workload *w) {
     if (!rc) rc = load_input(ctx, s->input_path[1], "k", kvshape, &w->k);
     if (!rc && s->input_path[2]) rc = load_input(ctx, s->input_path[2], "v", kvshape, &w->v);
     if (rc) return rc;
-    if (!w->v && !(w->v = calloc(nkv, sizeof(float)))) return pe__fail(ctx, PE_ENOMEM, "out of memory");
+    if (!w->v && !(w->v = pe__alloc_array(nkv * sizeof(float), true))) return pe__fail(ctx, PE_ENOMEM, "out of memory");
     snprintf(w->inputs_desc, sizeof w->inputs_desc, "%s %s %s", s->input_path[0],
              s->input_path[1], s->input_path[2] ? s->input_path[2] : "(no v)");
     return 0;
   }
-  w->q = malloc(nq * sizeof(float));
-  w->k = malloc(nkv * sizeof(float));
-  w->v = malloc(nkv * sizeof(float));
+  w->q = pe__alloc_array(nq * sizeof(float), false);
+  w->k = pe__alloc_array(nkv * sizeof(float), false);
+  w->v = pe__alloc_array(nkv * sizeof(float), false);
   if (!w->q || !w->k || !w->v) return pe__fail(ctx, PE_ENOMEM, "out of memory for inputs");
   float *dst[3] = {w->q, w->k, w->v};
   size_t len[3] = {nq, nkv, nkv};
@@ -299,8 +299,8 @@ static int bad_row(pe_ctx *ctx, const pe_config *cfg, const pe_workload *w, cons
 static int rope_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   const pe_scheme_tables *t = &w->tables;
   size_t rows = (size_t)w->set.kv_len, half = t->rotary_dim / 2;
-  w->rope_cos = malloc(rows * half * sizeof(float) + 1);
-  w->rope_sin = malloc(rows * half * sizeof(float) + 1);
+  w->rope_cos = pe__alloc_array(rows * half * sizeof(float), false);
+  w->rope_sin = pe__alloc_array(rows * half * sizeof(float), false);
   if (!w->rope_cos || !w->rope_sin) return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
   for (size_t n = 0; n < rows; n++) {
     double p = (double)(w->set.position_offset + n);
@@ -320,7 +320,7 @@ static int rope_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
 /* pe(p) = [sin(p f_j), cos(p f_j)] interleaved per key position. */
 static int additive_tables(pe_ctx *ctx, const pe_config *cfg, pe_workload *w) {
   size_t rows = (size_t)w->set.kv_len, d = w->set.head_dim;
-  if (!(w->additive = malloc(rows * d * sizeof(float))))
+  if (!(w->additive = pe__alloc_array(rows * d * sizeof(float), false)))
     return pe__fail(ctx, PE_ENOMEM, "out of memory for tables");
   for (size_t n = 0; n < rows; n++) {
     double p = (double)(w->set.position_offset + n);

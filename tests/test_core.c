@@ -763,6 +763,51 @@ Test(inputs, generator_is_counter_based) {
   cr_expect_leq(fabs(sq / 65536 - 1), 0.03, "variance %g", sq / 65536);
 }
 
+/* The arrays of the task a backend gets start on 64-byte lines (the
+ * pe_task promise): generated inputs and rotary tables, .npy inputs and
+ * additive tables, and large blocks, where malloc gives 16 bytes. */
+static void expect_task_aligned(const pe_task *t) {
+  const void *arr[] = {t->q, t->k, t->v, t->rope_cos, t->rope_sin, t->additive};
+  const char *name[] = {"q", "k", "v", "rope_cos", "rope_sin", "additive"};
+  for (int i = 0; i < 6; i++)
+    cr_expect((uintptr_t)arr[i] % 64 == 0, "%s at %p is not on a 64-byte line", name[i], arr[i]);
+}
+
+Test(inputs, task_arrays_on_64_byte_lines) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  pe_workload *w;
+  /* 8 MiB per input: above glibc's mmap threshold */
+  cr_assert_eq(pe_config_parse(ctx, "[workload]\nop=encode\nhead_dim=64\nseq_len=32768\n"
+                               "[scheme]\nplugin=rope\n", "a.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  const pe_task *t = pe_workload_task(w);
+  cr_assert(t->rope_cos && t->rope_sin);
+  expect_task_aligned(t);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+
+  make_tmpdir();
+  float data[3 * 8] = {0};
+  uint64_t shape[4] = {1, 1, 3, 8};
+  char p[512], text[1024];
+  const char *names[3] = {"q", "k", "v"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s.npy", tmpdir, names[i]);
+    cr_assert_eq(pe_npy_write(ctx, p, data, 4, shape), 0, "%s", pe_ctx_error(ctx));
+  }
+  snprintf(text, sizeof text, "[workload]\nhead_dim=8\nseq_len=3\n[inputs]\nq=q.npy\nk=k.npy\n"
+           "v=v.npy\n[scheme]\nplugin=sinusoidal\n");
+  cr_assert_eq(pe_config_parse(ctx, text, "n.ini", tmpdir, &cfg), 0, "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  t = pe_workload_task(w);
+  cr_assert(t->additive);
+  expect_task_aligned(t);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
 /* A backend result that is wrong must fail verification: the reference
  * backend with float accumulation at a tolerance below its error. */
 Test(run, verification_fails_beyond_tolerance) {

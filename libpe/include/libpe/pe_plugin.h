@@ -234,7 +234,10 @@ typedef enum pe_device_type {
  * keeps it valid until release().  Tensors are row-major float32:
  *   q[B][Hq][Sq][D], k and v [B][Hkv][Skv][D].
  * Position tables are indexed by key row n = 0..Skv-1 (position pk(n) =
- * offset + n); query i sits at row Skv - Sq + i. */
+ * offset + n); query i sits at row Skv - Sq + i.  The core allocates
+ * every array below on a 64-byte boundary: a backend may count on that
+ * for speed (whole-line vector loads of 64-byte rows), never for
+ * correctness (older cores and other hosts of this ABI need not). */
 typedef struct pe_task {
   uint32_t struct_size;
   uint32_t op;   /* pe_op */
