@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int pe__fail(pe_ctx *ctx, int code, const char *fmt, ...) {
   if (!ctx) return code;
@@ -66,23 +67,43 @@ static bool make_dirs(char *path) {
   return mkdir(path, 0755) == 0 || errno == EEXIST;
 }
 
+/* Why `path` cannot hold cache files (NULL: it can): it is made when
+ * missing; an existing file or a directory without write access is
+ * refused here, once, rather than by each backend at each save. */
+static const char *cache_dir_problem(char *path) {
+  struct stat st;
+  if (!make_dirs(path) && errno != EEXIST) return strerror(errno);
+  if (stat(path, &st) != 0) return strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "not a directory";
+  if (access(path, W_OK | X_OK) != 0) return "not writable";
+  return NULL;
+}
+
 /* PE_CACHE_DIR, else $XDG_CACHE_HOME/libpe, else $HOME/.cache/libpe. */
 static const char *host_cache_dir(const pe_host *host) {
   pe_ctx *ctx = host->host_data;
   if (ctx->cache_state) return ctx->cache_state > 0 ? ctx->cache_dir : NULL;
   const char *env = getenv("PE_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
-  const char *home = getenv("HOME");
+  const char *home = getenv("HOME"), *from = NULL;
   int n = -1;
   if (env && env[0])
-    n = snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", env);
+    n = snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", from = env);
   else if (xdg && xdg[0] == '/')
-    n = snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/libpe", xdg);
+    n = snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/libpe", from = xdg);
   else if (home && home[0] == '/')
-    n = snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/.cache/libpe", home);
+    n = snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/.cache/libpe", from = home);
   ctx->cache_state = -1;
-  if (n > 0 && (size_t)n < sizeof ctx->cache_dir && make_dirs(ctx->cache_dir))
-    ctx->cache_state = 1;
-  return ctx->cache_state > 0 ? ctx->cache_dir : NULL;
+  if (n <= 0) return NULL; /* nowhere to look: no cache, quietly */
+  const char *why = (size_t)n < sizeof ctx->cache_dir ? cache_dir_problem(ctx->cache_dir)
+                                                      : "path too long";
+  if (why) {
+    pe__log(ctx, PE_LOG_WARN, "cache", "directory %s (from %s): %s; compiled kernels "
+            "are not cached", ctx->cache_dir, from == env ? "PE_CACHE_DIR" : from == xdg
+            ? "XDG_CACHE_HOME" : "HOME", why);
+    return NULL;
+  }
+  ctx->cache_state = 1;
+  return ctx->cache_dir;
 }
 
 static int add_dirs(pe_ctx *ctx, const char *dirs, bool front) {

@@ -504,11 +504,16 @@ Test(vulkan_cache, state_in_details_and_write_failure_said_once) {
             "%s", r->device.details);
   pe_result_free(r);
 
-  char file[] = "/tmp/libpe-vkcache-file-XXXXXX";
-  int fd = mkstemp(file);
-  cr_assert_geq(fd, 0);
-  close(fd);
-  setenv("PE_CACHE_DIR", file, 1);
+  /* the file name the device's cache takes, from a run in a good dir */
+  char dir[] = "/tmp/libpe-vkcache-XXXXXX", path[4200];
+  cr_assert_not_null(mkdtemp(dir));
+  setenv("PE_CACHE_DIR", dir, 1);
+  r = run_one("", "vk");
+  pe_result_free(r);
+  cr_assert(find_cache(dir, path, sizeof path), "no vulkan-*.bin in %s", dir);
+  /* a directory where the file goes: the save fails, said once */
+  cr_assert_eq(unlink(path), 0);
+  cr_assert_eq(mkdir(path, 0755), 0);
   log_text[0] = 0;
   log_on = 1;
   r = run_one("", "vk");
@@ -521,6 +526,31 @@ Test(vulkan_cache, state_in_details_and_write_failure_said_once) {
   cr_expect(w != NULL, "no warning: %s", log_text);
   cr_expect(w && !strstr(w + 1, "could not write pipeline cache"),
             "said more than once: %s", log_text);
+  pe_result_free(r);
+  rmdir(path);
+  rmdir(dir);
+}
+
+/* PE_CACHE_DIR naming a plain file: the core says so once, the backend
+ * runs without a cache and adds no warnings of its own about it. */
+Test(vulkan_cache, cache_dir_that_is_a_file) {
+  char file[] = "/tmp/libpe-vkcache-file-XXXXXX";
+  int fd = mkstemp(file);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  setenv("PE_CACHE_DIR", file, 1);
+  log_text[0] = 0;
+  log_on = 1;
+  pe_result *r = run_one("", "vk");
+  log_on = 0;
+  skip_if_unavailable(r, "vk");
+  cr_expect_eq(r->status, PE_RUN_OK, "%s", r->message);
+  cr_expect(strstr(r->device.details, "pipeline cache not persisted (no cache directory)"),
+            "%s", r->device.details);
+  const char *w = strstr(log_text, ": not a directory; compiled kernels are not cached");
+  cr_expect(w != NULL, "no warning: %s", log_text);
+  cr_expect(w && !strstr(w + 16, "not a directory"), "said more than once: %s", log_text);
+  cr_expect(!strstr(log_text, "pipeline cache /"), "backend warned too: %s", log_text);
   pe_result_free(r);
   unlink(file);
 }

@@ -74,7 +74,8 @@ struct pe_host {
   void (*log)(const pe_host *host, int level, const char *plugin,
               const char *message);
   /* A per-user cache directory for compiled kernels (created on demand,
-   * honours PE_CACHE_DIR, XDG_CACHE_HOME, HOME); NULL when none is usable. */
+   * honours PE_CACHE_DIR, XDG_CACHE_HOME, HOME); NULL when none is usable
+   * (the host has then said why, once: a file, not writable, ...). */
   const char *(*cache_dir)(const pe_host *host);
 };
 
