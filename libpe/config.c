@@ -152,6 +152,8 @@ static char *read_line(char *str, int num, void *stream) {
 const char *pe__at(char *buf, const pe_config *cfg, int line) {
   if (line > 0)
     snprintf(buf, PE_AT_SIZE, "%s:%d", cfg->name, line);
+  else if (line == PE_LINE_SET) /* not in the file: no line to point at */
+    snprintf(buf, PE_AT_SIZE, "%s (value set by --set / pe_config_set)", cfg->name);
   else
     snprintf(buf, PE_AT_SIZE, "%s", cfg->name);
   return buf;
@@ -241,13 +243,16 @@ static int handler(void *user, const char *section, const char *name,
   return st->rc == 0;
 }
 
-/* File order (sections set later through pe_config_set, line 0, last). */
+/* File order (sections set later through pe_config_set, PE_LINE_SET,
+ * last). */
+static unsigned file_order(int line) { return line > 0 ? (unsigned)line : ~0u; }
+
 static void sort_backends(pe_config *cfg) {
   for (size_t i = 1; i < cfg->n_backends; i++) {
     pe__backend_section b = cfg->backends[i];
-    unsigned key = b.line ? (unsigned)b.line : ~0u;
+    unsigned key = file_order(b.line);
     size_t j = i;
-    for (; j > 0 && (cfg->backends[j - 1].line ? (unsigned)cfg->backends[j - 1].line : ~0u) > key; j--)
+    for (; j > 0 && file_order(cfg->backends[j - 1].line) > key; j--)
       cfg->backends[j] = cfg->backends[j - 1];
     cfg->backends[j] = b;
   }
@@ -265,8 +270,8 @@ static int collect_backends(pe_ctx *ctx, pe_config *cfg) {
     const pe__entry *plugin = pe__config_find(cfg, e->section, "plugin");
     const char *label = e->section[7] == '.' ? e->section + 8 : NULL;
     if (!plugin && !label)
-      return pe__fail(ctx, PE_ECONFIG, "%s:%d: [backend] needs 'plugin = NAME' "
-                      "(e.g. reference, openmp, opencl, vulkan)", cfg->name, e->line);
+      return pe__fail(ctx, PE_ECONFIG, "%s: [backend] needs 'plugin = NAME' "
+                      "(e.g. reference, openmp, opencl, vulkan)", PE_AT(cfg, e->line));
     pe__backend_section *b = realloc(cfg->backends, (cfg->n_backends + 1) * sizeof *b);
     if (!b) return pe__fail(ctx, PE_ENOMEM, "out of memory");
     cfg->backends = b;
@@ -278,9 +283,9 @@ static int collect_backends(pe_ctx *ctx, pe_config *cfg) {
     if (!b->section || !b->plugin || !b->label) return pe__fail(ctx, PE_ENOMEM, "out of memory");
     for (size_t j = 0; j + 1 < cfg->n_backends; j++)
       if (!strcmp(cfg->backends[j].label, b->label))
-        return pe__fail(ctx, PE_ECONFIG, "%s:%d: backend label '%s' is used twice "
-                        "(first on line %d); name sections [backend.LABEL]",
-                        cfg->name, b->line, b->label, cfg->backends[j].line);
+        return pe__fail(ctx, PE_ECONFIG, "%s: backend label '%s' is used twice "
+                        "(first: %s); name sections [backend.LABEL]",
+                        PE_AT(cfg, b->line), b->label, PE_AT(cfg, cfg->backends[j].line));
   }
   sort_backends(cfg);
   return 0;
@@ -440,25 +445,41 @@ static int revalidate(pe_ctx *ctx, pe_config *cfg) {
 }
 
 /* All or nothing: a refused value leaves the config as it was. */
+/* [backend.LABEL] names the backend labelled LABEL: where the file has no
+ * such section but a plain [backend] with plugin = LABEL, that one (else
+ * the set would add a second backend of the same label). */
+static const char *backend_by_label(const pe_config *cfg, const char *section) {
+  if (strncmp(section, "backend.", 8)) return section;
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (!strcmp(cfg->backends[i].section, section)) return section;
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (!strcmp(cfg->backends[i].label, section + 8)) return cfg->backends[i].section;
+  return section;
+}
+
 int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
                   const char *key, const char *value) {
   if (!cfg || !section || !key || !value)
     return pe__fail(ctx, PE_EINVAL, "pe_config_set: NULL argument");
   if (!section_known(section))
     return pe__fail(ctx, PE_ECONFIG, "unknown section [%s]", section);
+  section = backend_by_label(cfg, section);
   pe__entry *e = find_mut(cfg, section, key);
   char *old = NULL;
   bool old_continued = false;
+  int old_line = 0;
   if (e) {
     char *v = pe__strdup(value);
     if (!v) return pe__fail(ctx, PE_ENOMEM, "out of memory");
     old = e->value;
     old_continued = e->continued;
+    old_line = e->line;
     e->value = v;
     e->continued = false;
+    e->line = PE_LINE_SET;
   } else {
     size_t before = cfg->n_entries;
-    int rc = add_entry(ctx, cfg, section, key, value, 0);
+    int rc = add_entry(ctx, cfg, section, key, value, PE_LINE_SET);
     if (rc) {
       if (cfg->n_entries > before) drop_last_entry(cfg);
       return rc;
@@ -476,6 +497,7 @@ int pe_config_set(pe_ctx *ctx, pe_config *cfg, const char *section,
     free(e->value);
     e->value = old;
     e->continued = old_continued;
+    e->line = old_line;
   } else {
     drop_last_entry(cfg);
   }

@@ -78,9 +78,10 @@ typedef struct pe__entry {
   char *section;
   char *key;
   char *value;     /* continuation lines joined with a space */
-  int line;
+  int line;        /* in the file; PE_LINE_SET: set by pe_config_set */
   bool continued;  /* had indented continuation lines */
 } pe__entry;
+#define PE_LINE_SET (-1)
 
 /* Values for a plugin's parameters, in declaration order. */
 typedef struct pe__values {

@@ -268,8 +268,9 @@ static int find_entry(pe_ctx *ctx, const pe_config *cfg, const char *section, co
   const pe__entry *b = alt ? pe__config_find(cfg, alt, key) : NULL;
   *out = a ? a : b;
   if (a && b)
-    return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s is also set in [%s] on line %d (give it once)",
-                    PE_AT(cfg, b->line), alt, key, section, a->line);
+    return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s is also set in [%s] %s%.0d (give it once)",
+                    PE_AT(cfg, b->line), alt, key, section,
+                    a->line > 0 ? "on line " : "by --set / pe_config_set", a->line > 0 ? a->line : 0);
   return 0;
 }
 

@@ -379,5 +379,5 @@ run "$tmp/badopt.ini" --dry-run
 check "a bad backend option is the config's error, caught by --dry-run (exit 2, names it)" \
   sh -c "[ $rc -eq 2 ] && grep -q 'block_q = -3' '$tmp/err'"
 run "$tmp/small.ini" --backend openmp --no-roofline --set backend.openmp.threads=x
-check "a bad backend option from --set: exit 2 before any run" \
-  sh -c "[ $rc -eq 2 ] && grep -q 'threads = x' '$tmp/err' && ! grep -q '^openmp ' '$tmp/out'"
+check "a bad backend option from --set: exit 2 before any run, said to come from --set" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'threads = x' '$tmp/err' && grep -q '(value set by --set' '$tmp/err' && ! grep -q '^openmp ' '$tmp/out'"

@@ -707,18 +707,46 @@ Test(config, set_key_has_no_line) {
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;
   cr_assert_eq(pe_config_parse(ctx, BASE, "s.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  static const char set[] = "s.ini (value set by --set / pe_config_set): ";
   cr_expect_neq(pe_config_set(ctx, cfg, "workload", "window", "-1"), 0);
-  cr_expect(!strncmp(pe_ctx_error(ctx), "s.ini: [workload] window = -1: out of range", 43), "%s",
-            pe_ctx_error(ctx));
+  cr_expect(!strncmp(pe_ctx_error(ctx), set, strlen(set)) &&
+                strstr(pe_ctx_error(ctx), "[workload] window = -1: out of range"),
+            "%s", pe_ctx_error(ctx));
+  /* a replaced key no longer points at the file's line */
+  cr_expect_neq(pe_config_set(ctx, cfg, "workload", "seq_len", "0"), 0);
+  cr_expect(!strncmp(pe_ctx_error(ctx), set, strlen(set)) &&
+                strstr(pe_ctx_error(ctx), "[workload] seq_len = 0: out of range"),
+            "%s", pe_ctx_error(ctx));
   cr_assert_eq(pe_config_set(ctx, cfg, "scheme", "bsae", "3"), 0, "%s", pe_ctx_error(ctx));
   pe_sweep *sw = NULL;
   pe_config *cell = NULL;
   int rc = pe_sweep_expand(ctx, cfg, &sw);
   if (rc == 0) rc = pe_sweep_cell(ctx, sw, 0, &cell);
   cr_expect_eq(rc, PE_ECONFIG);
-  cr_expect(!strncmp(pe_ctx_error(ctx), "s.ini: [scheme] unknown key 'bsae'", 34), "%s", pe_ctx_error(ctx));
+  cr_expect(!strncmp(pe_ctx_error(ctx), set, strlen(set)) &&
+                strstr(pe_ctx_error(ctx), "[scheme] unknown key 'bsae'"),
+            "%s", pe_ctx_error(ctx));
   pe_config_free(cell);
   pe_sweep_free(sw);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
+/* [backend.LABEL] set on a file whose plain [backend] has plugin = LABEL
+ * changes that section: no second backend of the same label. */
+Test(config, set_backend_by_label) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, with("[backend]\nplugin = reference\n"), "b.ini", NULL, &cfg), 0,
+               "%s", pe_ctx_error(ctx));
+  cr_assert_eq(pe_config_set(ctx, cfg, "backend.reference", "accumulate", "float"), 0, "%s",
+               pe_ctx_error(ctx));
+  cr_expect_eq(pe_config_backend_count(cfg), 1u);
+  cr_expect_str_eq(pe_config_backend_label(cfg, 0), "reference");
+  /* a label the file does not have adds a section */
+  cr_assert_eq(pe_config_set(ctx, cfg, "backend.fast", "plugin", "reference"), 0, "%s",
+               pe_ctx_error(ctx));
+  cr_expect_eq(pe_config_backend_count(cfg), 2u);
   pe_config_free(cfg);
   pe_ctx_free(ctx);
 }

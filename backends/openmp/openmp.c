@@ -384,12 +384,12 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     r->out1_len = kn;
     if (!(p->out0 = alloc_floats(qn)) || !(p->out1 = alloc_floats(kn)))
       goto nomem;
-    snprintf(be->last, sizeof be->last, "%s%s; encode: Q'/K' rows, %s, %d threads",
+    snprintf(be->last, sizeof be->last, "%s%s; encode: Q'/K' rows, %s, %d thread%s",
              k->detail, be->kernel_auto ? " (auto)" : "",
              k->nt_stores && p->d % k->width == 0
                  ? "written with non-temporal stores"
                  : "regular stores",
-             r->threads);
+             r->threads, r->threads == 1 ? "" : "s");
   } else if (t->q_len == 1) {
     /* decode: the one query row sees keys [key_lo, skv) */
     const uint64_t row = p->skv - 1;
@@ -415,10 +415,10 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     if (!(p->out0 = alloc_floats(qn)) || !(p->partial = alloc_floats(pn)))
       goto nomem;
     snprintf(be->last, sizeof be->last,
-             "%s%s; split-KV decode, %llu chunks of %llu keys, %d threads",
+             "%s%s; split-KV decode, %llu chunks of %llu keys, %d thread%s",
              k->detail, be->kernel_auto ? " (auto)" : "",
              (unsigned long long)p->nchunks, (unsigned long long)ch,
-             r->threads);
+             r->threads, r->threads == 1 ? "" : "s");
   } else {
     const uint32_t g = k->granule;
     uint32_t bq = be->block_q;
@@ -463,12 +463,12 @@ static int omp_prepare(void *backend, const pe_task *t, void **out, char *err,
     }
     snprintf(be->last, sizeof be->last,
              "%s%s; flash attention, %u-query x %u-key tiles, %s, "
-             "%d threads",
+             "%d thread%s",
              k->detail, be->kernel_auto ? " (auto)" : "", p->bq, p->bk,
              !k_enc     ? "no K encoding"
              : prepass ? "Q encoded per tile, K in a parallel pre-pass"
                        : "Q and K encoded per tile (fused)",
-             r->threads);
+             r->threads, r->threads == 1 ? "" : "s");
   }
   /* Work too small to pay for waking the thread team (under about 2^18
    * multiply-adds, or floats encoded) runs on the calling thread. */
