@@ -46,6 +46,7 @@ typedef __m256 VF;
 #define VSTREAM(p, v) _mm256_stream_ps((p), (v))
 #define VSFENCE() _mm_sfence()
 #define VHSUM(v) vhsum(v)
+#define VHMAX(v) vhmax(v)
 
 /* 2^x: round to nearest n, 2^f on [-1/2, 1/2] by the Cephes exp2f
  * polynomial (relative error ~2e-7), times 2^n built in the exponent
@@ -75,6 +76,14 @@ static inline float vhsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+/* The largest lane. */
+static inline float vhmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
 }
 
 #include "kern_x86.h" /* VTRANSPOSE: 8 x 8 blocks */

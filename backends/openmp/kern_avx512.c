@@ -43,6 +43,7 @@ typedef __m512 VF;
 #define VSTREAM(p, v) _mm512_stream_ps((p), (v))
 #define VSFENCE() _mm_sfence()
 #define VHSUM(v) _mm512_reduce_add_ps(v)
+#define VHMAX(v) _mm512_reduce_max_ps(v)
 
 /* 2^x for x <= 0 (every use: a score minus its running maximum): the
  * Cephes exp2f polynomial of kern_avx2.c on f = x - n, n = round(x), times
@@ -109,6 +110,8 @@ static inline __m512 vrot_pairs(__m512 x, const float *c, const float *s) {
 /* decode: K rotated in registers inside the logit loop (kern_tmpl.h,
  * dec_scores4_rot) */
 #define DEC_ROT_REGS 1
+/* decode: P V reads V rows whole, in order (kern_tmpl.h, dec_pv_rows) */
+#define DEC_PV_ROWS 1
 
 #include "kern_x86.h" /* VTRANSPOSE: 8 x 8 blocks (AVX) */
 

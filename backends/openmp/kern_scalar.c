@@ -25,6 +25,7 @@ typedef float VF;
 #define VMAX(a, b) ((a) > (b) ? (a) : (b))
 #define VEXP2(x) exp2f(x)
 #define VHSUM(v) (v)
+#define VHMAX(v) (v)
 #define KERNELS_NAME omp_kernels_scalar
 #define KERNELS_STR "scalar"
 #define KERNELS_DETAIL "portable C 4x4 micro-kernel"

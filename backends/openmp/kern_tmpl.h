@@ -6,7 +6,7 @@
  *   W                   floats per vector
  *   MR, NV              micro-tile: MR broadcast rows x NV vectors
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VBCAST(p)
- *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VHSUM(v)
+ *   VFMA(a, b, c) = a*b + c, VMUL VADD VSUB VMAX, VHSUM(v), VHMAX(v)
  *   VEXP2(x) = 2^x for x <= 0 (every use: a score minus a running
  *     maximum): 0, never NaN, for -inf; below about -126 it may be 0
  *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
@@ -843,45 +843,95 @@ static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
  * DEC_ROT_REGS: on AVX-512 (Zen 5) decode ran 1.04-1.10x faster (4 of 4
  * interleaved rounds, L = 32768, 32/8 heads, 2 threads); the AVX2 path
  * measured 0.92-1.015x on that machine and 0.97-1.05x on a Zen 3 (ninth
- * session), so it keeps the K' rows. */
-static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
-                            const float *kb, uint64_t n0, uint32_t cnt,
-                            float *const s[4], pf_cursor *pf) {
-  const uint32_t d = p->d, half = p->rot_half;
-  uint32_t n = 0;
-  for (; n < cnt; n += 2) {
-    pf_step(pf);
-    const uint32_t n1 = n + 1 < cnt ? n + 1 : n; /* odd tail: key twice */
-    const float *k0 = kb + (size_t)n * d, *k1 = kb + (size_t)n1 * d;
-    const float *c0 = p->cos + (n0 + n) * half, *s0 = p->sin + (n0 + n) * half;
-    const float *c1 = p->cos + (n0 + n1) * half, *s1 = p->sin + (n0 + n1) * half;
-    VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
-    VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
-    for (uint32_t j = 0; j < half; j += W) {
-      VF r1, r2, t1, t2;
-      rot_pair(VLOAD(k0 + j), VLOAD(k0 + j + half), VLOAD(c0 + j),
-               VLOAD(s0 + j), &r1, &r2);
-      rot_pair(VLOAD(k1 + j), VLOAD(k1 + j + half), VLOAD(c1 + j),
-               VLOAD(s1 + j), &t1, &t2);
-#define DEC_ROT_HEAD(h, acc, bcc)                                            \
+ * session), so it keeps the K' rows.
+ *
+ * Up to 8 vectors a row (head_dim <= 8 W), both rows of the key pair are
+ * loaded whole, front to back, before any pair is rotated: K then streams
+ * in address order, not as dims j and j + R/2 of two rows at a time,
+ * which the hardware prefetcher followed poorly (a plain read of K/V
+ * blocks in that order ran 1.6x the time of the front-to-back one).
+ * Together with dec_pv_rows: decode 1.03-1.23x faster (6 of 6
+ * interleaved rounds, L = 32768, 32/8 heads, 2 threads, Zen 5). */
+#define DEC_ROT_HEAD(h, acc, bcc, j, r1, r2, t1, t2)                         \
   {                                                                          \
-    const VF qa = VLOAD(q[h] + j), qb = VLOAD(q[h] + j + half);              \
+    const VF qa = VLOAD(q[h] + (j)), qb = VLOAD(q[h] + (j) + half);          \
     acc = VFMA(qb, r2, VFMA(qa, r1, acc));                                   \
     bcc = VFMA(qb, t2, VFMA(qa, t1, bcc));                                   \
   }
-      DEC_ROT_HEAD(0, a0, b0)
-      DEC_ROT_HEAD(1, a1, b1)
-      DEC_ROT_HEAD(2, a2, b2)
-      DEC_ROT_HEAD(3, a3, b3)
-#undef DEC_ROT_HEAD
+#define DEC_ROT_HEADS(j, r1, r2, t1, t2)                                     \
+  DEC_ROT_HEAD(0, a0, b0, j, r1, r2, t1, t2)                                 \
+  DEC_ROT_HEAD(1, a1, b1, j, r1, r2, t1, t2)                                 \
+  DEC_ROT_HEAD(2, a2, b2, j, r1, r2, t1, t2)                                 \
+  DEC_ROT_HEAD(3, a3, b3, j, r1, r2, t1, t2)
+
+/* Logits of one key pair (rows k0, k1; table rows c0 s0, c1 s1) for the
+ * four heads into r0 and r1. */
+static OMP_ALWAYS_INLINE void dec_rot_pair(const float *const q[4],
+                                           const float *k0, const float *k1,
+                                           const float *c0, const float *s0,
+                                           const float *c1, const float *s1,
+                                           uint32_t half, float r0[4],
+                                           float r1[4], const uint32_t nh) {
+  VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
+  VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
+  if (nh <= 4) { /* whole rows in registers, loaded in address order */
+    VF x[8], y[8];
+    PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) x[v] = VLOAD(k0 + v * W);
+    PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) y[v] = VLOAD(k1 + v * W);
+    PRAGMA_UNROLL for (uint32_t v = 0; v < nh; v++) {
+      VF p1, p2, t1, t2;
+      rot_pair(x[v], x[v + nh], VLOAD(c0 + v * W), VLOAD(s0 + v * W), &p1, &p2);
+      rot_pair(y[v], y[v + nh], VLOAD(c1 + v * W), VLOAD(s1 + v * W), &t1, &t2);
+      DEC_ROT_HEADS(v * W, p1, p2, t1, t2)
     }
-    float r0[4], rr1[4];
-    hsum4(a0, a1, a2, a3, r0);
-    hsum4(b0, b1, b2, b3, rr1);
+  } else {
+    for (uint32_t j = 0; j < half; j += W) {
+      VF p1, p2, t1, t2;
+      rot_pair(VLOAD(k0 + j), VLOAD(k0 + j + half), VLOAD(c0 + j),
+               VLOAD(s0 + j), &p1, &p2);
+      rot_pair(VLOAD(k1 + j), VLOAD(k1 + j + half), VLOAD(c1 + j),
+               VLOAD(s1 + j), &t1, &t2);
+      DEC_ROT_HEADS(j, p1, p2, t1, t2)
+    }
+  }
+  hsum4(a0, a1, a2, a3, r0);
+  hsum4(b0, b1, b2, b3, r1);
+}
+#undef DEC_ROT_HEADS
+#undef DEC_ROT_HEAD
+
+static OMP_ALWAYS_INLINE void dec_scores4_rot_n(const omp_plan *p,
+                                                const float *const q[4],
+                                                const float *kb, uint64_t n0,
+                                                uint32_t cnt, float *const s[4],
+                                                pf_cursor *pf,
+                                                const uint32_t nh) {
+  const uint32_t d = p->d, half = p->rot_half;
+  for (uint32_t n = 0; n < cnt; n += 2) {
+    pf_step(pf);
+    const uint32_t n1 = n + 1 < cnt ? n + 1 : n; /* odd tail: key twice */
+    const float *c0 = p->cos + (n0 + n) * half, *s0 = p->sin + (n0 + n) * half;
+    const float *c1 = p->cos + (n0 + n1) * half, *s1 = p->sin + (n0 + n1) * half;
+    float r0[4], r1[4];
+    dec_rot_pair(q, kb + (size_t)n * d, kb + (size_t)n1 * d, c0, s0, c1, s1,
+                 half, r0, r1, nh);
     for (int h = 0; h < 4; h++) {
       s[h][n] = r0[h];
-      if (n + 1 < cnt) s[h][n + 1] = rr1[h];
+      if (n + 1 < cnt) s[h][n + 1] = r1[h];
     }
+  }
+}
+
+/* nh = R/2 in vectors, a constant for each common head_dim */
+static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
+                            const float *kb, uint64_t n0, uint32_t cnt,
+                            float *const s[4], pf_cursor *pf) {
+  switch (p->rot_half / W) {
+  case 1: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 1); break;
+  case 2: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 2); break;
+  case 3: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 3); break;
+  case 4: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 4); break;
+  default: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 99); break;
   }
 }
 
@@ -935,6 +985,61 @@ static void dec_pv4(float *const o[4], const float *const pr[4],
       decode_pv(o[h] + j, pr[h], vp + j, d, d - j, cnt, pf);
 }
 
+#ifndef DEC_PV_ROWS
+#define DEC_PV_ROWS 0
+#endif
+
+/* dec_pv4 reading each V row whole, front to back, the rows in order: o
+ * of hp heads (hp * nvec <= 16 accumulators) per pass over the block, the
+ * first pass from memory, the others from L1.  dec_pv4's two-vector
+ * columns down the block had the hardware prefetcher follow V poorly (a
+ * plain read of V blocks in that order: 1.6-1.9x the time).  Needs 32
+ * vector registers (nvec of a row besides the accumulators): the
+ * including file sets DEC_PV_ROWS (AVX-512). */
+static OMP_ALWAYS_INLINE void dec_pv_rows_n(float *const o[4],
+                                            const float *const pr[4],
+                                            const float *vp, uint32_t cnt,
+                                            const uint32_t nvec) {
+  const uint32_t hp = nvec <= 4 ? 4 : nvec <= 8 ? 2 : 1;
+  for (uint32_t h0 = 0; h0 < 4; h0 += hp) {
+    VF acc[16];
+    PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
+      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
+        acc[t * nvec + v] = VLOAD(o[h0 + t] + v * W);
+    for (uint32_t n = 0; n < cnt; n++) {
+      const float *vr = vp + (size_t)n * nvec * W;
+      VF x[16];
+      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++) x[v] = VLOAD(vr + v * W);
+      PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++) {
+        const VF pb = VBCAST(pr[h0 + t] + n);
+        PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
+          acc[t * nvec + v] = VFMA(pb, x[v], acc[t * nvec + v]);
+      }
+    }
+    PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
+      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
+        VSTORE(o[h0 + t] + v * W, acc[t * nvec + v]);
+  }
+}
+
+/* Whether dec_pv_rows takes head_dim d (whole vectors, a common size). */
+static int dec_pv_rows_fit(uint32_t d) {
+  const uint32_t nvec = d / W;
+  return DEC_PV_ROWS && d % W == 0 &&
+         (nvec == 4 || nvec == 5 || nvec == 6 || nvec == 8 || nvec == 16);
+}
+
+static void dec_pv_rows(float *const o[4], const float *const pr[4],
+                        const float *vp, uint32_t d, uint32_t cnt) {
+  switch (d / W) {
+  case 4: dec_pv_rows_n(o, pr, vp, cnt, 4); break;
+  case 5: dec_pv_rows_n(o, pr, vp, cnt, 5); break;
+  case 6: dec_pv_rows_n(o, pr, vp, cnt, 6); break;
+  case 8: dec_pv_rows_n(o, pr, vp, cnt, 8); break;
+  default: dec_pv_rows_n(o, pr, vp, cnt, 16); break;
+  }
+}
+
 static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
                          uint64_t n0, uint64_t n1, float *scr) {
   const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
@@ -951,6 +1056,7 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
    * still made when K is not, or for the single heads after them */
   const int rot_regs = g >= 4 && dec_rot_in_regs(p);
   const int make_kp = !rot_regs || g % 4 != 0;
+  const int pv_rows = dec_pv_rows_fit(d);
 
   for (uint32_t kvh = 0; kvh < p->hkv; kvh++) {
     const float *kbase = p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
@@ -1000,14 +1106,17 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
         for (uint32_t t = 0; t < nh; t++) {
           const uint32_t j = j0 + t;
           float *s = sh[t];
-          float mx = -INFINITY;
           if (bias) {
             const float sl = p->slopes2[kvh * g + j];
             for (uint32_t n = 0; n < cnt; n++)
               s[n] += sl * (float)((int64_t)(nb + n) - (int64_t)r);
           }
-          for (uint32_t n = 0; n < cnt; n++) mx = s[n] > mx ? s[n] : mx;
           for (uint32_t n = cnt; n < DEC_BLOCK; n++) s[n] = -INFINITY;
+          /* the block's maximum in vectors: the scalar loop was a chain
+           * of 16 dependent compares per head and block */
+          VF mxv = VLOAD(s);
+          for (uint32_t n = W; n < DEC_BLOCK; n += W) mxv = VMAX(mxv, VLOAD(s + n));
+          const float mx = VHMAX(mxv);
           const float mnew = mx > mj[j] ? mx : mj[j];
           if (mnew == -INFINITY) { /* nothing visible yet: adds nothing */
             for (uint32_t n = 0; n < DEC_BLOCK; n++) s[n] = 0.0f;
@@ -1030,7 +1139,9 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
           }
           lj[j] += VHSUM(sum);
         }
-        if (four)
+        if (four && pv_rows) /* its prefetch share goes out at pf_rest */
+          dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt);
+        else if (four)
           dec_pv4(oh, (const float *const *)sh, vb, d, cnt, &pf);
         else
           decode_pv(oh[0], sh[0], vb, d, d, cnt, &pf);
