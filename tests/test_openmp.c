@@ -10,14 +10,6 @@
 
 #include <stdarg.h>
 
-/* The kernel paths worth running here: the one `auto` picks, and the
- * portable one (when auto is not already it).  avx2 on an AVX-512 machine
- * too. */
-typedef struct kpath {
-  const char *name;
-  int usable;
-} kpath;
-
 static int cpu_has(const char *what) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
@@ -31,24 +23,30 @@ static int cpu_has(const char *what) {
 
 /* Backend sections appended to every test config: 1 and 2 threads on the
  * auto path (K' pre-pass when several units read a kv head, else K
- * encoded per tile), the portable path, and K encoded per tile (fused)
- * with small, odd tiles (so one small shape crosses many tile edges). */
+ * encoded per tile), the portable path, K encoded per tile (fused) with
+ * small, odd tiles (so one small shape crosses many tile edges), and on an
+ * AVX-512 machine the AVX2 path too. */
 static const char omp_sections[] =
     "[backend.t1]\nplugin = openmp\nthreads = 1\n"
     "[backend.t2]\nplugin = openmp\nthreads = 2\n"
     "[backend.scalar]\nplugin = openmp\nthreads = 2\nkernel = scalar\n"
     "[backend.fused]\nplugin = openmp\nthreads = 2\nk_encode = fused\n"
     "block_k = 13\ndecode_chunk = 7\n";
-static const char *const omp_labels[] = {"t1", "t2", "scalar", "fused"};
+/* On an AVX-512 machine, where auto is avx512, the AVX2 path as well. */
+static const char avx2_section[] =
+    "[backend.avx2]\nplugin = openmp\nthreads = 2\nkernel = avx2\n";
+static const char *const omp_labels[] = {"t1", "t2", "scalar", "fused", "avx2"};
 #define N_LABELS (sizeof omp_labels / sizeof omp_labels[0])
+
+static int avx2_too(void) { return cpu_has("avx512") && cpu_has("avx2"); }
 
 /* Build a config from text plus the backend sections, run it on every
  * label, expect verification against the oracle (all query rows for these
  * sizes) within 2e-4. */
 static void check_text(const char *ini) {
-  char *text = malloc(strlen(ini) + sizeof omp_sections + 64);
+  char *text = malloc(strlen(ini) + sizeof omp_sections + sizeof avx2_section + 64);
   cr_assert_not_null(text);
-  sprintf(text, "%s\n%s", ini, omp_sections);
+  sprintf(text, "%s\n%s%s", ini, omp_sections, avx2_too() ? avx2_section : "");
   pe_ctx *ctx = pe_test_ctx();
   pe_config *cfg;
   cr_assert_eq(pe_config_parse(ctx, text, "test_openmp.ini", NULL, &cfg), 0,
@@ -56,7 +54,7 @@ static void check_text(const char *ini) {
   pe_workload *w;
   cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s\n%s", pe_ctx_error(ctx),
                text);
-  for (size_t i = 0; i < N_LABELS; i++) {
+  for (size_t i = 0; i < N_LABELS - !avx2_too(); i++) {
     pe_result *r = NULL;
     int rc = pe_run(ctx, w, cfg, omp_labels[i], &r);
     cr_assert_not_null(r);
@@ -120,6 +118,10 @@ static void golden(const char *name) {
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
     cr_assert_eq(pe_config_set(ctx, cfg, set[i][0], set[i][1], set[i][2]), 0,
                  "%s", pe_ctx_error(ctx));
+  if (avx2_too()) {
+    cr_assert_eq(pe_config_set(ctx, cfg, "backend.avx2", "plugin", "openmp"), 0);
+    cr_assert_eq(pe_config_set(ctx, cfg, "backend.avx2", "kernel", "avx2"), 0);
+  }
   pe_workload *w;
   cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
   snprintf(path, sizeof path, "%s/attention/%s/o.npy", pe_test_golden_dir(),
@@ -128,7 +130,7 @@ static void golden(const char *name) {
   cr_assert_eq(pe_npy_read(ctx, path, &o), 0, "%s", pe_ctx_error(ctx));
   size_t n = 1;
   for (uint32_t i = 0; i < o.ndim; i++) n *= o.shape[i];
-  for (size_t l = 0; l < N_LABELS; l++) {
+  for (size_t l = 0; l < N_LABELS - !avx2_too(); l++) {
     pe_result *r = NULL;
     int rc = pe_run(ctx, w, cfg, omp_labels[l], &r);
     cr_assert_not_null(r);
@@ -256,6 +258,13 @@ Test(openmp_edges, encode_op_vector_rows) {
            "head_dim = 64\nq_len = 700\nseq_len = 1100\n"
            "[scheme]\n%s\n" RUN,
            schemes[i], (int)i + 80);
+  /* neox rows read whole (encode_whole_rows): 1 to 4 rotated vectors a
+   * half-row on AVX-512 and AVX2, and longer rows */
+  static const int dims[] = {16, 32, 48, 96, 128, 256};
+  for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+    checkf("[workload]\nop = encode\nq_heads = 2\nhead_dim = %d\nseq_len = 600\n"
+           "[scheme]\nplugin = rope\n" RUN,
+           dims[i], (int)i + 90);
 }
 
 /* Decode with K rotated in registers inside the logit loop (AVX-512:
