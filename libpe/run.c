@@ -226,6 +226,20 @@ static int describe(run_state *st) {
   return rc;
 }
 
+/* A label or name into a 64-byte result field: whole when it fits, else
+ * (a plugin given by a long path) "..." and its last 60 bytes, the file
+ * name being the telling part, starting on a UTF-8 character. */
+static void copy_label(char dst[64], const char *s) {
+  size_t n = strlen(s);
+  if (n < 64) {
+    memcpy(dst, s, n + 1);
+    return;
+  }
+  const char *tail = s + n - 60;
+  while ((*tail & 0xC0) == 0x80) tail++;
+  snprintf(dst, 64, "...%s", tail);
+}
+
 static pe_result *new_result(const pe_workload *w, const char *backend) {
   pe_result *r = calloc(1, sizeof *r);
   if (!r) return NULL;
@@ -236,8 +250,8 @@ static pe_result *new_result(const pe_workload *w, const char *backend) {
   r->warmup = w->set.warmup;
   r->iterations = w->set.iterations;
   r->tolerance = w->set.tolerance;
-  snprintf(r->label, sizeof r->label, "%s", backend);
-  snprintf(r->backend, sizeof r->backend, "%s", backend);
+  copy_label(r->label, backend);
+  copy_label(r->backend, backend);
   return r;
 }
 

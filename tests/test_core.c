@@ -836,6 +836,28 @@ Test(inputs, task_arrays_on_64_byte_lines) {
   pe_ctx_free(ctx);
 }
 
+/* A backend named by a path longer than the result's label field keeps
+ * its tail (the file name), marked as cut, not its first 63 bytes. */
+Test(run, long_backend_path_keeps_its_file_name) {
+  pe_ctx *ctx = pe_test_ctx();
+  pe_config *cfg;
+  cr_assert_eq(pe_config_parse(ctx, BASE, "l.ini", NULL, &cfg), 0, "%s", pe_ctx_error(ctx));
+  pe_workload *w;
+  cr_assert_eq(pe_workload_build(ctx, cfg, &w), 0, "%s", pe_ctx_error(ctx));
+  const char *path = "/nonexistent/a_directory_name_long_enough_to_overflow/"
+                     "the_sixty_four_byte_label/mybackend.so";
+  pe_result *r = NULL;
+  cr_expect_neq(pe_run(ctx, w, cfg, path, &r), 0);
+  cr_assert_not_null(r);
+  cr_expect_lt(strlen(r->label), sizeof r->label);
+  cr_expect(!strncmp(r->label, "...", 3), "%s", r->label);
+  cr_expect(strstr(r->label, "/the_sixty_four_byte_label/mybackend.so") != NULL, "%s", r->label);
+  pe_result_free(r);
+  pe_workload_free(w);
+  pe_config_free(cfg);
+  pe_ctx_free(ctx);
+}
+
 /* A backend result that is wrong must fail verification: the reference
  * backend with float accumulation at a tolerance below its error. */
 Test(run, verification_fails_beyond_tolerance) {

@@ -230,8 +230,9 @@ typedef struct pe_result {
   uint32_t struct_size;
   uint32_t status;      /* pe_run_status */
   int error;            /* 0 or the PE_E* code behind status */
-  char label[64];       /* backend section label or plugin name */
-  char backend[64];     /* plugin name */
+  char label[64];       /* backend section label or plugin name (a longer
+                         * one, e.g. a path: "..." and its last 60 bytes) */
+  char backend[64];     /* plugin name (the same) */
   char message[1024];   /* why unsupported/failed; empty when ok */
   pe_device_info device;
   uint32_t warmup, iterations;
