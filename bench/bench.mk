@@ -4,8 +4,8 @@ bin_PROGRAMS += bench/pe-bench
 PE_BENCH_PARTS = bench/bench.h bench/bench_doc.c bench/bench_json.c bench/bench_jread.c \
 	bench/bench_text.c bench/bench_machine.c bench/bench_agree.c bench/bench_run.c \
 	bench/bench_compare.c bench/bench_plot.c bench/bench_svg.c bench/bench_svg.h bench/bench_log.c \
-	libpe/json_write.h
-# libpe/json_write.h: the JSON writers libpe's reports use too (private header)
+	libpe/json_write.h libpe/text_fit.h
+# libpe/json_write.h, libpe/text_fit.h: private headers libpe uses too
 PE_BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/libpe
 bench_pe_bench_SOURCES = bench/pe-bench.c $(PE_BENCH_PARTS)
 bench_pe_bench_CPPFLAGS = $(PE_BENCH_CPPFLAGS)

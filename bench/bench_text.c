@@ -1,6 +1,7 @@
 /* Reports for people (table, agreement matrices) and for spreadsheets
  * (CSV, RFC 4180), and the atomic write of any format. */
 #include "bench.h"
+#include "text_fit.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -76,16 +77,7 @@ int bench_write_csv(FILE *fp, const bench_doc *d) {
 
 /* ---- labels in columns --------------------------------------------------------- */
 const char *bench_fit(char *buf, size_t size, const char *s, int width) {
-  size_t n = strlen(s), w = width > 0 ? (size_t)width : 0;
-  if (n <= w || w <= 3) {
-    snprintf(buf, size, "%.*s", (int)w, s);
-    return buf;
-  }
-  /* the end, where paths differ (.../a.so, .../b.so) */
-  const char *tail = s + n - (w - 3);
-  while ((*tail & 0xC0) == 0x80) tail++; /* not from inside a UTF-8 character */
-  snprintf(buf, size, "...%s", tail);
-  return buf;
+  return pe_text_fit(buf, size, s, width > 0 ? (size_t)width : 0);
 }
 
 int bench_label_width(size_t longest, int min) {

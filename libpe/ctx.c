@@ -72,7 +72,7 @@ static bool make_dirs(char *path) {
  * refused here, once, rather than by each backend at each save. */
 static const char *cache_dir_problem(char *path) {
   struct stat st;
-  if (!make_dirs(path) && errno != EEXIST) return strerror(errno);
+  if (!make_dirs(path)) return strerror(errno);
   if (stat(path, &st) != 0) return strerror(errno);
   if (!S_ISDIR(st.st_mode)) return "not a directory";
   if (access(path, W_OK | X_OK) != 0) return "not writable";

@@ -3,6 +3,7 @@ lib_LTLIBRARIES += libpe/libpe.la
 libpe_libpe_la_SOURCES = \
 	libpe/internal.h \
 	libpe/json_write.h \
+	libpe/text_fit.h \
 	libpe/errors.c \
 	libpe/util.c \
 	libpe/ctx.c \

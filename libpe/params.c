@@ -267,11 +267,11 @@ static int find_entry(pe_ctx *ctx, const pe_config *cfg, const char *section, co
   const pe__entry *a = pe__config_find(cfg, section, key);
   const pe__entry *b = alt ? pe__config_find(cfg, alt, key) : NULL;
   *out = a ? a : b;
-  if (a && b)
-    return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s is also set in [%s] %s%.0d (give it once)",
-                    PE_AT(cfg, b->line), alt, key, section,
-                    a->line > 0 ? "on line " : "by --set / pe_config_set", a->line > 0 ? a->line : 0);
-  return 0;
+  if (!a || !b) return 0;
+  char first[32] = "by --set / pe_config_set";
+  if (a->line > 0) snprintf(first, sizeof first, "on line %d", a->line);
+  return pe__fail(ctx, PE_ECONFIG, "%s: [%s] %s is also set in [%s] %s (give it once)",
+                  PE_AT(cfg, b->line), alt, key, section, first);
 }
 
 int pe__values_build(pe_ctx *ctx, const pe_config *cfg, const char *section, const char *alt,

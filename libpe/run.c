@@ -2,6 +2,7 @@
  * describe, verify against the oracle, release.  Every failure ends up in
  * the result with its reason; nothing falls back silently. */
 #include "internal.h"
+#include "text_fit.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -226,20 +227,6 @@ static int describe(run_state *st) {
   return rc;
 }
 
-/* A label or name into a 64-byte result field: whole when it fits, else
- * (a plugin given by a long path) "..." and its last 60 bytes, the file
- * name being the telling part, starting on a UTF-8 character. */
-static void copy_label(char dst[64], const char *s) {
-  size_t n = strlen(s);
-  if (n < 64) {
-    memcpy(dst, s, n + 1);
-    return;
-  }
-  const char *tail = s + n - 60;
-  while ((*tail & 0xC0) == 0x80) tail++;
-  snprintf(dst, 64, "...%s", tail);
-}
-
 static pe_result *new_result(const pe_workload *w, const char *backend) {
   pe_result *r = calloc(1, sizeof *r);
   if (!r) return NULL;
@@ -250,8 +237,9 @@ static pe_result *new_result(const pe_workload *w, const char *backend) {
   r->warmup = w->set.warmup;
   r->iterations = w->set.iterations;
   r->tolerance = w->set.tolerance;
-  copy_label(r->label, backend);
-  copy_label(r->backend, backend);
+  /* a plugin given by a long path keeps its file name */
+  pe_text_fit(r->label, sizeof r->label, backend, sizeof r->label - 1);
+  pe_text_fit(r->backend, sizeof r->backend, backend, sizeof r->backend - 1);
   return r;
 }
 
