@@ -103,6 +103,15 @@ static OMP_ALWAYS_INLINE void rot_row_whole(const float *x, const float *c,
   }
 }
 
+/* R/2 in vectors when rot_row_whole takes p's rotary rows (neox pairs
+ * over the whole head_dim, at most 4 vectors a half), else 0. */
+static uint32_t whole_row_nh(const omp_plan *p) {
+  const int whole = p->kind == PE_KIND_ROTARY && !p->interleaved &&
+                    2 * p->rot_half == p->d && p->rot_half % W == 0 &&
+                    p->rot_half <= 4 * W;
+  return whole ? p->rot_half / W : 0;
+}
+
 static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
                                          uint64_t trow, float scale,
                                          float *y, const int scaled,
@@ -116,13 +125,12 @@ static OMP_ALWAYS_INLINE void rot_row_as(const omp_plan *p, const float *x,
     const float *c = p->cos + trow * half;
     const float *s = p->sin + trow * half;
     if (!p->interleaved) { /* pair j = dims (j, j + R/2) */
-      if (2 * half == d && half % W == 0 && half <= 4 * W) {
-        switch (half / W) {
-        case 1: rot_row_whole(x, c, s, y, vs, scaled, nt, 1); return;
-        case 2: rot_row_whole(x, c, s, y, vs, scaled, nt, 2); return;
-        case 3: rot_row_whole(x, c, s, y, vs, scaled, nt, 3); return;
-        default: rot_row_whole(x, c, s, y, vs, scaled, nt, 4); return;
-        }
+      switch (whole_row_nh(p)) {
+      case 1: rot_row_whole(x, c, s, y, vs, scaled, nt, 1); return;
+      case 2: rot_row_whole(x, c, s, y, vs, scaled, nt, 2); return;
+      case 3: rot_row_whole(x, c, s, y, vs, scaled, nt, 3); return;
+      case 4: rot_row_whole(x, c, s, y, vs, scaled, nt, 4); return;
+      default: break; /* 0: the halves a vector at a time, below */
       }
       for (; j + W <= half; j += W) {
         VF r1, r2;
@@ -903,7 +911,7 @@ static OMP_ALWAYS_INLINE void dec_rot_pair(const float *const q[4],
                                            float r1[4], const uint32_t nh) {
   VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
   VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
-  if (nh <= 4) { /* whole rows in registers, loaded in address order */
+  if (nh) { /* whole rows in registers, loaded in address order */
     VF x[8], y[8];
     PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) x[v] = VLOAD(k0 + v * W);
     PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) y[v] = VLOAD(k1 + v * W);
@@ -951,7 +959,8 @@ static OMP_ALWAYS_INLINE void dec_scores4_rot_n(const omp_plan *p,
   }
 }
 
-/* nh = R/2 in vectors, a constant for each common head_dim */
+/* nh = R/2 in vectors, a constant for each common head_dim; 0: halves
+ * too long for registers, read a vector of each at a time */
 static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
                             const float *kb, uint64_t n0, uint32_t cnt,
                             float *const s[4], pf_cursor *pf) {
@@ -960,7 +969,7 @@ static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
   case 2: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 2); break;
   case 3: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 3); break;
   case 4: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 4); break;
-  default: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 99); break;
+  default: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 0); break;
   }
 }
 
@@ -1204,9 +1213,7 @@ static int rows_all_vector(const omp_plan *p) {
 #endif
   return p->rot_half % W == 0;
 }
-#endif
 
-#ifdef VSTREAM
 /* encode_rows' streaming loop for whole-row neox rows of 2 nh vectors,
  * the row kind decided once, not per row as in rot_row_as (whose
  * dispatch cost encode 2-4%: 0.96-0.98x in 4 of 4 interleaved rounds). */
@@ -1245,9 +1252,9 @@ static void encode_rows(const omp_plan *p, int which, uint64_t r0,
    * bounce through the buffer made encode 1.10-1.15x slower (AVX-512,
    * Zen 5, 3 of 3 interleaved rounds; a plain copy loop 1.15-1.2x). */
   if (which != 2 && d % W == 0 && (uintptr_t)dst % 64 == 0) {
-    if (p->kind == PE_KIND_ROTARY && !p->interleaved &&
-        2 * p->rot_half == d && p->rot_half % W == 0 && p->rot_half <= 4 * W) {
-      switch (p->rot_half / W) {
+    const uint32_t nh = whole_row_nh(p);
+    if (nh) {
+      switch (nh) {
       case 1: encode_whole_rows(p, src, dst, r0, r1, rows, len, shift, 1); break;
       case 2: encode_whole_rows(p, src, dst, r0, r1, rows, len, shift, 2); break;
       case 3: encode_whole_rows(p, src, dst, r0, r1, rows, len, shift, 3); break;
