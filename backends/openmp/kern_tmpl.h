@@ -742,32 +742,6 @@ static void prefill_unit(const omp_plan *p, uint32_t b, uint32_t h,
 #define DEC_ROT_REGS 0
 #endif
 
-/* Scratch: q' [group][dp], K' block [DEC_BLOCK][dp], scores
- * [group][DEC_BLOCK], o [group][dp], m and l [group]. */
-static size_t decode_scratch(const omp_plan *p) {
-  const size_t dp = padded_dim(p), g = p->group;
-  return g * dp + DEC_BLOCK * dp + g * DEC_BLOCK + g * dp + 2 * g;
-}
-
-/* The cursor over block [nb + DEC_BLOCK, ...) of a chunk ending at n1
- * (nothing past it), its lines over the steps the kernels below take on
- * a block of `cnt` keys for `g` query heads: per four heads a step per
- * key pair (dec_scores4) and per two vectors of head_dim (dec_pv4), per
- * single head one per key (dot_row) and per four vectors (decode_pv). */
-static pf_cursor pf_next_block(const float *kbase, const float *vbase,
-                               uint64_t nb, uint64_t n1, uint32_t d,
-                               uint32_t g, uint32_t cnt) {
-  const uint64_t pb = nb + DEC_BLOCK;
-  pf_cursor c = PF_NONE;
-  if (pb >= n1) return c;
-  const size_t rows = n1 - pb < DEC_BLOCK ? n1 - pb : DEC_BLOCK;
-  pf_add(&c, kbase + pb * d, rows * d);
-  pf_add(&c, vbase + pb * d, rows * d);
-  pf_spread(&c, (size_t)(g / 4) * ((cnt + 1) / 2 + d / (2 * W)) +
-                    (size_t)(g % 4) * (cnt + d / (4 * W)));
-  return c;
-}
-
 static float dot_row(const float *a, const float *x, uint32_t d) {
   VF acc0 = VZERO(), acc1 = VZERO();
   uint32_t j = 0;
@@ -1078,121 +1052,190 @@ static void dec_pv_rows(float *const o[4], const float *const pr[4],
   }
 }
 
-static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
-                         uint64_t n0, uint64_t n1, float *scr) {
+/* Online-softmax state of one kv head's g query heads during a chunk:
+ * q' rows, output rows (dp floats each), running maximum and sum. */
+typedef struct dec_heads {
+  float *q, *o, *m, *l;
+} dec_heads;
+
+/* Scratch: q' and o rows [group][dp], K' block [DEC_BLOCK][dp], scores
+ * [group][DEC_BLOCK], m and l [group] (the vector rows first: dp is whole
+ * vectors, so each starts on a vector boundary). */
+static size_t decode_scratch(const omp_plan *p) {
+  const size_t dp = padded_dim(p), g = p->group;
+  return 2 * g * dp + DEC_BLOCK * dp + g * DEC_BLOCK + 2 * g;
+}
+
+static dec_heads dec_heads_of(const omp_plan *p, float *scr) {
+  const size_t dp = padded_dim(p), g = p->group;
+  float *m = scr + 2 * g * dp + DEC_BLOCK * dp + g * DEC_BLOCK;
+  return (dec_heads){scr, scr + g * dp, m, m + g};
+}
+
+/* Online softmax of one head over a block's logits s[0..cnt): s becomes
+ * exp2(s - m) (zero past cnt), o and l rescaled to the new maximum. */
+static void dec_softmax(float *s, uint32_t cnt, float *m, float *l, float *o,
+                        uint32_t dp) {
+  for (uint32_t n = cnt; n < DEC_BLOCK; n++) s[n] = -INFINITY;
+  /* the block's maximum in vectors: the scalar loop was a chain of 16
+   * dependent compares per head and block */
+  VF mxv = VLOAD(s);
+  for (uint32_t n = W; n < DEC_BLOCK; n += W) mxv = VMAX(mxv, VLOAD(s + n));
+  const float mx = VHMAX(mxv);
+  const float mnew = mx > *m ? mx : *m;
+  if (mnew == -INFINITY) { /* nothing visible yet: adds nothing */
+    for (uint32_t n = 0; n < DEC_BLOCK; n++) s[n] = 0.0f;
+    return;
+  }
+  if (mnew != *m) {
+    const float al = exp2f(*m - mnew);
+    const VF alv = VSET1(al);
+    *l *= al;
+    for (uint32_t dd = 0; dd < dp; dd += W) /* o rows: dp floats */
+      VSTORE(o + dd, VMUL(VLOAD(o + dd), alv));
+    *m = mnew;
+  }
+  VF sum = VZERO();
+  const VF mv = VSET1(mnew);
+  for (uint32_t n = 0; n < DEC_BLOCK; n += W) {
+    VF e = VEXP2(VSUB(VLOAD(s + n), mv));
+    VSTORE(s + n, e);
+    sum = VADD(sum, e);
+  }
+  *l += VHSUM(sum);
+}
+
+/* One block of cnt keys from key nb for the g query heads of kv head kvh
+ * (K and V rows of that head from kbase, vbase), prefetching pf. */
+static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
+                         const float *kbase, const float *vbase, uint64_t nb,
+                         uint32_t cnt, float *kp, float *sc, pf_cursor *pf) {
   const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
-  float *qr = scr;
-  float *kp = qr + (size_t)g * dp;
-  float *sc = kp + (size_t)DEC_BLOCK * dp;
-  float *o = sc + (size_t)g * DEC_BLOCK;
-  float *mj = o + (size_t)g * dp;
-  float *lj = mj + g;
   const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
-  const int pack = k_needs_pack(p);
-  const int bias = p->kind == PE_KIND_BIAS;
   /* four-head groups may take raw K, rotated in registers; K' rows are
    * still made when K is not, or for the single heads after them */
   const int rot_regs = g >= 4 && dec_rot_in_regs(p);
-  const int make_kp = !rot_regs || g % 4 != 0;
-  const int pv_rows = dec_pv_rows_fit(d);
+  /* K' rows of the block into scratch, encoded (rotary, additive) or
+   * copied (none, ALiBi); K read in place without prefetching had
+   * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
+  if (!rot_regs || g % 4 != 0) {
+    const int pack = k_needs_pack(p);
+    for (uint32_t n = 0; n < cnt; n++) {
+      if (pack)
+        rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
+      else
+        memcpy(kp + (size_t)n * dp, kbase + (nb + n) * d, d * sizeof(float));
+    }
+  }
+  const float *vb = vbase + nb * d;
+  /* four heads at once while four are left, then one at a time */
+  for (uint32_t j0 = 0, nh; j0 < g; j0 += nh) {
+    const int four = g - j0 >= 4;
+    nh = four ? 4 : 1;
+    const float *qh[4];
+    float *sh[4], *oh[4];
+    for (uint32_t t = 0; t < nh; t++) {
+      qh[t] = hs.q + (size_t)(j0 + t) * dp;
+      sh[t] = sc + (size_t)(j0 + t) * DEC_BLOCK;
+      oh[t] = hs.o + (size_t)(j0 + t) * dp;
+    }
+    if (four && rot_regs)
+      dec_scores4_rot(p, qh, kbase + nb * d, nb, cnt, sh, pf);
+    else if (four)
+      dec_scores4(qh, kp, dp, d, cnt, sh, pf);
+    else
+      for (uint32_t n = 0; n < cnt; n++) {
+        pf_step(pf);
+        sh[0][n] = dot_row(qh[0], kp + (size_t)n * dp, d);
+      }
+    for (uint32_t t = 0; t < nh; t++) {
+      const uint32_t j = j0 + t;
+      if (p->kind == PE_KIND_BIAS) {
+        const float sl = p->slopes2[kvh * g + j];
+        for (uint32_t n = 0; n < cnt; n++)
+          sh[t][n] += sl * (float)((int64_t)(nb + n) - (int64_t)r);
+      }
+      dec_softmax(sh[t], cnt, hs.m + j, hs.l + j, oh[t], dp);
+    }
+    if (four && dec_pv_rows_fit(d)) /* its prefetch share goes out at pf_rest */
+      dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt);
+    else if (four)
+      dec_pv4(oh, (const float *const *)sh, vb, d, cnt, pf);
+    else
+      decode_pv(oh[0], sh[0], vb, d, d, cnt, pf);
+  }
+  pf_rest(pf);
+}
+
+static const float *dec_k(const omp_plan *p, uint32_t b, uint32_t kvh) {
+  return p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * p->d;
+}
+static const float *dec_v(const omp_plan *p, uint32_t b, uint32_t kvh) {
+  return p->v + ((uint64_t)b * p->hkv + kvh) * p->skv * p->d;
+}
+
+/* The prefetch cursor over the block that decode_chunk takes after block
+ * (kvh, nb) of keys [n0, n1): the next block of the kv head, else the
+ * first block of the next kv head.  (Prefetching nothing at the end of
+ * each kv head had left one block in 64 to the hardware: the run across
+ * kv heads made decode 1.02-1.04x faster, 10 of 10 interleaved rounds,
+ * L = 32768, 32/8 heads, 2 threads, AVX-512 Zen 5.) */
+static pf_cursor dec_pf_next(const omp_plan *p, uint32_t b, uint32_t kvh,
+                             uint64_t nb, uint64_t n0, uint64_t n1,
+                             uint32_t cnt) {
+  uint64_t pb = nb + DEC_BLOCK;
+  if (pb >= n1) {
+    kvh++;
+    pb = n0;
+  }
+  pf_cursor c = PF_NONE;
+  if (kvh >= p->hkv) return c;
+  const uint32_t d = p->d, g = p->group;
+  const size_t rows = n1 - pb < DEC_BLOCK ? n1 - pb : DEC_BLOCK;
+  pf_add(&c, dec_k(p, b, kvh) + pb * d, rows * d);
+  pf_add(&c, dec_v(p, b, kvh) + pb * d, rows * d);
+  /* over the steps the kernels take on a block of cnt keys for g heads:
+   * per four heads a step per key pair (dec_scores4) and per two vectors
+   * of head_dim (dec_pv4), per single head one per key (dot_row) and per
+   * four vectors (decode_pv) */
+  pf_spread(&c, (size_t)(g / 4) * ((cnt + 1) / 2 + d / (2 * W)) +
+                    (size_t)(g % 4) * (cnt + d / (4 * W)));
+  return c;
+}
+
+/* Split-KV decode of keys [n0, n1) of batch b: each kv head over the
+ * chunk, block by block, leaving a partial (m, l, o) per query head. */
+static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
+                         uint64_t n0, uint64_t n1, float *scr) {
+  const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
+  const dec_heads hs = dec_heads_of(p, scr);
+  float *kp = scr + 2 * (size_t)g * dp, *sc = kp + (size_t)DEC_BLOCK * dp;
+  const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
 
   for (uint32_t kvh = 0; kvh < p->hkv; kvh++) {
-    const float *kbase = p->k + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
-    const float *vbase = p->v + ((uint64_t)b * p->hkv + kvh) * p->skv * d;
     for (uint32_t j = 0; j < g; j++) {
       const uint32_t h = kvh * g + j;
       rot_row(p, p->q + ((uint64_t)b * p->hq + h) * d, r, p->qscale,
-              qr + (size_t)j * dp);
-      mj[j] = -INFINITY;
-      lj[j] = 0.0f;
-      for (uint32_t dd = 0; dd < dp; dd++) o[(size_t)j * dp + dd] = 0.0f;
+              hs.q + (size_t)j * dp);
+      hs.m[j] = -INFINITY;
+      hs.l[j] = 0.0f;
+      for (uint32_t dd = 0; dd < dp; dd++) hs.o[(size_t)j * dp + dd] = 0.0f;
     }
+    const float *kbase = dec_k(p, b, kvh), *vbase = dec_v(p, b, kvh);
     for (uint64_t nb = n0; nb < n1; nb += DEC_BLOCK) {
       const uint32_t cnt = (uint32_t)(n1 - nb < DEC_BLOCK ? n1 - nb
                                                           : DEC_BLOCK);
-      /* K' rows of the block into scratch, encoded (rotary, additive) or
-       * copied (none, ALiBi); K read in place without prefetching had
-       * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
-      pf_cursor pf = pf_next_block(kbase, vbase, nb, n1, d, g, cnt);
-      for (uint32_t n = 0; make_kp && n < cnt; n++) {
-        if (pack)
-          rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
-        else
-          memcpy(kp + (size_t)n * dp, kbase + (nb + n) * d, d * sizeof(float));
-      }
-      const float *vb = vbase + nb * d;
-      /* four heads at once while four are left, then one at a time */
-      for (uint32_t j0 = 0, nh; j0 < g; j0 += nh) {
-        const int four = g - j0 >= 4;
-        nh = four ? 4 : 1;
-        const float *qh[4];
-        float *sh[4], *oh[4];
-        for (uint32_t t = 0; t < nh; t++) {
-          qh[t] = qr + (size_t)(j0 + t) * dp;
-          sh[t] = sc + (size_t)(j0 + t) * DEC_BLOCK;
-          oh[t] = o + (size_t)(j0 + t) * dp;
-        }
-        if (four && rot_regs)
-          dec_scores4_rot(p, qh, kbase + nb * d, nb, cnt, sh, &pf);
-        else if (four)
-          dec_scores4(qh, kp, dp, d, cnt, sh, &pf);
-        else
-          for (uint32_t n = 0; n < cnt; n++) {
-            pf_step(&pf);
-            sh[0][n] = dot_row(qh[0], kp + (size_t)n * dp, d);
-          }
-        for (uint32_t t = 0; t < nh; t++) {
-          const uint32_t j = j0 + t;
-          float *s = sh[t];
-          if (bias) {
-            const float sl = p->slopes2[kvh * g + j];
-            for (uint32_t n = 0; n < cnt; n++)
-              s[n] += sl * (float)((int64_t)(nb + n) - (int64_t)r);
-          }
-          for (uint32_t n = cnt; n < DEC_BLOCK; n++) s[n] = -INFINITY;
-          /* the block's maximum in vectors: the scalar loop was a chain
-           * of 16 dependent compares per head and block */
-          VF mxv = VLOAD(s);
-          for (uint32_t n = W; n < DEC_BLOCK; n += W) mxv = VMAX(mxv, VLOAD(s + n));
-          const float mx = VHMAX(mxv);
-          const float mnew = mx > mj[j] ? mx : mj[j];
-          if (mnew == -INFINITY) { /* nothing visible yet: adds nothing */
-            for (uint32_t n = 0; n < DEC_BLOCK; n++) s[n] = 0.0f;
-            continue;
-          }
-          if (mnew != mj[j]) {
-            const float al = exp2f(mj[j] - mnew);
-            const VF alv = VSET1(al);
-            lj[j] *= al;
-            for (uint32_t dd = 0; dd < dp; dd += W) /* o rows: dp floats */
-              VSTORE(oh[t] + dd, VMUL(VLOAD(oh[t] + dd), alv));
-            mj[j] = mnew;
-          }
-          VF sum = VZERO();
-          const VF mv = VSET1(mnew);
-          for (uint32_t n = 0; n < DEC_BLOCK; n += W) {
-            VF e = VEXP2(VSUB(VLOAD(s + n), mv));
-            VSTORE(s + n, e);
-            sum = VADD(sum, e);
-          }
-          lj[j] += VHSUM(sum);
-        }
-        if (four && pv_rows) /* its prefetch share goes out at pf_rest */
-          dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt);
-        else if (four)
-          dec_pv4(oh, (const float *const *)sh, vb, d, cnt, &pf);
-        else
-          decode_pv(oh[0], sh[0], vb, d, d, cnt, &pf);
-      }
-      pf_rest(&pf);
+      pf_cursor pf = dec_pf_next(p, b, kvh, nb, n0, n1, cnt);
+      decode_block(p, kvh, hs, kbase, vbase, nb, cnt, kp, sc, &pf);
     }
     for (uint32_t j = 0; j < g; j++) {
       const uint32_t h = kvh * g + j;
       float *part =
           p->partial + (((uint64_t)b * p->nchunks + c) * p->hq + h) * (d + 2);
-      part[0] = mj[j];
-      part[1] = lj[j];
-      for (uint32_t dd = 0; dd < d; dd++) part[2 + dd] = o[(size_t)j * dp + dd];
+      part[0] = hs.m[j];
+      part[1] = hs.l[j];
+      for (uint32_t dd = 0; dd < d; dd++)
+        part[2 + dd] = hs.o[(size_t)j * dp + dd];
     }
   }
 }
