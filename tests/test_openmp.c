@@ -269,11 +269,14 @@ Test(openmp_edges, encode_op_vector_rows) {
 
 /* Decode with K rotated in registers inside the logit loop (AVX-512:
  * neox pairs over the whole head_dim, four query heads a kv head at a
- * time): groups of 4, 6 (four, then single heads from K' rows) and 8,
- * odd block tails (the fused section's 7-key chunks), and the shapes that
- * keep K' rows (interleaved, a partial rotary_dim).  Every head_dim the
- * whole-row kernels take (rows of 1-4 rotated vectors and longer ones;
- * P V over rows of 4, 5, 6, 8 and 16 vectors) and one they do not (32). */
+ * time, and a lone single head too): groups of 4, 6 (four, then single
+ * heads from K' rows), 8, 5 (four, then one rotated in registers), 3
+ * (single heads from K' rows) and 1 (MHA, every head rotated in
+ * registers), odd block tails (the fused section's 7-key chunks), and the
+ * shapes that keep K' rows (interleaved, a partial rotary_dim).  Every
+ * head_dim the whole-row kernels take (rows of 1-4 rotated vectors and
+ * longer ones; P V over rows of 4, 5, 6, 8 and 16 vectors) and one they do
+ * not (32). */
 Test(openmp_edges, decode_rotary_groups) {
   static const struct {
     int hq, hkv, d;
@@ -287,7 +290,15 @@ Test(openmp_edges, decode_rotary_groups) {
                {8, 2, 32, "plugin = rope"},
                {8, 2, 256, "plugin = rope"},
                {8, 2, 80, "plugin = alibi"},
-               {12, 3, 256, "plugin = none"}};
+               {12, 3, 256, "plugin = none"},
+               {10, 2, 64, "plugin = rope"},
+               {6, 2, 128, "plugin = rope"},
+               {4, 4, 128, "plugin = rope"},
+               {4, 4, 32, "plugin = rope"},
+               {4, 4, 96, "plugin = rope"},
+               {4, 4, 256, "plugin = rope"},
+               {4, 4, 64, "plugin = rope\nrotary_dim = 32"},
+               {3, 3, 80, "plugin = alibi"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     checkf("[workload]\nq_heads = %d\nkv_heads = %d\nhead_dim = %d\n"
            "q_len = 1\nseq_len = 1234\nposition_offset = 3000\n"

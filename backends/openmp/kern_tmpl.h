@@ -947,6 +947,54 @@ static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
   }
 }
 
+/* The logits of one query head on a block of raw rotary K rows (the
+ * head left over in a group of 4k + 1, or every head of MHA): rows of 2
+ * nh vectors loaded whole, two keys a step, the pairs rotated as in
+ * dec_rot_pair (so K' rounds the same), the q . k' terms of each half on
+ * an accumulator of their own (four FMA chains of nh for two keys). */
+static OMP_ALWAYS_INLINE void dec_scores1_rot_n(const omp_plan *p,
+                                                const float *q,
+                                                const float *kb, uint64_t n0,
+                                                uint32_t cnt, float *s,
+                                                pf_cursor *pf,
+                                                const uint32_t nh) {
+  const uint32_t d = p->d, half = p->rot_half;
+  for (uint32_t n = 0; n < cnt; n += 2) {
+    pf_step(pf);
+    const uint32_t n1 = n + 1 < cnt ? n + 1 : n; /* odd tail: key twice */
+    const float *k0 = kb + (size_t)n * d, *k1 = kb + (size_t)n1 * d;
+    const float *c0 = p->cos + (n0 + n) * half, *s0 = p->sin + (n0 + n) * half;
+    const float *c1 = p->cos + (n0 + n1) * half, *s1 = p->sin + (n0 + n1) * half;
+    VF x[8], y[8];
+    PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) x[v] = VLOAD(k0 + v * W);
+    PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) y[v] = VLOAD(k1 + v * W);
+    VF a1 = VZERO(), a2 = VZERO(), b1 = VZERO(), b2 = VZERO();
+    PRAGMA_UNROLL for (uint32_t v = 0; v < nh; v++) {
+      VF p1, p2, t1, t2;
+      rot_pair(x[v], x[v + nh], VLOAD(c0 + v * W), VLOAD(s0 + v * W), &p1, &p2);
+      rot_pair(y[v], y[v + nh], VLOAD(c1 + v * W), VLOAD(s1 + v * W), &t1, &t2);
+      const VF qa = VLOAD(q + v * W), qb = VLOAD(q + v * W + half);
+      a1 = VFMA(qa, p1, a1);
+      a2 = VFMA(qb, p2, a2);
+      b1 = VFMA(qa, t1, b1);
+      b2 = VFMA(qb, t2, b2);
+    }
+    s[n] = VHSUM(VADD(a1, a2));
+    if (n + 1 < cnt) s[n + 1] = VHSUM(VADD(b1, b2));
+  }
+}
+
+static void dec_scores1_rot(const omp_plan *p, const float *q,
+                            const float *kb, uint64_t n0, uint32_t cnt,
+                            float *s, pf_cursor *pf) {
+  switch (whole_row_nh(p)) {
+  case 1: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 1); break;
+  case 2: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 2); break;
+  case 3: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 3); break;
+  default: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 4); break;
+  }
+}
+
 /* Whether dec_scores4_rot applies: neox pairs over the whole head_dim, in
  * whole vectors. */
 static int dec_rot_in_regs(const omp_plan *p) {
@@ -1011,10 +1059,11 @@ static void dec_pv4(float *const o[4], const float *const pr[4],
 static OMP_ALWAYS_INLINE void dec_pv_rows_n(float *const o[4],
                                             const float *const pr[4],
                                             const float *vp, uint32_t cnt,
-                                            pf_cursor *pf,
-                                            const uint32_t nvec) {
-  const uint32_t hp = nvec <= 4 ? 4 : nvec <= 8 ? 2 : 1;
-  for (uint32_t h0 = 0; h0 < 4; h0 += hp) {
+                                            pf_cursor *pf, const uint32_t nvec,
+                                            const uint32_t heads) {
+  const uint32_t fit = nvec <= 4 ? 4 : nvec <= 8 ? 2 : 1;
+  const uint32_t hp = fit < heads ? fit : heads;
+  for (uint32_t h0 = 0; h0 < heads; h0 += hp) {
     VF acc[16];
     PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
       PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
@@ -1044,17 +1093,25 @@ static int dec_pv_rows_fit(uint32_t d) {
          (nvec == 4 || nvec == 5 || nvec == 6 || nvec == 8 || nvec == 16);
 }
 
+#define DEC_PV_ROWS_SWITCH(heads)                                            \
+  switch (d / W) {                                                           \
+  case 4: dec_pv_rows_n(o, pr, vp, cnt, pf, 4, heads); break;                \
+  case 5: dec_pv_rows_n(o, pr, vp, cnt, pf, 5, heads); break;                \
+  case 6: dec_pv_rows_n(o, pr, vp, cnt, pf, 6, heads); break;                \
+  case 8: dec_pv_rows_n(o, pr, vp, cnt, pf, 8, heads); break;                \
+  default: dec_pv_rows_n(o, pr, vp, cnt, pf, 16, heads); break;              \
+  }
+/* P V of four heads (o[0..3]) or of one (o[0]) */
 static void dec_pv_rows(float *const o[4], const float *const pr[4],
                         const float *vp, uint32_t d, uint32_t cnt,
-                        pf_cursor *pf) {
-  switch (d / W) {
-  case 4: dec_pv_rows_n(o, pr, vp, cnt, pf, 4); break;
-  case 5: dec_pv_rows_n(o, pr, vp, cnt, pf, 5); break;
-  case 6: dec_pv_rows_n(o, pr, vp, cnt, pf, 6); break;
-  case 8: dec_pv_rows_n(o, pr, vp, cnt, pf, 8); break;
-  default: dec_pv_rows_n(o, pr, vp, cnt, pf, 16); break;
+                        pf_cursor *pf, int four) {
+  if (four) {
+    DEC_PV_ROWS_SWITCH(4)
+  } else {
+    DEC_PV_ROWS_SWITCH(1)
   }
 }
+#undef DEC_PV_ROWS_SWITCH
 
 /* Online-softmax state of one kv head's g query heads during a chunk:
  * q' rows, output rows (dp floats each), running maximum and sum. */
@@ -1109,6 +1166,42 @@ static void dec_softmax(float *s, uint32_t cnt, float *m, float *l, float *o,
   *l += VHSUM(sum);
 }
 
+/* How decode_block takes a kv head's query heads: four at a time while
+ * four are left, then one at a time. */
+typedef struct dec_paths {
+  int rot4;    /* four-head logits on raw K, rotated in registers */
+  int rot1;    /* single-head logits likewise (one single head a group) */
+  int make_kp; /* K' rows into scratch for the others */
+  int pv_rows; /* P V reads V rows whole (dec_pv_rows) */
+} dec_paths;
+
+static dec_paths dec_paths_of(const omp_plan *p) {
+  dec_paths t;
+  t.rot4 = dec_rot_in_regs(p);
+  /* a lone single head rotates each key once, as the K' pack would, and
+   * skips writing and reading back K'.  MHA (32/32 heads, L = 32768, 2
+   * threads, Zen 5): V rows whole 1.19-1.24x faster than decode_pv's
+   * columns, with this as well 1.41-1.48x (3 of 3 interleaved rounds) */
+  t.rot1 = t.rot4 && whole_row_nh(p) && p->group % 4 == 1;
+  t.make_kp = !t.rot4 || (p->group % 4 && !t.rot1);
+  t.pv_rows = dec_pv_rows_fit(p->d);
+  return t;
+}
+
+/* The pf_step calls decode_block makes on a block of cnt keys: per four
+ * heads a step per key pair in the logits (dec_scores4) and per key pair
+ * (dec_pv_rows) or two vectors of head_dim (dec_pv4) in P V; per single
+ * head a step per key pair (dec_scores1_rot) or key (dot_row), and per
+ * key pair (dec_pv_rows) or four vectors (decode_pv). */
+static size_t dec_steps(const omp_plan *p, uint32_t cnt) {
+  const dec_paths t = dec_paths_of(p);
+  const uint32_t d = p->d, g = p->group, pairs = (cnt + 1) / 2;
+  const size_t four = pairs + (t.pv_rows ? pairs : d / (2 * W));
+  const size_t one =
+      (t.rot1 ? pairs : cnt) + (t.pv_rows ? pairs : d / (4 * W));
+  return (size_t)(g / 4) * four + (size_t)(g % 4) * one;
+}
+
 /* One block of cnt keys from key nb for the g query heads of kv head kvh
  * (K and V rows of that head from kbase, vbase), prefetching pf. */
 static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
@@ -1116,13 +1209,11 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
                          uint32_t cnt, float *kp, float *sc, pf_cursor *pf) {
   const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
   const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
-  /* four-head groups may take raw K, rotated in registers; K' rows are
-   * still made when K is not, or for the single heads after them */
-  const int rot_regs = g >= 4 && dec_rot_in_regs(p);
+  const dec_paths t = dec_paths_of(p);
   /* K' rows of the block into scratch, encoded (rotary, additive) or
    * copied (none, ALiBi); K read in place without prefetching had
    * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
-  if (!rot_regs || g % 4 != 0) {
+  if (t.make_kp) {
     const int pack = k_needs_pack(p);
     for (uint32_t n = 0; n < cnt; n++) {
       if (pack)
@@ -1138,31 +1229,33 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
     nh = four ? 4 : 1;
     const float *qh[4];
     float *sh[4], *oh[4];
-    for (uint32_t t = 0; t < nh; t++) {
-      qh[t] = hs.q + (size_t)(j0 + t) * dp;
-      sh[t] = sc + (size_t)(j0 + t) * DEC_BLOCK;
-      oh[t] = hs.o + (size_t)(j0 + t) * dp;
+    for (uint32_t u = 0; u < nh; u++) {
+      qh[u] = hs.q + (size_t)(j0 + u) * dp;
+      sh[u] = sc + (size_t)(j0 + u) * DEC_BLOCK;
+      oh[u] = hs.o + (size_t)(j0 + u) * dp;
     }
-    if (four && rot_regs)
+    if (four && t.rot4)
       dec_scores4_rot(p, qh, kbase + nb * d, nb, cnt, sh, pf);
     else if (four)
       dec_scores4(qh, kp, dp, d, cnt, sh, pf);
+    else if (t.rot1)
+      dec_scores1_rot(p, qh[0], kbase + nb * d, nb, cnt, sh[0], pf);
     else
       for (uint32_t n = 0; n < cnt; n++) {
         pf_step(pf);
         sh[0][n] = dot_row(qh[0], kp + (size_t)n * dp, d);
       }
-    for (uint32_t t = 0; t < nh; t++) {
-      const uint32_t j = j0 + t;
+    for (uint32_t u = 0; u < nh; u++) {
+      const uint32_t j = j0 + u;
       if (p->kind == PE_KIND_BIAS) {
         const float sl = p->slopes2[kvh * g + j];
         for (uint32_t n = 0; n < cnt; n++)
-          sh[t][n] += sl * (float)((int64_t)(nb + n) - (int64_t)r);
+          sh[u][n] += sl * (float)((int64_t)(nb + n) - (int64_t)r);
       }
-      dec_softmax(sh[t], cnt, hs.m + j, hs.l + j, oh[t], dp);
+      dec_softmax(sh[u], cnt, hs.m + j, hs.l + j, oh[u], dp);
     }
-    if (four && dec_pv_rows_fit(d))
-      dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt, pf);
+    if (t.pv_rows)
+      dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt, pf, four);
     else if (four)
       dec_pv4(oh, (const float *const *)sh, vb, d, cnt, pf);
     else
@@ -1194,20 +1287,15 @@ static pf_cursor dec_pf_next(const omp_plan *p, uint32_t b, uint32_t kvh,
   }
   pf_cursor c = PF_NONE;
   if (kvh >= p->hkv) return c;
-  const uint32_t d = p->d, g = p->group;
+  const uint32_t d = p->d;
   const size_t rows = n1 - pb < DEC_BLOCK ? n1 - pb : DEC_BLOCK;
   pf_add(&c, dec_k(p, b, kvh) + pb * d, rows * d);
   pf_add(&c, dec_v(p, b, kvh) + pb * d, rows * d);
-  /* over the steps the kernels take on a block of cnt keys for g heads:
-   * per four heads a step per key pair (dec_scores4) and per key pair
-   * (dec_pv_rows) or two vectors of head_dim (dec_pv4), per single head
-   * one per key (dot_row) and per four vectors (decode_pv).  dec_pv_rows
-   * had left its share to pf_rest, a burst at the end of the block:
-   * stepping made decode 1.0-1.08x faster (8 of 8 interleaved rounds, L =
-   * 32768, 32/8 heads, 2 threads, Zen 5; a step per key: 0.92-0.96x) */
-  const size_t pv = dec_pv_rows_fit(d) ? (cnt + 1) / 2 : d / (2 * W);
-  pf_spread(&c, (size_t)(g / 4) * ((cnt + 1) / 2 + pv) +
-                    (size_t)(g % 4) * (cnt + d / (4 * W)));
+  /* spread over the block's arithmetic (decode_block); dec_pv_rows had
+   * left its share to pf_rest, a burst at the end of the block: stepping
+   * made decode 1.0-1.08x faster (8 of 8 interleaved rounds, L = 32768,
+   * 32/8 heads, 2 threads, Zen 5; a step per key: 0.92-0.96x) */
+  pf_spread(&c, dec_steps(p, cnt));
   return c;
 }
 
