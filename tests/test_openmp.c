@@ -268,15 +268,15 @@ Test(openmp_edges, encode_op_vector_rows) {
 }
 
 /* Decode with K rotated in registers inside the logit loop (AVX-512:
- * neox pairs over the whole head_dim, four query heads a kv head at a
- * time, and a lone single head too): groups of 4, 6 (four, then single
- * heads from K' rows), 8, 5 (four, then one rotated in registers), 3
- * (single heads from K' rows) and 1 (MHA, every head rotated in
- * registers), odd block tails (the fused section's 7-key chunks), and the
- * shapes that keep K' rows (interleaved, a partial rotary_dim).  Every
+ * neox pairs over the whole head_dim, four query heads of a kv head at a
+ * time, then the rest of the group together): groups of 4, 8, 6, 5 and 7
+ * (four, then a pass of 2, 1 or 3), 3 and 1 (MHA), at head_dim 64 (P V
+ * of up to four heads a pass) and 128 (two), odd block tails (the fused
+ * section's 7-key chunks), and the shapes that keep K' rows (interleaved,
+ * also with single heads after the fours; a partial rotary_dim).  Every
  * head_dim the whole-row kernels take (rows of 1-4 rotated vectors and
- * longer ones; P V over rows of 4, 5, 6, 8 and 16 vectors) and one they do
- * not (32). */
+ * longer ones; P V over rows of 4, 5, 6, 8 and 16 vectors) and one they
+ * do not (32). */
 Test(openmp_edges, decode_rotary_groups) {
   static const struct {
     int hq, hkv, d;
@@ -293,6 +293,9 @@ Test(openmp_edges, decode_rotary_groups) {
                {12, 3, 256, "plugin = none"},
                {10, 2, 64, "plugin = rope"},
                {6, 2, 128, "plugin = rope"},
+               {6, 2, 64, "plugin = rope"},
+               {14, 2, 128, "plugin = rope"},
+               {12, 2, 64, "plugin = rope\npairing = interleaved"},
                {4, 4, 128, "plugin = rope"},
                {4, 4, 32, "plugin = rope"},
                {4, 4, 96, "plugin = rope"},

@@ -108,7 +108,7 @@ static inline __m512 vrot_pairs(__m512 x, const float *c, const float *s) {
 #define VROT_PAIRS(x, c, s) vrot_pairs(x, c, s)
 
 /* decode: K rotated in registers inside the logit loop (kern_tmpl.h,
- * dec_scores4_rot) */
+ * dec_scores_rot) */
 #define DEC_ROT_REGS 1
 /* decode: P V reads V rows whole, in order (kern_tmpl.h, dec_pv_rows) */
 #define DEC_PV_ROWS 1

@@ -11,7 +11,7 @@
  *     maximum): 0, never NaN, for -inf; below about -126 it may be 0
  *   optionally VHSUM4(a, b, c, e, out): out[0..3] = VHSUM of each
  *   optionally DEC_ROT_REGS 1: decode rotates K in registers inside the
- *     logit loop (dec_scores4_rot) instead of into K' rows first
+ *     logit loop (dec_scores_rot) instead of into K' rows first
  *   optionally VROT_PAIRS(x, c, s): W/2 interleaved rotary pairs
  *   optionally VSTREAM(p, v) (non-temporal store to 64-byte aligned p)
  *     and VSFENCE()
@@ -69,7 +69,7 @@ static uint32_t padded_dim(const omp_plan *p) { return OMP_PADDED_DIM(p->d); }
  * `scaled` = 0 leaves the vector multiplies by scale out (rot_row). */
 /* One neox pair of vectors rotated by angle (c, s): r1 = x1 c - x2 s,
  * r2 = x2 c + x1 s.  rot_row_as and decode's in-register rotation
- * (dec_scores4_rot) both use it, so K' is rounded the same either way. */
+ * (dec_scores_rot) both use it, so K' is rounded the same either way. */
 static OMP_ALWAYS_INLINE void rot_pair(VF x1, VF x2, VF c, VF s, VF *r1,
                                        VF *r2) {
   *r1 = VSUB(VMUL(x1, c), VMUL(x2, s));
@@ -863,8 +863,10 @@ static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
  * blocks in that order ran 1.6x the time of the front-to-back one).
  * Together with dec_pv_rows: decode 1.03-1.23x faster (6 of 6
  * interleaved rounds, L = 32768, 32/8 heads, 2 threads, Zen 5). */
+/* Logits of one key pair (rows k0, k1; table rows c0 s0, c1 s1) for
+ * `heads` (1-4) query heads into r0 and r1. */
 #define DEC_ROT_HEAD(h, acc, bcc, j, r1, r2, t1, t2)                         \
-  {                                                                          \
+  if ((h) < heads) {                                                         \
     const VF qa = VLOAD(q[h] + (j)), qb = VLOAD(q[h] + (j) + half);          \
     acc = VFMA(qb, r2, VFMA(qa, r1, acc));                                   \
     bcc = VFMA(qb, t2, VFMA(qa, t1, bcc));                                   \
@@ -874,15 +876,13 @@ static void dec_scores4(const float *const q[4], const float *kb, size_t ks,
   DEC_ROT_HEAD(1, a1, b1, j, r1, r2, t1, t2)                                 \
   DEC_ROT_HEAD(2, a2, b2, j, r1, r2, t1, t2)                                 \
   DEC_ROT_HEAD(3, a3, b3, j, r1, r2, t1, t2)
-
-/* Logits of one key pair (rows k0, k1; table rows c0 s0, c1 s1) for the
- * four heads into r0 and r1. */
 static OMP_ALWAYS_INLINE void dec_rot_pair(const float *const q[4],
                                            const float *k0, const float *k1,
                                            const float *c0, const float *s0,
                                            const float *c1, const float *s1,
                                            uint32_t half, float r0[4],
-                                           float r1[4], const uint32_t nh) {
+                                           float r1[4], const uint32_t nh,
+                                           const uint32_t heads) {
   VF a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
   VF b0 = VZERO(), b1 = VZERO(), b2 = VZERO(), b3 = VZERO();
   if (nh) { /* whole rows in registers, loaded in address order */
@@ -905,18 +905,25 @@ static OMP_ALWAYS_INLINE void dec_rot_pair(const float *const q[4],
       DEC_ROT_HEADS(j, p1, p2, t1, t2)
     }
   }
-  hsum4(a0, a1, a2, a3, r0);
+  if (heads == 1) {
+    r0[0] = VHSUM(a0);
+    r1[0] = VHSUM(b0);
+    return;
+  }
+  hsum4(a0, a1, a2, a3, r0); /* heads 2, 3: the others stay zero */
   hsum4(b0, b1, b2, b3, r1);
 }
 #undef DEC_ROT_HEADS
 #undef DEC_ROT_HEAD
 
-static OMP_ALWAYS_INLINE void dec_scores4_rot_n(const omp_plan *p,
-                                                const float *const q[4],
-                                                const float *kb, uint64_t n0,
-                                                uint32_t cnt, float *const s[4],
-                                                pf_cursor *pf,
-                                                const uint32_t nh) {
+static OMP_ALWAYS_INLINE void dec_scores_rot_n(const omp_plan *p,
+                                               const float *const q[4],
+                                               const float *kb, uint64_t n0,
+                                               uint32_t cnt,
+                                               float *const s[4],
+                                               pf_cursor *pf,
+                                               const uint32_t nh,
+                                               const uint32_t heads) {
   const uint32_t d = p->d, half = p->rot_half;
   for (uint32_t n = 0; n < cnt; n += 2) {
     pf_step(pf);
@@ -925,8 +932,11 @@ static OMP_ALWAYS_INLINE void dec_scores4_rot_n(const omp_plan *p,
     const float *c1 = p->cos + (n0 + n1) * half, *s1 = p->sin + (n0 + n1) * half;
     float r0[4], r1[4];
     dec_rot_pair(q, kb + (size_t)n * d, kb + (size_t)n1 * d, c0, s0, c1, s1,
-                 half, r0, r1, nh);
-    for (int h = 0; h < 4; h++) {
+                 half, r0, r1, nh, heads);
+    /* not unrolled: unrolled, GCC 12 spilled about 1.7x as much around
+     * the loop and decode ran 0.94-0.98x as fast (four heads, 5 of 5
+     * interleaved rounds, L = 32768, 32/8 heads, 2 threads) */
+    for (uint32_t h = 0; h < heads; h++) {
       s[h][n] = r0[h];
       if (n + 1 < cnt) s[h][n + 1] = r1[h];
     }
@@ -935,67 +945,27 @@ static OMP_ALWAYS_INLINE void dec_scores4_rot_n(const omp_plan *p,
 
 /* nh = R/2 in vectors, a constant for each common head_dim; 0: halves
  * too long for registers, read a vector of each at a time */
-static void dec_scores4_rot(const omp_plan *p, const float *const q[4],
-                            const float *kb, uint64_t n0, uint32_t cnt,
-                            float *const s[4], pf_cursor *pf) {
-  switch (p->rot_half / W) {
-  case 1: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 1); break;
-  case 2: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 2); break;
-  case 3: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 3); break;
-  case 4: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 4); break;
-  default: dec_scores4_rot_n(p, q, kb, n0, cnt, s, pf, 0); break;
+#define DEC_SCORES_ROT_NH(heads)                                             \
+  switch (p->rot_half / W) {                                                 \
+  case 1: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 1, heads); break;       \
+  case 2: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 2, heads); break;       \
+  case 3: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 3, heads); break;       \
+  case 4: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 4, heads); break;       \
+  default: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 0, heads); break;      \
+  }
+static void dec_scores_rot(const omp_plan *p, const float *const q[4],
+                           const float *kb, uint64_t n0, uint32_t cnt,
+                           float *const s[4], pf_cursor *pf, uint32_t heads) {
+  switch (heads) {
+  case 1: DEC_SCORES_ROT_NH(1) break;
+  case 2: DEC_SCORES_ROT_NH(2) break;
+  case 3: DEC_SCORES_ROT_NH(3) break;
+  default: DEC_SCORES_ROT_NH(4) break;
   }
 }
+#undef DEC_SCORES_ROT_NH
 
-/* The logits of one query head on a block of raw rotary K rows (the
- * head left over in a group of 4k + 1, or every head of MHA): rows of 2
- * nh vectors loaded whole, two keys a step, the pairs rotated as in
- * dec_rot_pair (so K' rounds the same), the q . k' terms of each half on
- * an accumulator of their own (four FMA chains of nh for two keys). */
-static OMP_ALWAYS_INLINE void dec_scores1_rot_n(const omp_plan *p,
-                                                const float *q,
-                                                const float *kb, uint64_t n0,
-                                                uint32_t cnt, float *s,
-                                                pf_cursor *pf,
-                                                const uint32_t nh) {
-  const uint32_t d = p->d, half = p->rot_half;
-  for (uint32_t n = 0; n < cnt; n += 2) {
-    pf_step(pf);
-    const uint32_t n1 = n + 1 < cnt ? n + 1 : n; /* odd tail: key twice */
-    const float *k0 = kb + (size_t)n * d, *k1 = kb + (size_t)n1 * d;
-    const float *c0 = p->cos + (n0 + n) * half, *s0 = p->sin + (n0 + n) * half;
-    const float *c1 = p->cos + (n0 + n1) * half, *s1 = p->sin + (n0 + n1) * half;
-    VF x[8], y[8];
-    PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) x[v] = VLOAD(k0 + v * W);
-    PRAGMA_UNROLL for (uint32_t v = 0; v < 2 * nh; v++) y[v] = VLOAD(k1 + v * W);
-    VF a1 = VZERO(), a2 = VZERO(), b1 = VZERO(), b2 = VZERO();
-    PRAGMA_UNROLL for (uint32_t v = 0; v < nh; v++) {
-      VF p1, p2, t1, t2;
-      rot_pair(x[v], x[v + nh], VLOAD(c0 + v * W), VLOAD(s0 + v * W), &p1, &p2);
-      rot_pair(y[v], y[v + nh], VLOAD(c1 + v * W), VLOAD(s1 + v * W), &t1, &t2);
-      const VF qa = VLOAD(q + v * W), qb = VLOAD(q + v * W + half);
-      a1 = VFMA(qa, p1, a1);
-      a2 = VFMA(qb, p2, a2);
-      b1 = VFMA(qa, t1, b1);
-      b2 = VFMA(qb, t2, b2);
-    }
-    s[n] = VHSUM(VADD(a1, a2));
-    if (n + 1 < cnt) s[n + 1] = VHSUM(VADD(b1, b2));
-  }
-}
-
-static void dec_scores1_rot(const omp_plan *p, const float *q,
-                            const float *kb, uint64_t n0, uint32_t cnt,
-                            float *s, pf_cursor *pf) {
-  switch (whole_row_nh(p)) {
-  case 1: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 1); break;
-  case 2: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 2); break;
-  case 3: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 3); break;
-  default: dec_scores1_rot_n(p, q, kb, n0, cnt, s, pf, 4); break;
-  }
-}
-
-/* Whether dec_scores4_rot applies: neox pairs over the whole head_dim, in
+/* Whether dec_scores_rot applies: neox pairs over the whole head_dim, in
  * whole vectors. */
 static int dec_rot_in_regs(const omp_plan *p) {
   return DEC_ROT_REGS && p->kind == PE_KIND_ROTARY && !p->interleaved &&
@@ -1056,34 +1026,45 @@ static void dec_pv4(float *const o[4], const float *const pr[4],
  * plain read of V blocks in that order: 1.6-1.9x the time).  Needs 32
  * vector registers (nvec of a row besides the accumulators): the
  * including file sets DEC_PV_ROWS (AVX-512). */
+static OMP_ALWAYS_INLINE void dec_pv_rows_pass(float *const o[],
+                                               const float *const pr[],
+                                               const float *vp, uint32_t cnt,
+                                               pf_cursor *pf, int step,
+                                               const uint32_t nvec,
+                                               const uint32_t hp) {
+  VF acc[16];
+  PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
+    PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
+      acc[t * nvec + v] = VLOAD(o[t] + v * W);
+  for (uint32_t n = 0; n < cnt; n++) {
+    if (step && !(n & 1)) /* a step per key pair, as the logits */
+      pf_step(pf);
+    const float *vr = vp + (size_t)n * nvec * W;
+    VF x[16];
+    PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++) x[v] = VLOAD(vr + v * W);
+    PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++) {
+      const VF pb = VBCAST(pr[t] + n);
+      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
+        acc[t * nvec + v] = VFMA(pb, x[v], acc[t * nvec + v]);
+    }
+  }
+  PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
+    PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
+      VSTORE(o[t] + v * W, acc[t * nvec + v]);
+}
+
 static OMP_ALWAYS_INLINE void dec_pv_rows_n(float *const o[4],
                                             const float *const pr[4],
                                             const float *vp, uint32_t cnt,
                                             pf_cursor *pf, const uint32_t nvec,
                                             const uint32_t heads) {
   const uint32_t fit = nvec <= 4 ? 4 : nvec <= 8 ? 2 : 1;
-  const uint32_t hp = fit < heads ? fit : heads;
-  for (uint32_t h0 = 0; h0 < heads; h0 += hp) {
-    VF acc[16];
-    PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
-      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
-        acc[t * nvec + v] = VLOAD(o[h0 + t] + v * W);
-    for (uint32_t n = 0; n < cnt; n++) {
-      if (!h0 && !(n & 1)) /* a step per key pair, as the logits */
-        pf_step(pf);
-      const float *vr = vp + (size_t)n * nvec * W;
-      VF x[16];
-      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++) x[v] = VLOAD(vr + v * W);
-      PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++) {
-        const VF pb = VBCAST(pr[h0 + t] + n);
-        PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
-          acc[t * nvec + v] = VFMA(pb, x[v], acc[t * nvec + v]);
-      }
-    }
-    PRAGMA_UNROLL for (uint32_t t = 0; t < hp; t++)
-      PRAGMA_UNROLL for (uint32_t v = 0; v < nvec; v++)
-        VSTORE(o[h0 + t] + v * W, acc[t * nvec + v]);
-  }
+  const uint32_t full = heads / fit * fit, rest = heads - full;
+  for (uint32_t h0 = 0; h0 < full; h0 += fit)
+    dec_pv_rows_pass(o + h0, pr + h0, vp, cnt, pf, h0 == 0, nvec, fit);
+  if (rest)
+    dec_pv_rows_pass(o + full, pr + full, vp, cnt, pf, full == 0, nvec,
+                     rest);
 }
 
 /* Whether dec_pv_rows takes head_dim d (whole vectors, a common size). */
@@ -1101,14 +1082,15 @@ static int dec_pv_rows_fit(uint32_t d) {
   case 8: dec_pv_rows_n(o, pr, vp, cnt, pf, 8, heads); break;                \
   default: dec_pv_rows_n(o, pr, vp, cnt, pf, 16, heads); break;              \
   }
-/* P V of four heads (o[0..3]) or of one (o[0]) */
+/* P V of `heads` (1-4) heads, o[0..heads) */
 static void dec_pv_rows(float *const o[4], const float *const pr[4],
                         const float *vp, uint32_t d, uint32_t cnt,
-                        pf_cursor *pf, int four) {
-  if (four) {
-    DEC_PV_ROWS_SWITCH(4)
-  } else {
-    DEC_PV_ROWS_SWITCH(1)
+                        pf_cursor *pf, uint32_t heads) {
+  switch (heads) {
+  case 1: DEC_PV_ROWS_SWITCH(1) break;
+  case 2: DEC_PV_ROWS_SWITCH(2) break;
+  case 3: DEC_PV_ROWS_SWITCH(3) break;
+  default: DEC_PV_ROWS_SWITCH(4) break;
   }
 }
 #undef DEC_PV_ROWS_SWITCH
@@ -1169,41 +1151,55 @@ static void dec_softmax(float *s, uint32_t cnt, float *m, float *l, float *o,
 /* How decode_block takes a kv head's query heads: four at a time while
  * four are left, then one at a time. */
 typedef struct dec_paths {
-  int rot4;    /* four-head logits on raw K, rotated in registers */
-  int rot1;    /* single-head logits likewise (one single head a group) */
-  int make_kp; /* K' rows into scratch for the others */
+  int rot;     /* logits on raw K rows rotated in registers (no K' rows) */
   int pv_rows; /* P V reads V rows whole (dec_pv_rows) */
 } dec_paths;
 
 static dec_paths dec_paths_of(const omp_plan *p) {
-  dec_paths t;
-  t.rot4 = dec_rot_in_regs(p);
-  /* a lone single head rotates each key once, as the K' pack would, and
-   * skips writing and reading back K'.  MHA (32/32 heads, L = 32768, 2
-   * threads, Zen 5): V rows whole 1.19-1.24x faster than decode_pv's
-   * columns, with this as well 1.41-1.48x (3 of 3 interleaved rounds) */
-  t.rot1 = t.rot4 && whole_row_nh(p) && p->group % 4 == 1;
-  t.make_kp = !t.rot4 || (p->group % 4 && !t.rot1);
-  t.pv_rows = dec_pv_rows_fit(p->d);
-  return t;
+  return (dec_paths){dec_rot_in_regs(p), dec_pv_rows_fit(p->d)};
 }
 
-/* The pf_step calls decode_block makes on a block of cnt keys: per four
- * heads a step per key pair in the logits (dec_scores4) and per key pair
- * (dec_pv_rows) or two vectors of head_dim (dec_pv4) in P V; per single
- * head a step per key pair (dec_scores1_rot) or key (dot_row), and per
- * key pair (dec_pv_rows) or four vectors (decode_pv). */
+/* The query heads of one pass of decode_block, from head j0 of the
+ * group: four while four are left; then, where the logits rotate K in
+ * registers, the rest together (each pass rotates each key once more, as
+ * the K' pack would, and the rest's pass is one more, not one per head),
+ * else one at a time. */
+static uint32_t dec_pass_heads(const dec_paths *t, uint32_t g, uint32_t j0) {
+  return g - j0 >= 4 ? 4 : t->rot ? g - j0 : 1;
+}
+
+/* The pf_step calls a pass of `heads` takes on a block of cnt keys: the
+ * logits a step per key pair (dec_scores_rot, dec_scores4) or per key
+ * (dot_row), P V a step per key pair (dec_pv_rows) or per two vectors of
+ * head_dim (dec_pv4) or four (decode_pv). */
+static size_t dec_pass_steps(const dec_paths *t, uint32_t heads, uint32_t d,
+                             uint32_t cnt) {
+  const size_t pairs = (cnt + 1) / 2;
+  const size_t logits = t->rot || heads == 4 ? pairs : cnt;
+  const size_t pv = t->pv_rows ? pairs
+                    : heads == 4 ? d / (2 * W)
+                                 : d / (4 * W);
+  return logits + pv;
+}
+
+/* The pf_step calls decode_block makes on a block of cnt keys. */
 static size_t dec_steps(const omp_plan *p, uint32_t cnt) {
   const dec_paths t = dec_paths_of(p);
-  const uint32_t d = p->d, g = p->group, pairs = (cnt + 1) / 2;
-  const size_t four = pairs + (t.pv_rows ? pairs : d / (2 * W));
-  const size_t one =
-      (t.rot1 ? pairs : cnt) + (t.pv_rows ? pairs : d / (4 * W));
-  return (size_t)(g / 4) * four + (size_t)(g % 4) * one;
+  size_t steps = 0;
+  for (uint32_t j0 = 0, nh; j0 < p->group; j0 += nh) {
+    nh = dec_pass_heads(&t, p->group, j0);
+    steps += dec_pass_steps(&t, nh, p->d, cnt);
+  }
+  return steps;
 }
 
 /* One block of cnt keys from key nb for the g query heads of kv head kvh
- * (K and V rows of that head from kbase, vbase), prefetching pf. */
+ * (K and V rows of that head from kbase, vbase), prefetching pf.  On the
+ * AVX-512 path with neox pairs over the whole head_dim, K is rotated in
+ * registers per pass (dec_scores_rot) and no K' rows are made: for MHA
+ * (a pass of one head) that and V rows read whole made decode 1.41-1.48x
+ * faster (32/32 heads, L = 32768, 2 threads, Zen 5, 3 of 3 interleaved
+ * rounds; the V rows alone 1.19-1.24x). */
 static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
                          const float *kbase, const float *vbase, uint64_t nb,
                          uint32_t cnt, float *kp, float *sc, pf_cursor *pf) {
@@ -1213,7 +1209,7 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
   /* K' rows of the block into scratch, encoded (rotary, additive) or
    * copied (none, ALiBi); K read in place without prefetching had
    * measured 1.23-1.46x slower, in place with it 1.05-1.09x */
-  if (t.make_kp) {
+  if (!t.rot) {
     const int pack = k_needs_pack(p);
     for (uint32_t n = 0; n < cnt; n++) {
       if (pack)
@@ -1223,10 +1219,8 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
     }
   }
   const float *vb = vbase + nb * d;
-  /* four heads at once while four are left, then one at a time */
   for (uint32_t j0 = 0, nh; j0 < g; j0 += nh) {
-    const int four = g - j0 >= 4;
-    nh = four ? 4 : 1;
+    nh = dec_pass_heads(&t, g, j0);
     const float *qh[4];
     float *sh[4], *oh[4];
     for (uint32_t u = 0; u < nh; u++) {
@@ -1234,12 +1228,10 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
       sh[u] = sc + (size_t)(j0 + u) * DEC_BLOCK;
       oh[u] = hs.o + (size_t)(j0 + u) * dp;
     }
-    if (four && t.rot4)
-      dec_scores4_rot(p, qh, kbase + nb * d, nb, cnt, sh, pf);
-    else if (four)
+    if (t.rot)
+      dec_scores_rot(p, qh, kbase + nb * d, nb, cnt, sh, pf, nh);
+    else if (nh == 4)
       dec_scores4(qh, kp, dp, d, cnt, sh, pf);
-    else if (t.rot1)
-      dec_scores1_rot(p, qh[0], kbase + nb * d, nb, cnt, sh[0], pf);
     else
       for (uint32_t n = 0; n < cnt; n++) {
         pf_step(pf);
@@ -1255,8 +1247,8 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
       dec_softmax(sh[u], cnt, hs.m + j, hs.l + j, oh[u], dp);
     }
     if (t.pv_rows)
-      dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt, pf, four);
-    else if (four)
+      dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt, pf, nh);
+    else if (nh == 4)
       dec_pv4(oh, (const float *const *)sh, vb, d, cnt, pf);
     else
       decode_pv(oh[0], sh[0], vb, d, d, cnt, pf);
