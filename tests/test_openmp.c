@@ -258,6 +258,15 @@ Test(openmp_edges, encode_op_vector_rows) {
            "head_dim = 64\nq_len = 700\nseq_len = 1100\n"
            "[scheme]\n%s\n" RUN,
            schemes[i], (int)i + 80);
+  /* two heads a unit sharing each cos/sin row: an odd number of heads
+   * over the batch (a pair across batch items, a last unit of one head)
+   * and q_len shorter than seq_len */
+  static const int pair_dims[] = {32, 64, 128};
+  for (size_t i = 0; i < sizeof pair_dims / sizeof pair_dims[0]; i++)
+    checkf("[workload]\nop = encode\nbatch = 3\nq_heads = 3\nkv_heads = 1\n"
+           "head_dim = %d\nq_len = 555\nseq_len = 1030\n"
+           "[scheme]\nplugin = rope\n" RUN,
+           pair_dims[i], (int)i + 100);
   /* neox rows read whole (encode_whole_rows): 1 to 4 rotated vectors a
    * half-row on AVX-512 and AVX2, and longer rows */
   static const int dims[] = {16, 32, 48, 96, 128, 256};

@@ -79,8 +79,10 @@ typedef struct omp_kernels {
                        uint64_t n1, float *scratch);
   /* Encode: rows [r0, r1) of Q (which == 0, into out0), K (1, into out1)
    * or K (2, into kprime with the padded row stride), rows counted over
-   * the flattened [B][H][S] index. */
-  void (*encode_rows)(const omp_plan *p, int which, uint64_t r0, uint64_t r1);
+   * the flattened [B][H][S] index, and the same positions of the next
+   * heads - 1 heads (rows r + k S). */
+  void (*encode_rows)(const omp_plan *p, int which, uint64_t r0, uint64_t r1,
+                      uint32_t heads);
 } omp_kernels;
 
 extern const omp_kernels omp_kernels_scalar;

@@ -530,8 +530,9 @@ static void decode_combine(const omp_plan *p, uint32_t b, uint32_t h) {
   for (uint32_t dd = 0; dd < d; dd++) o[dd] *= inv;
 }
 
-/* op = encode: positions per unit (see omp_execute) */
+/* op = encode: positions and heads per unit (see omp_execute) */
 #define ENC_POS_BLOCK 512u
+#define ENC_HEADS 2u
 
 static int omp_execute(void *run, double *device_ms, char *err,
                        size_t err_size) {
@@ -544,28 +545,33 @@ static int omp_execute(void *run, double *device_ms, char *err,
   if (device_ms) *device_ms = -1.0;
 
   if (p->op == PE_OP_ENCODE) {
-    /* Units of ENC_POS_BLOCK positions of one (batch, head), position
-     * block by position block (the static schedule gives each thread a
-     * run of consecutive units): a block's 256 KiB of cos/sin rows (D =
-     * 128) stay in L2 while every head encodes it, instead of the whole
-     * table streaming through once per head.  1.01-1.06x faster than
-     * 64-row blocks in head order (6 of 6 interleaved rounds, AVX-512
-     * Zen 5, 32 heads x 8192, 2 threads); 64- and 2048-position blocks
-     * measured 0.96-1.04x and 0.98-1.02x of that. */
-    const uint64_t qheads = (uint64_t)p->batch * p->hq;
-    const uint64_t kheads = (uint64_t)p->batch * p->hkv;
-    const uint64_t qu = qheads * ceil_div(p->sq, ENC_POS_BLOCK);
-    const uint64_t ku = kheads * ceil_div(p->skv, ENC_POS_BLOCK);
+    /* Units of ENC_POS_BLOCK positions of ENC_HEADS (batch, head)s,
+     * position block by position block (the static schedule gives each
+     * thread a run of consecutive units): a block's 256 KiB of cos/sin
+     * rows (D = 128) stay in L2 while every head encodes it, instead of
+     * the whole table streaming through once per head.  1.01-1.06x
+     * faster than 64-row blocks in head order (6 of 6 interleaved rounds,
+     * AVX-512 Zen 5, 32 heads x 8192, 2 threads); 64- and 2048-position
+     * blocks measured 0.96-1.04x and 0.98-1.02x of that.  The heads of a
+     * unit share each table row (encode_rows). */
+    const uint64_t qgroups = ceil_div((uint64_t)p->batch * p->hq, ENC_HEADS);
+    const uint64_t kgroups = ceil_div((uint64_t)p->batch * p->hkv, ENC_HEADS);
+    const uint64_t qu = qgroups * ceil_div(p->sq, ENC_POS_BLOCK);
+    const uint64_t ku = kgroups * ceil_div(p->skv, ENC_POS_BLOCK);
     const int64_t total = (int64_t)(qu + ku);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t u = 0; u < total; u++) {
       const int which = (uint64_t)u >= qu;
       const uint64_t v = (uint64_t)u - (which ? qu : 0);
-      const uint64_t heads = which ? kheads : qheads;
+      const uint64_t groups = which ? kgroups : qgroups;
+      const uint64_t heads = (uint64_t)p->batch * (which ? p->hkv : p->hq);
       const uint64_t len = which ? p->skv : p->sq;
-      const uint64_t head = v % heads, pos = v / heads * ENC_POS_BLOCK;
+      const uint64_t head = v % groups * ENC_HEADS;
+      const uint64_t pos = v / groups * ENC_POS_BLOCK;
       const uint64_t n = len - pos < ENC_POS_BLOCK ? len - pos : ENC_POS_BLOCK;
-      k->encode_rows(p, which, head * len + pos, head * len + pos + n);
+      const uint32_t nh =
+          (uint32_t)(heads - head < ENC_HEADS ? heads - head : ENC_HEADS);
+      k->encode_rows(p, which, head * len + pos, head * len + pos + n, nh);
     }
     return 0;
   }
@@ -605,7 +611,7 @@ static int omp_execute(void *run, double *device_ms, char *err,
 #pragma omp for schedule(static)
       for (int64_t u = 0; u < kpblocks; u++) {
         const uint64_t r0 = (uint64_t)u * 64;
-        k->encode_rows(p, 2, r0, r0 + 64 < kprows ? r0 + 64 : kprows);
+        k->encode_rows(p, 2, r0, r0 + 64 < kprows ? r0 + 64 : kprows, 1);
       }
     }
     /* Head-major order: the threads work on the same (batch, head) at the
