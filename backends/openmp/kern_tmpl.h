@@ -87,7 +87,8 @@ static OMP_ALWAYS_INLINE void rot_pair(VF x1, VF x2, VF c, VF s, VF *r1,
  * then streams in address order, not as dims j and j + R/2 at a time.
  * op = encode 1.08-1.09x faster (5 of 5 interleaved rounds, 32 heads x
  * 8192, D = 128, 2 threads, AVX-512 Zen 5; stores in address order as
- * well: 0.98-1.0x); decode's logits read K rows the same way. */
+ * well: 0.98-1.0x); decode's logits and encode_whole_rows read rows the
+ * same way. */
 static OMP_ALWAYS_INLINE void rot_row_whole(const float *x, const float *c,
                                             const float *s, float *y, VF vs,
                                             const int scaled, const int nt,
@@ -1148,8 +1149,7 @@ static void dec_softmax(float *s, uint32_t cnt, float *m, float *l, float *o,
   *l += VHSUM(sum);
 }
 
-/* How decode_block takes a kv head's query heads: four at a time while
- * four are left, then one at a time. */
+/* The kernels decode_block takes for a plan. */
 typedef struct dec_paths {
   int rot;     /* logits on raw K rows rotated in registers (no K' rows) */
   int pv_rows; /* P V reads V rows whole (dec_pv_rows) */
@@ -1351,7 +1351,7 @@ static int rows_all_vector(const omp_plan *p) {
  * dispatch cost encode 2-4%: 0.96-0.98x in 4 of 4 interleaved rounds).
  * Rows [r0, r1) of `heads` heads (row r + k len of head k) position by
  * position: each cos/sin row is loaded once into registers for all of
- * them.  Two heads made encode 1.23-1.25x faster than one (3 of 3
+ * them.  Two heads made encode 1.21-1.25x faster than one (7 of 7
  * interleaved rounds, AVX-512 Zen 5, 32 heads x 8192, 2 threads), four
  * 1.13-1.18x, eight 1.12-1.16x; two consecutive rows of one head, each
  * with its own table row, 0.92-0.95x: the gain is the table rows read
