@@ -13,7 +13,8 @@
  *     keys); each walks every kv head over its chunk (so the cos/sin rows
  *     of the chunk are read from memory once), leaving a partial (m, l, o)
  *     per query head; a second pass combines the chunks.
- *   encode: Q' and K' rows in parallel, a streaming pass.
+ *   encode: Q' and K' rows in parallel, a streaming pass over units of
+ *     positions of two heads that share each cos/sin row.
  *
  * All work of a run happens inside execute(); prepare() only allocates
  * (and touches) the output and scratch memory. */
