@@ -263,8 +263,8 @@ Test(openmp_edges, encode_op_vector_rows) {
    * and q_len shorter than seq_len */
   static const int pair_dims[] = {32, 64, 128};
   for (size_t i = 0; i < sizeof pair_dims / sizeof pair_dims[0]; i++)
-    checkf("[workload]\nop = encode\nbatch = 3\nq_heads = 3\nkv_heads = 1\n"
-           "head_dim = %d\nq_len = 555\nseq_len = 1030\n"
+    checkf("[workload]\nop = encode\nbatch = 3\nq_heads = 1\n"
+           "head_dim = %d\nq_len = 300\nseq_len = 700\n"
            "[scheme]\nplugin = rope\n" RUN,
            pair_dims[i], (int)i + 100);
   /* neox rows read whole (encode_whole_rows): 1 to 4 rotated vectors a
@@ -300,17 +300,17 @@ Test(openmp_edges, decode_rotary_groups) {
                {8, 2, 256, "plugin = rope"},
                {8, 2, 80, "plugin = alibi"},
                {12, 3, 256, "plugin = none"},
-               {10, 2, 64, "plugin = rope"},
-               {6, 2, 128, "plugin = rope"},
-               {6, 2, 64, "plugin = rope"},
-               {14, 2, 128, "plugin = rope"},
-               {12, 2, 64, "plugin = rope\npairing = interleaved"},
-               {4, 4, 128, "plugin = rope"},
-               {4, 4, 32, "plugin = rope"},
-               {4, 4, 96, "plugin = rope"},
-               {4, 4, 256, "plugin = rope"},
-               {4, 4, 64, "plugin = rope\nrotary_dim = 32"},
-               {3, 3, 80, "plugin = alibi"}};
+               {5, 1, 64, "plugin = rope"},
+               {3, 1, 128, "plugin = rope"},
+               {3, 1, 64, "plugin = rope"},
+               {7, 1, 128, "plugin = rope"},
+               {6, 1, 64, "plugin = rope\npairing = interleaved"},
+               {2, 2, 128, "plugin = rope"},
+               {2, 2, 32, "plugin = rope"},
+               {2, 2, 96, "plugin = rope"},
+               {2, 2, 256, "plugin = rope"},
+               {2, 2, 64, "plugin = rope\nrotary_dim = 32"},
+               {2, 2, 80, "plugin = alibi"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     checkf("[workload]\nq_heads = %d\nkv_heads = %d\nhead_dim = %d\n"
            "q_len = 1\nseq_len = 1234\nposition_offset = 3000\n"
