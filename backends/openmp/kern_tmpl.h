@@ -947,7 +947,7 @@ static OMP_ALWAYS_INLINE void dec_scores_rot_n(const omp_plan *p,
 /* nh = R/2 in vectors, a constant for each common head_dim; 0: halves
  * too long for registers, read a vector of each at a time */
 #define DEC_SCORES_ROT_NH(heads)                                             \
-  switch (p->rot_half / W) {                                                 \
+  switch (whole_row_nh(p)) {                                                 \
   case 1: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 1, heads); break;       \
   case 2: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 2, heads); break;       \
   case 3: dec_scores_rot_n(p, q, kb, n0, cnt, s, pf, 3, heads); break;       \
@@ -1183,12 +1183,11 @@ static size_t dec_pass_steps(const dec_paths *t, uint32_t heads, uint32_t d,
 }
 
 /* The pf_step calls decode_block makes on a block of cnt keys. */
-static size_t dec_steps(const omp_plan *p, uint32_t cnt) {
-  const dec_paths t = dec_paths_of(p);
+static size_t dec_steps(const omp_plan *p, const dec_paths *t, uint32_t cnt) {
   size_t steps = 0;
   for (uint32_t j0 = 0, nh; j0 < p->group; j0 += nh) {
-    nh = dec_pass_heads(&t, p->group, j0);
-    steps += dec_pass_steps(&t, nh, p->d, cnt);
+    nh = dec_pass_heads(t, p->group, j0);
+    steps += dec_pass_steps(t, nh, p->d, cnt);
   }
   return steps;
 }
@@ -1200,12 +1199,12 @@ static size_t dec_steps(const omp_plan *p, uint32_t cnt) {
  * (a pass of one head) that and V rows read whole made decode 1.41-1.48x
  * faster (32/32 heads, L = 32768, 2 threads, Zen 5, 3 of 3 interleaved
  * rounds; the V rows alone 1.19-1.24x). */
-static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
-                         const float *kbase, const float *vbase, uint64_t nb,
-                         uint32_t cnt, float *kp, float *sc, pf_cursor *pf) {
+static void decode_block(const omp_plan *p, const dec_paths *t, uint32_t kvh,
+                         dec_heads hs, const float *kbase, const float *vbase,
+                         uint64_t nb, uint32_t cnt, float *kp, float *sc,
+                         pf_cursor *pf) {
   const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
   const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
-  const dec_paths t = dec_paths_of(p);
   /* The K rows the logits read when not rotated in registers: raw K in
    * place where it needs no encoding (none, ALiBi), else K' rows encoded
    * into scratch.  Copied into scratch as well, unencoded K had measured
@@ -1213,15 +1212,15 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
    * the block; with it, in place is 1.11-1.17x faster at 32/8 heads on
    * both SIMD paths and 1.0-1.02x at 32/32 (ALiBi, L = 32768, 2 threads,
    * Zen 5, 3 of 3 interleaved rounds each). */
-  const int in_place = !t.rot && !k_needs_pack(p);
+  const int in_place = !t->rot && !k_needs_pack(p);
   const float *kr = in_place ? kbase + nb * d : kp;
   const size_t ks = in_place ? d : dp;
-  if (!t.rot && !in_place)
+  if (!t->rot && !in_place)
     for (uint32_t n = 0; n < cnt; n++)
       rot_row(p, kbase + (nb + n) * d, nb + n, 1.0f, kp + (size_t)n * dp);
   const float *vb = vbase + nb * d;
   for (uint32_t j0 = 0, nh; j0 < g; j0 += nh) {
-    nh = dec_pass_heads(&t, g, j0);
+    nh = dec_pass_heads(t, g, j0);
     const float *qh[4];
     float *sh[4], *oh[4];
     for (uint32_t u = 0; u < nh; u++) {
@@ -1229,7 +1228,7 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
       sh[u] = sc + (size_t)(j0 + u) * DEC_BLOCK;
       oh[u] = hs.o + (size_t)(j0 + u) * dp;
     }
-    if (t.rot)
+    if (t->rot)
       dec_scores_rot(p, qh, kbase + nb * d, nb, cnt, sh, pf, nh);
     else if (nh == 4)
       dec_scores4(qh, kr, ks, d, cnt, sh, pf);
@@ -1247,7 +1246,7 @@ static void decode_block(const omp_plan *p, uint32_t kvh, dec_heads hs,
       }
       dec_softmax(sh[u], cnt, hs.m + j, hs.l + j, oh[u], dp);
     }
-    if (t.pv_rows)
+    if (t->pv_rows)
       dec_pv_rows(oh, (const float *const *)sh, vb, d, cnt, pf, nh);
     else if (nh == 4)
       dec_pv4(oh, (const float *const *)sh, vb, d, cnt, pf);
@@ -1270,9 +1269,9 @@ static const float *dec_v(const omp_plan *p, uint32_t b, uint32_t kvh) {
  * each kv head had left one block in 64 to the hardware: the run across
  * kv heads made decode 1.02-1.04x faster, 10 of 10 interleaved rounds,
  * L = 32768, 32/8 heads, 2 threads, AVX-512 Zen 5.) */
-static pf_cursor dec_pf_next(const omp_plan *p, uint32_t b, uint32_t kvh,
-                             uint64_t nb, uint64_t n0, uint64_t n1,
-                             uint32_t cnt) {
+static pf_cursor dec_pf_next(const omp_plan *p, const dec_paths *t,
+                             uint32_t b, uint32_t kvh, uint64_t nb,
+                             uint64_t n0, uint64_t n1, uint32_t cnt) {
   uint64_t pb = nb + DEC_BLOCK;
   if (pb >= n1) {
     kvh++;
@@ -1288,7 +1287,7 @@ static pf_cursor dec_pf_next(const omp_plan *p, uint32_t b, uint32_t kvh,
    * left its share to pf_rest, a burst at the end of the block: stepping
    * made decode 1.0-1.08x faster (8 of 8 interleaved rounds, L = 32768,
    * 32/8 heads, 2 threads, Zen 5; a step per key: 0.92-0.96x) */
-  pf_spread(&c, dec_steps(p, cnt));
+  pf_spread(&c, dec_steps(p, t, cnt));
   return c;
 }
 
@@ -1298,6 +1297,7 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
                          uint64_t n0, uint64_t n1, float *scr) {
   const uint32_t d = p->d, dp = padded_dim(p), g = p->group;
   const dec_heads hs = dec_heads_of(p, scr);
+  const dec_paths t = dec_paths_of(p);
   float *kp = scr + 2 * (size_t)g * dp, *sc = kp + (size_t)DEC_BLOCK * dp;
   const uint64_t r = p->skv - 1; /* the query row, in key coordinates */
 
@@ -1314,8 +1314,8 @@ static void decode_chunk(const omp_plan *p, uint32_t b, uint64_t c,
     for (uint64_t nb = n0; nb < n1; nb += DEC_BLOCK) {
       const uint32_t cnt = (uint32_t)(n1 - nb < DEC_BLOCK ? n1 - nb
                                                           : DEC_BLOCK);
-      pf_cursor pf = dec_pf_next(p, b, kvh, nb, n0, n1, cnt);
-      decode_block(p, kvh, hs, kbase, vbase, nb, cnt, kp, sc, &pf);
+      pf_cursor pf = dec_pf_next(p, &t, b, kvh, nb, n0, n1, cnt);
+      decode_block(p, &t, kvh, hs, kbase, vbase, nb, cnt, kp, sc, &pf);
     }
     for (uint32_t j = 0; j < g; j++) {
       const uint32_t h = kvh * g + j;

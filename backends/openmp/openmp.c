@@ -555,8 +555,10 @@ static int omp_execute(void *run, double *device_ms, char *err,
      * AVX-512 Zen 5, 32 heads x 8192, 2 threads); 64- and 2048-position
      * blocks measured 0.96-1.04x and 0.98-1.02x of that.  The heads of a
      * unit share each table row (encode_rows). */
-    const uint64_t qgroups = ceil_div((uint64_t)p->batch * p->hq, ENC_HEADS);
-    const uint64_t kgroups = ceil_div((uint64_t)p->batch * p->hkv, ENC_HEADS);
+    const uint64_t qheads = (uint64_t)p->batch * p->hq;
+    const uint64_t kheads = (uint64_t)p->batch * p->hkv;
+    const uint64_t qgroups = ceil_div(qheads, ENC_HEADS);
+    const uint64_t kgroups = ceil_div(kheads, ENC_HEADS);
     const uint64_t qu = qgroups * ceil_div(p->sq, ENC_POS_BLOCK);
     const uint64_t ku = kgroups * ceil_div(p->skv, ENC_POS_BLOCK);
     const int64_t total = (int64_t)(qu + ku);
@@ -565,7 +567,7 @@ static int omp_execute(void *run, double *device_ms, char *err,
       const int which = (uint64_t)u >= qu;
       const uint64_t v = (uint64_t)u - (which ? qu : 0);
       const uint64_t groups = which ? kgroups : qgroups;
-      const uint64_t heads = (uint64_t)p->batch * (which ? p->hkv : p->hq);
+      const uint64_t heads = which ? kheads : qheads;
       const uint64_t len = which ? p->skv : p->sq;
       const uint64_t head = v % groups * ENC_HEADS;
       const uint64_t pos = v / groups * ENC_POS_BLOCK;
